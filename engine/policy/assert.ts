@@ -1,0 +1,30 @@
+// Invariant checks. A failed assertion is a bug in Stratos, never a user error: user errors are
+// reported by the callers (CLI, config schema, loaders) with the key, the value and what is allowed.
+
+export class InvariantError extends Error {
+  readonly code = 'invariant' as const;
+  constructor(message: string) {
+    super(`invariant violated: ${message}`);
+    this.name = 'InvariantError';
+  }
+}
+
+export function assert(condition: unknown, message: string): asserts condition {
+  if (!condition) throw new InvariantError(message);
+}
+
+export function assertInt(value: number, name: string): void {
+  if (!Number.isSafeInteger(value)) throw new InvariantError(`${name} must be an integer, got ${value}`);
+}
+
+export function assertNonNegInt(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvariantError(`${name} must be a non-negative integer, got ${value}`);
+  }
+}
+
+export function assertPosInt(value: number, name: string): void {
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new InvariantError(`${name} must be a positive integer, got ${value}`);
+  }
+}

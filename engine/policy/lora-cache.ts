@@ -1,0 +1,132 @@
+import { assert, assertNonNegInt } from './assert.js';
+import type { EvictionPolicy, LoraLoad } from './types.js';
+
+interface Resident {
+  readonly slot: number;
+  numPins: number;
+  /** Logical time of the last acquisition (the cache's own counter, never a clock). */
+  lastUseTick: number;
+  numUses: number;
+}
+
+export interface LoraAcquisition {
+  readonly slot: number;
+  readonly load: LoraLoad | null;
+  readonly eviction: LoraLoad | null;
+}
+
+/**
+ * Which LoRA adapters are resident in the replica's GPU slots. An adapter is pinned while any
+ * running sequence uses it and is never evicted while pinned; unpinned adapters stay resident
+ * (a later request hits) until a miss needs their slot, chosen by LRU or LFU.
+ */
+export class LoraCache {
+  readonly numSlots: number;
+  readonly eviction: EvictionPolicy;
+  private readonly residents = new Map<string, Resident>();
+  private readonly freeSlots: number[] = [];
+  private tick = 0;
+  numLoads = 0;
+  numEvictions = 0;
+  numHits = 0;
+
+  constructor(numSlots: number, eviction: EvictionPolicy) {
+    assertNonNegInt(numSlots, 'numSlots');
+    this.numSlots = numSlots;
+    this.eviction = eviction;
+    for (let s = numSlots - 1; s >= 0; s--) this.freeSlots.push(s);
+  }
+
+  isResident(adapter: string): boolean {
+    return this.residents.has(adapter);
+  }
+
+  slotOf(adapter: string): number {
+    const resident = this.residents.get(adapter);
+    assert(resident !== undefined, `adapter ${adapter} is not resident`);
+    return resident.slot;
+  }
+
+  numPins(adapter: string): number {
+    return this.residents.get(adapter)?.numPins ?? 0;
+  }
+
+  numResident(): number {
+    return this.residents.size;
+  }
+
+  residentAdapters(): string[] {
+    return [...this.residents.keys()];
+  }
+
+  /** True when `acquire(adapter)` would succeed now: resident, a free slot, or an unpinned victim. */
+  canAcquire(adapter: string): boolean {
+    if (this.residents.has(adapter) || this.freeSlots.length > 0) return true;
+    return this.pickVictim() !== null;
+  }
+
+  /** Pins the adapter, loading it (and evicting a victim) if needed. Precondition: canAcquire. */
+  acquire(adapter: string): LoraAcquisition {
+    this.tick++;
+    const resident = this.residents.get(adapter);
+    if (resident !== undefined) {
+      resident.numPins++;
+      resident.lastUseTick = this.tick;
+      resident.numUses++;
+      this.numHits++;
+      return { slot: resident.slot, load: null, eviction: null };
+    }
+    let eviction: LoraLoad | null = null;
+    let slot = this.freeSlots.pop();
+    if (slot === undefined) {
+      const victim = this.pickVictim();
+      assert(victim !== null, `no slot for adapter ${adapter}: every resident adapter is pinned`);
+      const victimState = this.residents.get(victim)!;
+      assert(victimState.numPins === 0, 'never evict an adapter in use');
+      slot = victimState.slot;
+      this.residents.delete(victim);
+      eviction = { adapter: victim, slot };
+      this.numEvictions++;
+    }
+    this.residents.set(adapter, { slot, numPins: 1, lastUseTick: this.tick, numUses: 1 });
+    this.numLoads++;
+    assert(this.residents.size <= this.numSlots, 'residents never exceed slots');
+    return { slot, load: { adapter, slot }, eviction };
+  }
+
+  /** Unpins one use. Pairs with acquire. */
+  release(adapter: string): void {
+    const resident = this.residents.get(adapter);
+    assert(resident !== undefined, `release of non-resident adapter ${adapter}`);
+    assert(resident.numPins > 0, `release of unpinned adapter ${adapter}`);
+    resident.numPins--;
+  }
+
+  checkInvariants(): void {
+    assert(this.residents.size + this.freeSlots.length === this.numSlots, 'residents + free slots = slots');
+    const slots = new Set<number>(this.freeSlots);
+    for (const r of this.residents.values()) {
+      assert(!slots.has(r.slot), `slot ${r.slot} used twice`);
+      assert(r.numPins >= 0, 'pins are non-negative');
+      slots.add(r.slot);
+    }
+  }
+
+  private pickVictim(): string | null {
+    let victim: string | null = null;
+    let best: Resident | null = null;
+    for (const [name, r] of this.residents) {
+      if (r.numPins > 0) continue;
+      if (best === null || this.evictsBefore(r, best)) {
+        victim = name;
+        best = r;
+      }
+    }
+    return victim;
+  }
+
+  private evictsBefore(a: Resident, b: Resident): boolean {
+    if (this.eviction === 'lfu' && a.numUses !== b.numUses) return a.numUses < b.numUses;
+    return a.lastUseTick < b.lastUseTick;
+  }
+}

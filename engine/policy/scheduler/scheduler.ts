@@ -1,0 +1,498 @@
+import { assert, assertNonNegInt, assertPosInt } from '../assert.js';
+import { ContiguousAllocator } from '../contiguous-allocator.js';
+import type { KvAllocator } from '../kv-allocator.js';
+import { LoraCache } from '../lora-cache.js';
+import { PagedAllocator } from '../paged-allocator.js';
+import type {
+  BatchPlan,
+  PolicyKind,
+  RequestSpec,
+  ScheduleView,
+  SeqId,
+  SeqState,
+  StepOutcome,
+  StepResult,
+  TerminalReason,
+  TimeUs,
+} from '../types.js';
+import { WaitingQueue } from '../waiting-queue.js';
+import { schedulerConfigErrors, type SchedulerConfig } from './config.js';
+import { PlanBuilder } from './plan-builder.js';
+
+interface BatchReservation {
+  readonly freeBlocksAtStart: number;
+  reservedBlocks: number;
+}
+
+/** Why a waiting request cannot be admitted now. `skip` lets later requests through; `stop` does not. */
+export type AdmissionVerdict = 'ok' | 'skip' | 'stop';
+
+/**
+ * The iteration-level scheduler shared by the simulator and the engine. A step is two calls:
+ * `plan = schedule(view)`, the runner executes it, then `onStepEnd(plan, result)`. Subclasses
+ * decide only how a step is composed (`compose`); queues, admission, preemption, KV and LoRA
+ * bookkeeping live here so every policy keeps the same invariants:
+ * - every admitted request ends finished, rejected or aborted, with a reason;
+ * - a step never exceeds `maxNumSeqs` sequences or `maxNumBatchedTokens` tokens;
+ * - admission follows (effective class, arrival) order, so FIFO holds within a class and aging
+ *   bounds how long a request can be overtaken; only a tenant at its cap is skipped;
+ * - KV is never over-committed and a sequence never runs while its adapter is not resident.
+ */
+export abstract class Scheduler {
+  abstract readonly policy: PolicyKind;
+  readonly config: SchedulerConfig;
+  readonly allocator: KvAllocator;
+  readonly lora: LoraCache;
+  protected readonly seqs = new Map<SeqId, SeqState>();
+  protected readonly waiting: WaitingQueue;
+  /** Running sequences in admission order; preemption takes from the end. */
+  protected readonly running: SeqState[] = [];
+  private readonly runningByTenant = new Map<string, number>();
+  private readonly watermarkBlocks: number;
+  private readonly admitLimitBlocks: number;
+  private nextStepIndex = 0;
+  /** Scratch for steadyDecodeSteps (kept to avoid an allocation per call). */
+  private readonly decodeSlack: number[] = [];
+  private pendingPlan: BatchPlan | null = null;
+  private admitCounter = 0;
+
+  constructor(config: SchedulerConfig) {
+    const errors = schedulerConfigErrors(config);
+    if (errors.length > 0) throw new Error(`invalid scheduler config:\n  ${errors.join('\n  ')}`);
+    this.config = config;
+    this.allocator =
+      config.kv.allocator === 'paged'
+        ? new PagedAllocator(config.kv)
+        : new ContiguousAllocator({ ...config.kv, maxSeqLenTokens: config.maxSeqLenTokens });
+    this.lora = new LoraCache(config.lora.numSlots, config.lora.eviction);
+    this.waiting = new WaitingQueue(config.agingUs);
+    this.watermarkBlocks = Math.floor(config.watermarkFraction * config.kv.numBlocks);
+    this.admitLimitBlocks = Math.floor(config.kvAdmitFraction * config.kv.numBlocks);
+  }
+
+  // ---- requests in and out -------------------------------------------------------------------
+
+  /**
+   * Queues a request, or rejects it at once (status `rejected` with a reason) when it can never
+   * run here. The caller checks the returned state's status.
+   */
+  addRequest(spec: RequestSpec): SeqState {
+    assert(!this.seqs.has(spec.id), `request id ${spec.id} reused`);
+    assertPosInt(spec.promptTokens, 'promptTokens');
+    assertPosInt(spec.maxOutputTokens, 'maxOutputTokens');
+    assertNonNegInt(spec.priorityClass, 'priorityClass');
+    assertNonNegInt(spec.arrivalUs, 'arrivalUs');
+    const seq: SeqState = {
+      spec,
+      status: 'waiting',
+      reason: null,
+      numComputedTokens: 0,
+      numOutputTokens: 0,
+      numPreemptions: 0,
+      numCachedPromptTokens: 0,
+      admitOrder: -1,
+      waitingSinceUs: spec.arrivalUs,
+    };
+    const rejection = this.rejectionReason(spec);
+    if (rejection !== null) {
+      seq.status = 'rejected';
+      seq.reason = rejection;
+      return seq;
+    }
+    this.seqs.set(spec.id, seq);
+    this.waiting.add(seq);
+    return seq;
+  }
+
+  /** Ends a waiting or running request; its blocks and adapter pin are released. Pairs with addRequest. */
+  abort(seqId: SeqId, reason: 'aborted_by_client' | 'aborted_by_runner'): SeqState {
+    const seq = this.seqs.get(seqId);
+    assert(seq !== undefined, `abort of unknown or ended request ${seqId}`);
+    assert(this.pendingPlan === null, 'abort between schedule and onStepEnd');
+    if (seq.status === 'running') this.releaseRunning(seq);
+    else this.waiting.remove(seq);
+    this.terminate(seq, 'aborted', reason);
+    return seq;
+  }
+
+  get(seqId: SeqId): SeqState | undefined {
+    return this.seqs.get(seqId);
+  }
+
+  numWaiting(): number {
+    return this.waiting.size;
+  }
+
+  numRunning(): number {
+    return this.running.length;
+  }
+
+  hasWork(): boolean {
+    return this.waiting.size > 0 || this.running.length > 0;
+  }
+
+  /** Running sequences in admission order (read-only view for runners and metrics). */
+  runningSeqs(): readonly SeqState[] {
+    return this.running;
+  }
+
+  /** Sum of KV context over running sequences (the cost model's decode attention input). */
+  runningContextTokens(): number {
+    let sum = 0;
+    for (const seq of this.running) sum += seq.numComputedTokens;
+    return sum;
+  }
+
+  // ---- the step ------------------------------------------------------------------------------
+
+  schedule(view: ScheduleView): BatchPlan {
+    assert(this.pendingPlan === null, 'schedule called twice without onStepEnd');
+    const maxSteps = view.maxSteps ?? 1;
+    assertPosInt(maxSteps, 'maxSteps');
+    const builder = new PlanBuilder(this.config.maxNumBatchedTokens);
+    let plan: BatchPlan;
+    const numSteps = maxSteps > 1 ? Math.min(maxSteps, this.steadyDecodeSteps(view.nowUs)) : 1;
+    if (numSteps > 1) {
+      plan = this.composeDecodeRun(builder, numSteps);
+    } else {
+      this.compose(view.nowUs, builder);
+      plan = builder.build(this.nextStepIndex, 1, [this.allocator.numBlocksUsed()]);
+    }
+    assert(plan.items.length <= this.config.maxNumSeqs, 'step exceeds maxNumSeqs');
+    assert(plan.numPrefillTokens + plan.numDecodeTokens <= this.config.maxNumBatchedTokens, 'step exceeds maxNumBatchedTokens');
+    assert(this.allocator.numBlocksUsed() <= this.allocator.numBlocksTotal, 'KV over-committed');
+    this.nextStepIndex += plan.numSteps;
+    this.pendingPlan = plan;
+    return plan;
+  }
+
+  /** Applies the executed plan: tokens computed and sampled, finishes. Pairs with schedule. */
+  onStepEnd(plan: BatchPlan, result: StepResult): StepOutcome {
+    assert(this.pendingPlan === plan, 'onStepEnd with a plan that is not the pending one');
+    this.pendingPlan = null;
+    const stopped = new Set(result.stoppedSeqIds ?? []);
+    const firstTokenSeqIds: SeqId[] = [];
+    const finished: SeqState[] = [];
+    for (const item of plan.items) {
+      const seq = this.seqs.get(item.seqId);
+      assert(seq !== undefined && seq.status === 'running', `planned seq ${item.seqId} is not running`);
+      assert(seq.numComputedTokens === item.contextTokens, `seq ${item.seqId} context moved during the step`);
+      seq.numComputedTokens += item.numNewTokens * plan.numSteps;
+      if (item.isPrefill) this.allocator.commitComputed(seq.spec.id, seq.numComputedTokens);
+      if (!item.samples) continue;
+      if (seq.numOutputTokens === 0) firstTokenSeqIds.push(seq.spec.id);
+      seq.numOutputTokens += plan.numSteps;
+      assert(seq.numOutputTokens <= seq.spec.maxOutputTokens, `seq ${seq.spec.id} generated past its length`);
+      const reason: TerminalReason | null =
+        seq.numOutputTokens === seq.spec.maxOutputTokens ? 'length' : stopped.has(seq.spec.id) ? 'stop' : null;
+      if (reason !== null) {
+        this.releaseRunning(seq);
+        this.terminate(seq, 'finished', reason);
+        finished.push(seq);
+      }
+    }
+    return { firstTokenSeqIds, finished };
+  }
+
+  /**
+   * How many pure-decode steps, starting with the next one, would each be planned as "every
+   * running sequence decodes one token" with no admission, preemption or finish before the last
+   * one, if nothing arrives. The simulator uses it to advance many steps at once; the result is
+   * identical to planning them one by one. Time-based changes (aging) are bounded separately by
+   * `nextWaitingChangeUs`.
+   */
+  steadyDecodeSteps(nowUs: TimeUs): number {
+    const running = this.running;
+    const n = running.length;
+    if (n === 0 || n > this.config.maxNumBatchedTokens) return 0;
+    let maxSteps = Infinity;
+    for (let i = 0; i < n; i++) {
+      const seq = running[i];
+      if (!isDecoding(seq)) return 0;
+      const left = seq.spec.maxOutputTokens - seq.numOutputTokens;
+      if (left < maxSteps) maxSteps = left;
+    }
+    if (this.policy !== 'static' && this.anyAdmissible(nowUs)) return 0;
+    // Step j (0-based) writes token numComputed + j; a sequence allocates when that passes the
+    // end of its page table: first at step `slack` (tokens covered beyond numComputed), then
+    // every page. Blocks taken by steps [0, k) = sum over sequences of ceil((k - slack) / page).
+    const slack = this.decodeSlack;
+    slack.length = n;
+    for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens;
+    const page = this.allocator.pageSizeTokens;
+    const free = this.allocator.numBlocksFree();
+    const fits = (k: number): boolean => {
+      let need = 0;
+      for (let i = 0; i < n; i++) {
+        if (k > slack[i]) need += Math.floor((k - slack[i] + page - 1) / page);
+      }
+      return need <= free;
+    };
+    if (!fits(1)) return 0;
+    if (fits(maxSteps)) return maxSteps;
+    let lo = 1;
+    let hi = maxSteps; // fits(lo) && !fits(hi)
+    while (hi - lo > 1) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (fits(mid)) lo = mid;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** The next time aging alone may change which request is admitted next (Infinity if never). */
+  nextWaitingChangeUs(nowUs: TimeUs): number {
+    return this.waiting.nextOrderChangeUs(nowUs);
+  }
+
+  /** Full consistency check for tests and debug runs. */
+  checkInvariants(): void {
+    this.allocator.checkInvariants();
+    this.lora.checkInvariants();
+    let numWaiting = 0;
+    const tenantCounts = new Map<string, number>();
+    for (const seq of this.seqs.values()) {
+      if (seq.status === 'waiting' || seq.status === 'preempted') numWaiting++;
+      assert(seq.status !== 'finished' && seq.status !== 'rejected' && seq.status !== 'aborted', 'ended seqs are dropped');
+      assert(this.allocator.hasSeq(seq.spec.id) === (seq.status === 'running'), `seq ${seq.spec.id} KV ownership matches status`);
+      if (seq.status === 'running') {
+        tenantCounts.set(seq.spec.tenant, (tenantCounts.get(seq.spec.tenant) ?? 0) + 1);
+        if (seq.spec.adapter !== null) assert(this.lora.numPins(seq.spec.adapter) > 0, 'running seq pins its adapter');
+      }
+    }
+    assert(numWaiting === this.waiting.size, 'waiting count matches');
+    assert(this.running.length + numWaiting === this.seqs.size, 'every live seq is waiting or running');
+    for (const [tenant, count] of tenantCounts) assert(this.runningByTenant.get(tenant) === count, `tenant ${tenant} count`);
+  }
+
+  // ---- what subclasses compose steps from ----------------------------------------------------
+
+  /** Fills `builder` with this step's work. */
+  protected abstract compose(nowUs: TimeUs, builder: PlanBuilder): void;
+
+  /**
+   * Whether `seq` could be admitted now with `tokenBudget` tokens left in the step. With a
+   * `reservation` (static batching), the request's worst case must also fit beside the worst
+   * cases already admitted into this batch, so the batch can never run out of KV.
+   */
+  protected admissionVerdict(seq: SeqState, tokenBudget: number, reservation: BatchReservation | null): AdmissionVerdict {
+    const spec = seq.spec;
+    if (this.tenantAtCap(spec.tenant)) return 'skip';
+    if (this.running.length >= this.config.maxNumSeqs) return 'stop';
+    if (spec.adapter !== null && !this.lora.canAcquire(spec.adapter)) return 'stop';
+    const match = this.allocator.matchPrefix(spec);
+    const numTokens = this.firstChunkTokens(seq, match.numTokens, tokenBudget);
+    if (numTokens <= 0) return 'stop';
+    // KV for the whole prompt must fit, even when only a first chunk runs now: admitting prompts
+    // that cannot finish prefill would only preempt each other.
+    const need = this.allocator.numBlocksToAdmit(match, prefillTarget(seq));
+    // The watermark protects running decodes from preemption; with nothing running it would only
+    // keep a request that fits from ever starting.
+    const watermark = this.running.length > 0 ? this.watermarkBlocks : 0;
+    if (need + watermark > this.allocator.numBlocksFree()) return 'stop';
+    if (reservation !== null) {
+      const worstCase = this.allocator.worstCaseBlocks(spec.promptTokens + spec.maxOutputTokens);
+      if (reservation.reservedBlocks + worstCase + watermark > reservation.freeBlocksAtStart) return 'stop';
+    }
+    return 'ok';
+  }
+
+  /**
+   * Admits `seq` (its verdict was `ok` with the same budget) and plans its first prefill chunk;
+   * the caller removes it from the waiting queue. Returns the chunk's token count.
+   */
+  private admit(seq: SeqState, tokenBudget: number, builder: PlanBuilder): number {
+    const spec = seq.spec;
+    const match = this.allocator.matchPrefix(spec);
+    const numTokens = this.firstChunkTokens(seq, match.numTokens, tokenBudget);
+    assert(numTokens > 0, 'admission plans at least one token');
+    this.allocator.admit(spec.id, spec, match, match.numTokens + numTokens);
+    let adapterSlot = -1;
+    if (spec.adapter !== null) {
+      const acquisition = this.lora.acquire(spec.adapter);
+      adapterSlot = acquisition.slot;
+      if (acquisition.eviction !== null) builder.loraEvictions.push(acquisition.eviction);
+      if (acquisition.load !== null) builder.loraLoads.push(acquisition.load);
+    }
+    seq.status = 'running';
+    seq.numComputedTokens = match.numTokens;
+    seq.numCachedPromptTokens = match.numTokens;
+    seq.admitOrder = this.admitCounter++;
+    this.running.push(seq);
+    this.runningByTenant.set(spec.tenant, (this.runningByTenant.get(spec.tenant) ?? 0) + 1);
+    builder.add({
+      seqId: spec.id,
+      contextTokens: match.numTokens,
+      numNewTokens: numTokens,
+      isPrefill: true,
+      samples: match.numTokens + numTokens === prefillTarget(seq),
+      adapterSlot,
+    });
+    return numTokens;
+  }
+
+  /**
+   * Plans `numNewTokens` more tokens for a running sequence, preempting the newest running
+   * sequences while KV is short. Returns false when `seq` was not planned: it was preempted
+   * itself, or it is a prompt chunk that waits for KV rather than preempt a step with work.
+   */
+  protected planRunning(seq: SeqState, numNewTokens: number, builder: PlanBuilder): boolean {
+    const target = seq.numComputedTokens + numNewTokens;
+    while (this.allocator.numBlocksToGrow(seq.spec.id, target) > this.allocator.numBlocksFree()) {
+      // A prompt chunk preempts others only when the step would otherwise make no progress.
+      if (!isDecoding(seq) && builder.items.length > 0) return false;
+      const victim = this.newestUnplanned(builder);
+      assert(victim !== undefined, 'the sequence being planned is itself unplanned');
+      this.preempt(victim, builder);
+      if (victim === seq) return false;
+    }
+    for (const copy of this.allocator.grow(seq.spec.id, target)) builder.blockCopies.push(copy);
+    const isPrefill = !isDecoding(seq);
+    builder.add({
+      seqId: seq.spec.id,
+      contextTokens: seq.numComputedTokens,
+      numNewTokens,
+      isPrefill,
+      samples: !isPrefill || target === prefillTarget(seq),
+      adapterSlot: seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter),
+    });
+    return true;
+  }
+
+  /** Tokens of the first chunk when admitting `seq` with `numCachedTokens` served from the cache. */
+  protected abstract firstChunkTokens(seq: SeqState, numCachedTokens: number, tokenBudget: number): number;
+
+  /**
+   * Runs admission in service order and stops at the first `stop`; a tenant at its cap is
+   * skipped. With `reserveWorstCase` (static batching) the admitted batch's worst case must fit.
+   * Returns how many were admitted.
+   */
+  protected admitInOrder(nowUs: TimeUs, builder: PlanBuilder, reserveWorstCase: boolean): number {
+    const reservation: BatchReservation | null = reserveWorstCase
+      ? { freeBlocksAtStart: this.allocator.numBlocksFree(), reservedBlocks: 0 }
+      : null;
+    const admitted: SeqState[] = [];
+    // The queue is only read while iterating; admitted requests leave it afterwards.
+    for (const seq of this.waiting.inOrder(nowUs)) {
+      const verdict = this.admissionVerdict(seq, builder.tokenBudgetLeft, reservation);
+      if (verdict === 'skip') continue;
+      if (verdict === 'stop') break;
+      this.admit(seq, builder.tokenBudgetLeft, builder);
+      admitted.push(seq);
+      if (reservation !== null) {
+        reservation.reservedBlocks += this.allocator.worstCaseBlocks(seq.spec.promptTokens + seq.spec.maxOutputTokens);
+      }
+    }
+    for (const seq of admitted) this.waiting.remove(seq);
+    return admitted.length;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private tenantAtCap(tenant: string): boolean {
+    const cap = this.config.tenantCaps[tenant] ?? this.config.defaultTenantCap;
+    return cap > 0 && (this.runningByTenant.get(tenant) ?? 0) >= cap;
+  }
+
+  private anyAdmissible(nowUs: TimeUs): boolean {
+    if (this.waiting.size === 0) return false;
+    const decodeTokens = this.policy === 'chunked' ? this.running.length : 0;
+    for (const seq of this.waiting.inOrder(nowUs)) {
+      const verdict = this.admissionVerdict(seq, this.config.maxNumBatchedTokens - decodeTokens, null);
+      if (verdict === 'skip') continue;
+      return verdict === 'ok';
+    }
+    return false;
+  }
+
+  private composeDecodeRun(builder: PlanBuilder, numSteps: number): BatchPlan {
+    // Grow page tables in the same order as numSteps single steps would (step by step, and
+    // within a step in running order), touching only the sequences that cross a block boundary
+    // at that step: O(n + steps + blocks taken), not O(n × steps).
+    const running = this.running;
+    const page = this.allocator.pageSizeTokens;
+    const crossingsByStep: number[][] = [];
+    for (let i = 0; i < running.length; i++) {
+      const seq = running[i];
+      const slack = this.allocator.numTokensCovered(seq.spec.id) - seq.numComputedTokens;
+      for (let step = slack; step < numSteps; step += page) (crossingsByStep[step] ??= []).push(i);
+    }
+    const used: number[] = new Array(numSteps);
+    for (let step = 0; step < numSteps; step++) {
+      const crossing = crossingsByStep[step];
+      if (crossing !== undefined) {
+        for (const i of crossing) {
+          const seq = running[i];
+          const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
+          assert(copies.length === 0, 'a steady decode run never copies on write');
+        }
+      }
+      used[step] = this.allocator.numBlocksUsed();
+    }
+    for (const seq of running) {
+      builder.addUnplanned({
+        seqId: seq.spec.id,
+        contextTokens: seq.numComputedTokens,
+        numNewTokens: 1,
+        isPrefill: false,
+        samples: true,
+        adapterSlot: seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter),
+      });
+    }
+    return builder.build(this.nextStepIndex, numSteps, used);
+  }
+
+  /** The newest running sequence that has no work in this step yet: the preemption victim. */
+  private newestUnplanned(builder: PlanBuilder): SeqState | undefined {
+    for (let i = this.running.length - 1; i >= 0; i--) {
+      if (!builder.isPlanned(this.running[i].spec.id)) return this.running[i];
+    }
+    return undefined;
+  }
+
+  private preempt(seq: SeqState, builder: PlanBuilder): void {
+    assert(!builder.isPlanned(seq.spec.id), 'never preempt a sequence already planned in this step');
+    this.releaseRunning(seq);
+    seq.status = 'preempted';
+    seq.numComputedTokens = 0;
+    seq.numPreemptions++;
+    this.waiting.add(seq);
+    builder.preempted.push(seq.spec.id);
+  }
+
+  /** Releases what a running sequence holds. Pairs with admit. */
+  private releaseRunning(seq: SeqState): void {
+    const index = this.running.lastIndexOf(seq);
+    assert(index >= 0, `seq ${seq.spec.id} is not running`);
+    this.running.splice(index, 1);
+    this.allocator.free(seq.spec.id);
+    if (seq.spec.adapter !== null) this.lora.release(seq.spec.adapter);
+    const count = this.runningByTenant.get(seq.spec.tenant) ?? 0;
+    assert(count > 0, `tenant ${seq.spec.tenant} running count underflow`);
+    this.runningByTenant.set(seq.spec.tenant, count - 1);
+  }
+
+  private terminate(seq: SeqState, status: 'finished' | 'aborted', reason: TerminalReason): void {
+    seq.status = status;
+    seq.reason = reason;
+    this.seqs.delete(seq.spec.id);
+  }
+
+  private rejectionReason(spec: RequestSpec): TerminalReason | null {
+    const totalTokens = spec.promptTokens + spec.maxOutputTokens;
+    if (totalTokens > this.config.maxSeqLenTokens) return 'prompt_too_long';
+    if (spec.adapter !== null && this.lora.numSlots === 0) return 'adapter_slots';
+    if (this.allocator.worstCaseBlocks(totalTokens) > this.admitLimitBlocks) return 'kv_capacity';
+    return null;
+  }
+}
+
+/** Tokens a sequence must have in KV before it decodes: its prompt plus what it had generated. */
+export function prefillTarget(seq: SeqState): number {
+  return seq.spec.promptTokens + seq.numOutputTokens;
+}
+
+/** A decoding sequence has everything but its last sampled token in KV. */
+export function isDecoding(seq: SeqState): boolean {
+  return seq.numOutputTokens > 0 && seq.numComputedTokens === prefillTarget(seq) - 1;
+}

@@ -1,0 +1,125 @@
+import { assert, assertPosInt } from './assert.js';
+import type { SeqState, TimeUs } from './types.js';
+
+/**
+ * Requests waiting for admission, served by priority class with aging: every `agingUs` of waiting
+ * promotes a request by one class (0 is the top), so a low class never starves. Within a class the
+ * order is arrival order (FIFO); across classes the order is (effective class, arrival, id).
+ *
+ * One deque per class (an array and a head index, so taking the head is O(1)), sorted by arrival.
+ * Because earlier arrivals are promoted at least as far as
+ * later ones, each class array is already in effective order, and a k-way merge of the heads
+ * yields the global order lazily (admission usually looks at a handful of entries).
+ */
+export class WaitingQueue {
+  readonly agingUs: number;
+  private readonly byClass = new Map<number, ClassQueue>();
+  private classes: number[] = [];
+  private numEntries = 0;
+
+  constructor(agingUs: number) {
+    assertPosInt(agingUs, 'agingUs');
+    this.agingUs = agingUs;
+  }
+
+  get size(): number {
+    return this.numEntries;
+  }
+
+  effectiveClass(seq: SeqState, nowUs: TimeUs): number {
+    const promotions = Math.floor(Math.max(0, nowUs - seq.spec.arrivalUs) / this.agingUs);
+    return Math.max(0, seq.spec.priorityClass - promotions);
+  }
+
+  add(seq: SeqState): void {
+    let queue = this.byClass.get(seq.spec.priorityClass);
+    if (queue === undefined) {
+      queue = { items: [], head: 0 };
+      this.byClass.set(seq.spec.priorityClass, queue);
+      this.classes = [...this.byClass.keys()].sort((a, b) => a - b);
+    }
+    // Arrivals come in order, so this walks back a step or two; a preempted request goes deeper.
+    const items = queue.items;
+    let i = items.length;
+    while (i > queue.head && comesBefore(seq, items[i - 1])) i--;
+    if (i === items.length) items.push(seq);
+    else if (i === queue.head && queue.head > 0) items[--queue.head] = seq;
+    else items.splice(i, 0, seq);
+    this.numEntries++;
+  }
+
+  remove(seq: SeqState): void {
+    const queue = this.byClass.get(seq.spec.priorityClass);
+    assert(queue !== undefined, `class ${seq.spec.priorityClass} has no queue`);
+    const items = queue.items;
+    if (items[queue.head] === seq) {
+      items[queue.head++] = undefined as unknown as SeqState;
+      if (queue.head > 1024 && queue.head * 2 > items.length) {
+        items.splice(0, queue.head);
+        queue.head = 0;
+      }
+    } else {
+      const index = items.indexOf(seq, queue.head);
+      assert(index >= 0, `seq ${seq.spec.id} is not waiting`);
+      items.splice(index, 1);
+    }
+    this.numEntries--;
+  }
+
+  /** Waiting requests in service order at `nowUs`. Do not mutate the queue while iterating. */
+  *inOrder(nowUs: TimeUs): Generator<SeqState> {
+    const queues = this.classes.map((c) => this.byClass.get(c)!.items);
+    const cursors = this.classes.map((c) => this.byClass.get(c)!.head);
+    for (let emitted = 0; emitted < this.numEntries; emitted++) {
+      let best = -1;
+      let bestClass = 0;
+      for (let q = 0; q < queues.length; q++) {
+        const head = queues[q][cursors[q]];
+        if (head === undefined) continue;
+        const effective = this.effectiveClass(head, nowUs);
+        if (best < 0 || effective < bestClass || (effective === bestClass && comesBefore(head, queues[best][cursors[best]]))) {
+          best = q;
+          bestClass = effective;
+        }
+      }
+      assert(best >= 0, 'queue size disagrees with its contents');
+      yield queues[best][cursors[best]++];
+    }
+  }
+
+  /**
+   * The earliest time after `nowUs` at which the service order may change through aging alone;
+   * Infinity when it cannot (a single class is served in arrival order forever).
+   */
+  nextOrderChangeUs(nowUs: TimeUs): number {
+    const nonEmpty = this.classes.filter((c) => classSize(this.byClass.get(c)!) > 0);
+    if (nonEmpty.length <= 1) return Infinity;
+    let next = Infinity;
+    for (const c of nonEmpty) {
+      const queue = this.byClass.get(c)!;
+      for (let i = queue.head; i < queue.items.length; i++) {
+        const seq = queue.items[i];
+        if (this.effectiveClass(seq, nowUs) === 0) continue;
+        const waited = Math.max(0, nowUs - seq.spec.arrivalUs);
+        const promotion = seq.spec.arrivalUs + (Math.floor(waited / this.agingUs) + 1) * this.agingUs;
+        if (promotion < next) next = promotion;
+      }
+    }
+    return next;
+  }
+}
+
+interface ClassQueue {
+  readonly items: SeqState[];
+  /** Index of the first live entry; entries before it have been taken. */
+  head: number;
+}
+
+function classSize(queue: ClassQueue): number {
+  return queue.items.length - queue.head;
+}
+
+function comesBefore(a: SeqState, b: SeqState): boolean {
+  if (a.spec.arrivalUs !== b.spec.arrivalUs) return a.spec.arrivalUs < b.spec.arrivalUs;
+  return a.spec.id < b.spec.id;
+}

@@ -1,0 +1,49 @@
+import yargs from 'yargs';
+import { notBuiltYet } from './commands/not-built.js';
+import { simulateCommand } from './commands/simulate.js';
+import { startCommand } from './commands/start.js';
+
+/** The `stratos` command line. Each subcommand lives in experiments/commands/ as a yargs module. */
+export async function main(argv: string[]): Promise<void> {
+  await yargs(argv)
+    .scriptName('stratos')
+    .usage(
+      'stratos: capacity, latency and cost answers for LLM inference fleets.\n\n' +
+        'Usage: stratos <command> [options]\n' +
+        'Every command has --help with its flags and examples.',
+    )
+    .command(startCommand)
+    .command(simulateCommand)
+    .command(notBuiltYet('sweep', 'Run a grid of simulations over any config key (resumable, shardable)', 'Experiments and reports'))
+    .command(notBuiltYet('capacity', 'Find the fewest GPUs (or highest rate) that meet the SLA', 'Experiments and reports'))
+    .command(notBuiltYet('report <dir>', 'Write a self-contained HTML report with d3 charts for a sweep', 'Experiments and reports'))
+    .command({
+      command: 'calibrate <action>',
+      describe: 'Microbenchmark the kernels on a GPU and fit the cost model (run | fit | report)',
+      builder: (y) =>
+        y
+          .command(notBuiltYet('run', 'Run the kernel microbenchmarks on the GPU and write raw samples', 'Calibration'))
+          .command(notBuiltYet('fit <samples>', 'Fit a cost-model profile from raw samples', 'Calibration'))
+          .command(notBuiltYet('report <profile>', 'Print fit errors and draw efficiency curves of a profile', 'Calibration'))
+          .demandCommand(1, 'name an action: run, fit or report'),
+      handler: () => {},
+    })
+    .command({
+      command: 'engine <action>',
+      describe: 'Drive the real engine (bench)',
+      builder: (y) =>
+        y
+          .command(notBuiltYet('bench', 'Run the real engine on a workload; same outputs as simulate', 'Real engine'))
+          .demandCommand(1, 'name an action: bench'),
+      handler: () => {},
+    })
+    .command(notBuiltYet('serve', 'Serve the real engine over an OpenAI-compatible HTTP API', 'Real engine'))
+    .command(notBuiltYet('validate', 'Run the simulator beside the real engine and report their agreement', 'Validation'))
+    .demandCommand(1, 'name a command (see the list above)')
+    .strict()
+    .recommendCommands()
+    .help()
+    .alias('h', 'help')
+    .wrap(Math.min(110, process.stdout.columns ?? 110))
+    .parseAsync();
+}

@@ -1,0 +1,106 @@
+// Device-side helpers shared by the kernels: checked launches, typed 16-byte vectors and
+// conversions, block reductions. Included only by .cu files.
+#pragma once
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <string>
+
+#include "stratos/dtype.h"
+#include "stratos/error.h"
+
+namespace stratos {
+
+#define STRATOS_CUDA(call)                                                                         \
+  do {                                                                                             \
+    cudaError_t err_ = (call);                                                                     \
+    if (err_ != cudaSuccess)                                                                       \
+      throw ::stratos::Error(std::string(#call) + " failed: " + cudaGetErrorString(err_));         \
+  } while (0)
+
+inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+
+void cuda_check_launch(const char* op);
+void* cuda_workspace(size_t bytes, void* stream);
+
+// ---- element conversions
+template <typename T> struct Elem;
+template <> struct Elem<__nv_bfloat16> {
+  static __device__ __forceinline__ float to_f32(__nv_bfloat16 v) { return __bfloat162float(v); }
+  static __device__ __forceinline__ __nv_bfloat16 from_f32(float v) { return __float2bfloat16(v); }
+};
+template <> struct Elem<__half> {
+  static __device__ __forceinline__ float to_f32(__half v) { return __half2float(v); }
+  static __device__ __forceinline__ __half from_f32(float v) { return __float2half(v); }
+};
+template <> struct Elem<__nv_fp8_e4m3> {
+  static __device__ __forceinline__ float to_f32(__nv_fp8_e4m3 v) { return static_cast<float>(v); }
+  static __device__ __forceinline__ __nv_fp8_e4m3 from_f32(float v) { return __nv_fp8_e4m3(v); }
+};
+template <> struct Elem<float> {
+  static __device__ __forceinline__ float to_f32(float v) { return v; }
+  static __device__ __forceinline__ float from_f32(float v) { return v; }
+};
+
+// 16 bytes of T, loaded and stored as one uint4.
+template <typename T>
+struct Vec16 {
+  static constexpr int N = 16 / sizeof(T);
+  union {
+    uint4 raw;
+    T v[N];
+  };
+  __device__ __forceinline__ void load(const T* p) { raw = *reinterpret_cast<const uint4*>(p); }
+  __device__ __forceinline__ void load_nc(const T* p) { raw = __ldg(reinterpret_cast<const uint4*>(p)); }
+  __device__ __forceinline__ void store(T* p) const { *reinterpret_cast<uint4*>(p) = raw; }
+  __device__ __forceinline__ void to_f32(float* out) const {
+#pragma unroll
+    for (int i = 0; i < N; ++i) out[i] = Elem<T>::to_f32(v[i]);
+  }
+  __device__ __forceinline__ void from_f32(const float* in) {
+#pragma unroll
+    for (int i = 0; i < N; ++i) v[i] = Elem<T>::from_f32(in[i]);
+  }
+};
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// Sum over the block; every thread gets the result. `scratch` holds 32 floats.
+__device__ __forceinline__ float block_sum(float v, float* scratch) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, nwarps = (blockDim.x + 31) >> 5;
+  v = warp_sum(v);
+  __syncthreads();  // scratch may still be read from a previous call
+  if (lane == 0) scratch[warp] = v;
+  __syncthreads();
+  v = lane < nwarps ? scratch[lane] : 0.0f;
+  return warp_sum(v);
+}
+
+// Dispatch a 16-bit activation dtype to a template.
+#define STRATOS_DISPATCH_16(dtype, T, op, ...)                                                     \
+  do {                                                                                             \
+    if ((dtype) == ::stratos::DType::BF16) {                                                       \
+      using T = __nv_bfloat16;                                                                     \
+      __VA_ARGS__;                                                                                 \
+    } else if ((dtype) == ::stratos::DType::F16) {                                                 \
+      using T = __half;                                                                            \
+      __VA_ARGS__;                                                                                 \
+    } else {                                                                                       \
+      throw ::stratos::Error(std::string(op) + ": dtype must be bf16 or f16 on the GPU, got " +   \
+                             ::stratos::dtype_name(dtype));                                        \
+    }                                                                                              \
+  } while (0)
+
+}  // namespace stratos

@@ -1,0 +1,141 @@
+// Multi-LoRA shrink and expand over a batch mixing adapters (slots) of different ranks.
+// shrink: one warp per (segment, rank row): the warp streams the A row once per 8-token tile.
+// expand: one thread per (segment, output column): B row in 16-byte pieces, y from shared memory.
+#include "common.cuh"
+#include "stratos/ops/lora.h"
+
+namespace stratos {
+
+namespace {
+
+constexpr int kTokTile = 8;
+
+__device__ __forceinline__ void seg_range(const int32_t* starts, int seg, int& t0, int& t1) {
+  if (starts) { t0 = starts[seg]; t1 = starts[seg + 1]; }
+  else { t0 = seg; t1 = seg + 1; }
+}
+
+// x: [numTokens, inDim]; a: [numSlots, maxRank, inDim]; y: [numTokens, maxRank] f32.
+template <typename T>
+__global__ void lora_shrink_kernel(const T* __restrict__ x, const T* __restrict__ a, const int32_t* __restrict__ ranks,
+                                   const int32_t* __restrict__ seg_starts, const int32_t* __restrict__ seg_slots,
+                                   float* __restrict__ y, int in_dim, int max_rank, int num_slots) {
+  const int seg = blockIdx.x;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int r = blockIdx.y * (blockDim.x / 32) + warp;
+  if (r >= max_rank) return;
+  int t0, t1;
+  seg_range(seg_starts, seg, t0, t1);
+  const int slot = seg_slots[seg];
+  const bool active = slot >= 0 && slot < num_slots && r < ranks[slot];
+  const T* arow = a + (static_cast<int64_t>(slot) * max_rank + r) * in_dim;
+  const int nvec = in_dim / 8;
+  for (int tb = t0; tb < t1; tb += kTokTile) {
+    float acc[kTokTile];
+#pragma unroll
+    for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
+    if (active) {
+      for (int c = lane; c < nvec; c += 32) {
+        Vec16<T> av;
+        av.load_nc(arow + c * 8);
+        float af[8];
+        av.to_f32(af);
+#pragma unroll
+        for (int i = 0; i < kTokTile; ++i) {
+          if (tb + i < t1) {
+            Vec16<T> xv;
+            xv.load_nc(x + static_cast<int64_t>(tb + i) * in_dim + c * 8);
+            float xf[8];
+            xv.to_f32(xf);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) acc[i] = fmaf(xf[e], af[e], acc[i]);
+          }
+        }
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < kTokTile; ++i) {
+      const float v = warp_sum(acc[i]);
+      if (lane == 0 && tb + i < t1) y[static_cast<int64_t>(tb + i) * max_rank + r] = v;
+    }
+  }
+}
+
+// y: [numTokens, maxRank] f32; b: [numSlots, outDim, maxRank]; out: [numTokens, outDim] (+=).
+template <typename T>
+__global__ void lora_expand_kernel(const float* __restrict__ y, const T* __restrict__ b, const int32_t* __restrict__ ranks,
+                                   const float* __restrict__ scales, const int32_t* __restrict__ seg_starts,
+                                   const int32_t* __restrict__ seg_slots, T* out, int out_dim, int max_rank, int num_slots) {
+  extern __shared__ float sy[];  // [kTokTile][maxRank]
+  const int seg = blockIdx.x;
+  const int n = blockIdx.y * blockDim.x + threadIdx.x;
+  int t0, t1;
+  seg_range(seg_starts, seg, t0, t1);
+  const int slot = seg_slots[seg];
+  if (slot < 0 || slot >= num_slots) return;  // uniform across the block
+  const int rank = ranks[slot];
+  const float scale = scales[slot];
+  const T* brow = b + (static_cast<int64_t>(slot) * out_dim + n) * max_rank;
+  for (int tb = t0; tb < t1; tb += kTokTile) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < kTokTile * max_rank; i += blockDim.x) {
+      const int tt = i / max_rank, rr = i % max_rank;
+      sy[i] = (tb + tt < t1 && rr < rank) ? y[static_cast<int64_t>(tb + tt) * max_rank + rr] : 0.0f;
+    }
+    __syncthreads();
+    if (n >= out_dim) continue;
+    float acc[kTokTile];
+#pragma unroll
+    for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
+    for (int rc = 0; rc < rank; rc += 8) {
+      Vec16<T> bv;
+      bv.load_nc(brow + rc);
+      float bf[8];
+      bv.to_f32(bf);
+#pragma unroll
+      for (int i = 0; i < kTokTile; ++i)
+#pragma unroll
+        for (int e = 0; e < 8; ++e) acc[i] = fmaf(sy[i * max_rank + rc + e], rc + e < rank ? bf[e] : 0.0f, acc[i]);
+    }
+#pragma unroll
+    for (int i = 0; i < kTokTile; ++i) {
+      if (tb + i < t1) {
+        T* o = out + static_cast<int64_t>(tb + i) * out_dim + n;
+        *o = Elem<T>::from_f32(Elem<T>::to_f32(*o) + scale * acc[i]);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void lora_shrink_cuda(const LoraShrinkParams& p, void* stream) {
+  STRATOS_CHECK(p.in_dim % 8 == 0, "lora_shrink", "inDim must be a multiple of 8");
+  const int64_t segs = p.seg_starts ? p.num_segs : p.num_tokens;
+  if (segs == 0 || p.num_tokens == 0) return;
+  const int warps = 4;
+  const dim3 grid(static_cast<unsigned>(segs), static_cast<unsigned>((p.max_rank + warps - 1) / warps));
+  STRATOS_DISPATCH_16(p.dtype, T, "lora_shrink", {
+    lora_shrink_kernel<T><<<grid, warps * 32, 0, as_stream(stream)>>>(
+        static_cast<const T*>(p.x), static_cast<const T*>(p.a), p.ranks, p.seg_starts, p.seg_slots, p.y,
+        static_cast<int>(p.in_dim), static_cast<int>(p.max_rank), static_cast<int>(p.num_slots));
+  });
+  cuda_check_launch("lora_shrink");
+}
+
+void lora_expand_cuda(const LoraExpandParams& p, void* stream) {
+  STRATOS_CHECK(p.max_rank % 8 == 0 && p.max_rank <= 128, "lora_expand", "maxRank must be a multiple of 8, <= 128");
+  const int64_t segs = p.seg_starts ? p.num_segs : p.num_tokens;
+  if (segs == 0 || p.num_tokens == 0) return;
+  const int threads = 256;
+  const dim3 grid(static_cast<unsigned>(segs), static_cast<unsigned>((p.out_dim + threads - 1) / threads));
+  const size_t smem = static_cast<size_t>(kTokTile) * p.max_rank * sizeof(float);
+  STRATOS_DISPATCH_16(p.dtype, T, "lora_expand", {
+    lora_expand_kernel<T><<<grid, threads, smem, as_stream(stream)>>>(
+        p.y, static_cast<const T*>(p.b), p.ranks, p.scales, p.seg_starts, p.seg_slots, static_cast<T*>(p.out),
+        static_cast<int>(p.out_dim), static_cast<int>(p.max_rank), static_cast<int>(p.num_slots));
+  });
+  cuda_check_launch("lora_expand");
+}
+
+}  // namespace stratos

@@ -1,0 +1,253 @@
+// Paged decode attention, split over the context as in flash-decoding.
+//
+// Kernel 1 (paged_decode_kernel): one block per (query head, sequence, partition of the context).
+// The block's threads form GROUPS lane groups; a group of LANES threads holds one token's K row
+// (16 bytes per thread), so each group runs its own online softmax over the tokens it visits and
+// no block-wide barrier sits in the main loop. Each group keeps UNROLL tokens' K and V loads in
+// flight. At the end the groups are merged through shared memory, and the block writes either the
+// final row (one partition) or a partial (normalized output, max, sum) for kernel 2.
+// Kernel 2 (paged_decode_reduce_kernel) merges the partitions of each (sequence, head).
+//
+// Blocks of consecutive query heads share one KV head under GQA and run side by side, so the
+// repeated K/V reads of a group hit L2.
+#include <cfloat>
+
+#include "common.cuh"
+#include "stratos/ops/paged_decode.h"
+
+namespace stratos {
+
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kUnroll = 4;
+constexpr float kLog2e = 1.4426950408889634f;
+
+template <typename Q, typename KV, int HEAD_DIM>
+struct DecodeCfg {
+  static constexpr int ELEMS = 16 / static_cast<int>(sizeof(KV));  // per thread per token
+  static constexpr int LANES = HEAD_DIM / ELEMS;                     // threads per token
+  static constexpr int GROUPS = kThreads / LANES;                    // tokens in flight per step
+  static_assert(LANES >= 1 && LANES <= 32 && (LANES & (LANES - 1)) == 0, "lanes must be a power of two <= 32");
+  static_assert(kThreads >= HEAD_DIM, "the merge uses one thread per output dim");
+};
+
+// q: [numSeqs, numHeads, HEAD_DIM]; caches: [numPages, numKvHeads, pageSize, HEAD_DIM];
+// block_tables: [numSeqs, maxPagesPerSeq]; seq_lens: [numSeqs];
+// out (one partition): [numSeqs, numHeads, HEAD_DIM];
+// part_out: [numSeqs, numHeads, numParts, HEAD_DIM] f32, part_ml: [numSeqs, numHeads, numParts, 2] f32.
+template <typename Q, typename KV, int HEAD_DIM>
+__global__ void __launch_bounds__(kThreads) paged_decode_kernel(
+    const Q* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
+    const int32_t* __restrict__ block_tables, const int32_t* __restrict__ seq_lens, Q* __restrict__ out,
+    float* __restrict__ part_out, float* __restrict__ part_ml, int num_heads, int num_kv_heads, int page_shift,
+    int max_pages_per_seq, int num_pages, int partition_tokens, int num_parts, float qk_scale_log2, float v_scale) {
+  using Cfg = DecodeCfg<Q, KV, HEAD_DIM>;
+  constexpr int ELEMS = Cfg::ELEMS, LANES = Cfg::LANES, GROUPS = Cfg::GROUPS;
+  const int h = blockIdx.x, s = blockIdx.y, part = blockIdx.z;
+  const int tid = threadIdx.x, g = tid / LANES, lane = tid % LANES;
+  const int len = seq_lens[s];
+  const int start = part * partition_tokens;
+  const int end = min(len, start + partition_tokens);
+  const int64_t out_row = (static_cast<int64_t>(s) * num_heads + h) * HEAD_DIM;
+  if (start >= end) {
+    if (num_parts == 1 && tid < HEAD_DIM) out[out_row + tid] = Elem<Q>::from_f32(0.0f);
+    return;  // partitions past the end are ignored by the reduce kernel
+  }
+  const int kvh = h / (num_heads / num_kv_heads);
+  const int page_size = 1 << page_shift;
+  const int32_t* table = block_tables + static_cast<int64_t>(s) * max_pages_per_seq;
+
+  // This thread's slice of q, pre-scaled so scores are in log2 units.
+  float qv[ELEMS];
+  {
+    const Q* qp = q + out_row + lane * ELEMS;
+#pragma unroll
+    for (int e = 0; e < ELEMS; ++e) qv[e] = Elem<Q>::to_f32(qp[e]) * qk_scale_log2;
+  }
+  float acc[ELEMS];
+#pragma unroll
+  for (int e = 0; e < ELEMS; ++e) acc[e] = 0.0f;
+  float m = -INFINITY, l = 0.0f;
+
+  const int64_t head_stride = static_cast<int64_t>(page_size) * HEAD_DIM;
+  // The loop bound is uniform across the block (the shuffles below need every lane).
+  for (int base = start; base < end; base += GROUPS * kUnroll) {
+    Vec16<KV> kvec[kUnroll], vvec[kUnroll];
+    bool valid[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int t = base + g + u * GROUPS;
+      valid[u] = t < end;
+      int page = valid[u] ? table[t >> page_shift] : 0;
+      if (page < 0 || page >= num_pages) { valid[u] = false; page = 0; }  // never read outside the cache
+      const int64_t off = (static_cast<int64_t>(page) * num_kv_heads + kvh) * head_stride +
+                          static_cast<int64_t>(t & (page_size - 1)) * HEAD_DIM + lane * ELEMS;
+      if (valid[u]) {
+        kvec[u].load_nc(k_cache + off);
+        vvec[u].load_nc(v_cache + off);
+      } else {
+        kvec[u].raw = make_uint4(0, 0, 0, 0);
+        vvec[u].raw = make_uint4(0, 0, 0, 0);
+      }
+    }
+    float sc[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      float kf[ELEMS];
+      kvec[u].to_f32(kf);
+      float dot = 0.0f;
+#pragma unroll
+      for (int e = 0; e < ELEMS; ++e) dot = fmaf(qv[e], kf[e], dot);
+#pragma unroll
+      for (int o = LANES / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+      sc[u] = valid[u] ? dot : -INFINITY;
+    }
+    float m_new = m;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) m_new = fmaxf(m_new, sc[u]);
+    if (m_new == -INFINITY) continue;  // no valid token for this group yet
+    const float corr = exp2f(m - m_new);  // m = -inf on the first step: 0
+    l *= corr;
+#pragma unroll
+    for (int e = 0; e < ELEMS; ++e) acc[e] *= corr;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const float p = exp2f(sc[u] - m_new);  // invalid: exp2(-inf) = 0
+      l += p;
+      float vf[ELEMS];
+      vvec[u].to_f32(vf);
+#pragma unroll
+      for (int e = 0; e < ELEMS; ++e) acc[e] = fmaf(p, vf[e], acc[e]);
+    }
+    m = m_new;
+  }
+
+  // Merge the groups.
+  __shared__ float s_m[GROUPS], s_l[GROUPS];
+  __shared__ float s_acc[GROUPS][HEAD_DIM + 1];
+  if (lane == 0) { s_m[g] = m; s_l[g] = l; }
+#pragma unroll
+  for (int e = 0; e < ELEMS; ++e) s_acc[g][lane * ELEMS + e] = acc[e];
+  __syncthreads();
+  if (tid < HEAD_DIM) {
+    float mm = -INFINITY;
+#pragma unroll
+    for (int i = 0; i < GROUPS; ++i) mm = fmaxf(mm, s_m[i]);
+    float ll = 0.0f, o = 0.0f;
+#pragma unroll
+    for (int i = 0; i < GROUPS; ++i) {
+      const float w = s_m[i] == -INFINITY ? 0.0f : exp2f(s_m[i] - mm);
+      ll += s_l[i] * w;
+      o += s_acc[i][tid] * w;
+    }
+    const float res = ll > 0.0f ? o / ll : 0.0f;
+    if (num_parts == 1) {
+      out[out_row + tid] = Elem<Q>::from_f32(res * v_scale);
+    } else {
+      const int64_t prow = (static_cast<int64_t>(s) * num_heads + h) * num_parts + part;
+      part_out[prow * HEAD_DIM + tid] = res;
+      if (tid == 0) { part_ml[prow * 2] = mm; part_ml[prow * 2 + 1] = ll; }
+    }
+  }
+}
+
+template <typename Q, int HEAD_DIM>
+__global__ void __launch_bounds__(HEAD_DIM) paged_decode_reduce_kernel(
+    const float* __restrict__ part_out, const float* __restrict__ part_ml, const int32_t* __restrict__ seq_lens,
+    Q* __restrict__ out, int num_heads, int partition_tokens, int num_parts, float v_scale) {
+  const int h = blockIdx.x, s = blockIdx.y, d = threadIdx.x;
+  const int used = (seq_lens[s] + partition_tokens - 1) / partition_tokens;  // partitions with tokens
+  const int64_t row = static_cast<int64_t>(s) * num_heads + h;
+  float mm = -INFINITY;
+  for (int i = 0; i < used; ++i) mm = fmaxf(mm, part_ml[(row * num_parts + i) * 2]);
+  float wsum = 0.0f, o = 0.0f;
+  for (int i = 0; i < used; ++i) {
+    const float w = part_ml[(row * num_parts + i) * 2 + 1] * exp2f(part_ml[(row * num_parts + i) * 2] - mm);
+    wsum += w;
+    o += w * part_out[(row * num_parts + i) * HEAD_DIM + d];
+  }
+  out[row * HEAD_DIM + d] = Elem<Q>::from_f32(wsum > 0.0f ? o / wsum * v_scale : 0.0f);
+}
+
+int sm_count() {
+  static int count = 0;
+  if (count == 0) {
+    int dev = 0;
+    cudaGetDevice(&dev);
+    if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || count <= 0) count = 132;
+  }
+  return count;
+}
+
+// Enough partitions that the grid fills the GPU several times over, but no shorter than 128 tokens.
+int choose_partition(int64_t base_blocks, int64_t max_len) {
+  const int64_t target = static_cast<int64_t>(sm_count()) * 8;
+  int part = 512;
+  while (part > 128 && base_blocks * ((max_len + part - 1) / part) < target) part /= 2;
+  return part;
+}
+
+template <typename Q, typename KV, int HEAD_DIM>
+void launch(const PagedDecodeParams& p, cudaStream_t stream) {
+  int page_shift = 0;
+  while ((1 << page_shift) < p.page_size) ++page_shift;
+  const int64_t max_len = p.max_seq_len > 0 ? p.max_seq_len : p.max_pages_per_seq * p.page_size;
+  const int part = p.partition_tokens > 0 ? static_cast<int>(p.partition_tokens)
+                                          : choose_partition(p.num_seqs * p.num_heads, max_len);
+  const int num_parts = static_cast<int>(max_len > 0 ? (max_len + part - 1) / part : 1);
+  STRATOS_CHECK(num_parts <= 65535, "paged_decode", "too many partitions: raise partitionTokens");
+  float* part_out = nullptr;
+  float* part_ml = nullptr;
+  if (num_parts > 1) {
+    const size_t rows = static_cast<size_t>(p.num_seqs * p.num_heads * num_parts);
+    float* ws = static_cast<float*>(cuda_workspace(rows * (HEAD_DIM + 2) * sizeof(float), stream));
+    part_out = ws;
+    part_ml = ws + rows * HEAD_DIM;
+  }
+  const bool fp8 = p.kv_dtype == DType::FP8E4M3;
+  const float qk_scale_log2 = p.scale * kLog2e * (fp8 ? p.k_scale : 1.0f);
+  const float v_scale = fp8 ? p.v_scale : 1.0f;
+  const dim3 grid(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(num_parts));
+  paged_decode_kernel<Q, KV, HEAD_DIM><<<grid, kThreads, 0, stream>>>(
+      static_cast<const Q*>(p.q), static_cast<const KV*>(p.k_cache), static_cast<const KV*>(p.v_cache), p.block_tables,
+      p.seq_lens, static_cast<Q*>(p.out), part_out, part_ml, static_cast<int>(p.num_heads),
+      static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
+      part, num_parts, qk_scale_log2, v_scale);
+  cuda_check_launch("paged_decode");
+  if (num_parts > 1) {
+    paged_decode_reduce_kernel<Q, HEAD_DIM><<<dim3(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(p.num_seqs)),
+                                              HEAD_DIM, 0, stream>>>(part_out, part_ml, p.seq_lens, static_cast<Q*>(p.out),
+                                                                     static_cast<int>(p.num_heads), part, num_parts, v_scale);
+    cuda_check_launch("paged_decode_reduce");
+  }
+}
+
+template <int HEAD_DIM>
+void dispatch_types(const PagedDecodeParams& p, cudaStream_t s) {
+  if (p.kv_dtype == DType::FP8E4M3) {
+    STRATOS_CHECK(p.q_dtype == DType::BF16, "paged_decode", "an fp8 cache takes bf16 queries");
+    launch<__nv_bfloat16, __nv_fp8_e4m3, HEAD_DIM>(p, s);
+  } else if (p.kv_dtype == DType::BF16 && p.q_dtype == DType::BF16) {
+    launch<__nv_bfloat16, __nv_bfloat16, HEAD_DIM>(p, s);
+  } else if (p.kv_dtype == DType::F16 && p.q_dtype == DType::F16) {
+    launch<__half, __half, HEAD_DIM>(p, s);
+  } else {
+    throw Error("paged_decode: unsupported dtypes q=" + std::string(dtype_name(p.q_dtype)) +
+                " kv=" + dtype_name(p.kv_dtype));
+  }
+}
+
+}  // namespace
+
+void paged_decode_cuda(const PagedDecodeParams& p, void* stream) {
+  STRATOS_CHECK(p.page_size > 0 && (p.page_size & (p.page_size - 1)) == 0, "paged_decode", "pageSize must be a power of two");
+  STRATOS_CHECK(p.num_heads % p.num_kv_heads == 0, "paged_decode", "numHeads must be a multiple of numKvHeads");
+  if (p.num_seqs == 0) return;
+  auto s = as_stream(stream);
+  if (p.head_dim == 128) dispatch_types<128>(p, s);
+  else if (p.head_dim == 64) dispatch_types<64>(p, s);
+  else throw Error("paged_decode: headDim must be 64 or 128 on the GPU");
+}
+
+}  // namespace stratos

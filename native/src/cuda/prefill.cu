@@ -1,0 +1,282 @@
+// Prefill / chunked-prefill attention over the paged cache, FlashAttention-2 style on tensor cores
+// (mma.sync m16n8k16, bf16 or f16 in, f32 accumulate).
+//
+// One block per (query head, tile of BM=64 queries, sequence); 4 warps, each owning 16 query rows.
+// K/V tiles of BN=64 keys are gathered out of the pages with cp.async into a double-buffered,
+// XOR-swizzled shared-memory ring (the next tile loads while this one is multiplied). S = Q K^T
+// and O += P V run on tensor cores; P never leaves registers (its accumulator layout is reused as
+// the A operand). Causal masking touches only the tiles that cross the diagonal. Query tiles are
+// ordered heaviest first so the causal tail does not straggle.
+#include "common.cuh"
+#include "stratos/ops/prefill.h"
+
+namespace stratos {
+
+namespace {
+
+constexpr int BM = 64, BN = 64, kWarps = 4, kThreads = kWarps * 32;
+constexpr float kLog2e = 1.4426950408889634f;
+
+__device__ __forceinline__ uint32_t smem_addr(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+__device__ __forceinline__ void cp_async16(uint32_t dst, const void* src, bool pred) {
+  const int bytes = pred ? 16 : 0;  // 0: fill the 16 bytes with zeros
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t addr) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(addr));
+}
+
+template <typename T> struct Mma;
+template <> struct Mma<__nv_bfloat16> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+};
+template <> struct Mma<__half> {
+  static __device__ __forceinline__ void run(float (&c)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  }
+  static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *reinterpret_cast<uint32_t*>(&v);
+  }
+};
+
+// Element offset of (row, 16-byte chunk) in a swizzled [rows][HEAD_DIM] tile: chunks are XORed
+// with row % 8 so the 8 rows an ldmatrix reads fall in 8 different bank groups.
+template <int HEAD_DIM>
+__device__ __forceinline__ int swz(int row, int chunk) {
+  return row * HEAD_DIM + ((chunk ^ (row & 7)) << 3);
+}
+
+template <typename T, int HEAD_DIM>
+__global__ void __launch_bounds__(kThreads) prefill_kernel(
+    const T* __restrict__ q, const int32_t* __restrict__ cu_seqlens_q, const int32_t* __restrict__ seq_lens_kv,
+    const int32_t* __restrict__ block_tables, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+    T* __restrict__ out, int num_heads, int num_kv_heads, int page_shift, int max_pages_per_seq, int num_pages,
+    float scale_log2) {
+  constexpr int CHUNKS = HEAD_DIM / 8;  // 16-byte chunks per row
+  constexpr int KSTEPS = HEAD_DIM / 16;
+  constexpr int DTILES = HEAD_DIM / 8;
+  constexpr int NTILES = BN / 8;
+  extern __shared__ __align__(128) unsigned char smem_raw[];
+  T* sQ = reinterpret_cast<T*>(smem_raw);  // [BM][HEAD_DIM]
+  T* sK = sQ + BM * HEAD_DIM;              // [2][BN][HEAD_DIM]
+  T* sV = sK + 2 * BN * HEAD_DIM;          // [2][BN][HEAD_DIM]
+
+  const int h = blockIdx.x, s = blockIdx.z;
+  const int q_tile = gridDim.y - 1 - blockIdx.y;  // heaviest (latest) tiles first
+  const int q0 = cu_seqlens_q[s];
+  const int qlen = cu_seqlens_q[s + 1] - q0;
+  const int q_start = q_tile * BM;
+  if (q_start >= qlen) return;
+  const int kvlen = seq_lens_kv[s];
+  const int ctx = kvlen - qlen;
+  const int kvh = h / (num_heads / num_kv_heads);
+  const int page_size = 1 << page_shift;
+  const int32_t* table = block_tables + static_cast<int64_t>(s) * max_pages_per_seq;
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+
+  // Keys this block needs: up to the last query's position (causal), within kvlen.
+  const int q_last = min(qlen, q_start + BM) - 1;
+  const int kv_end = min(kvlen, ctx + q_last + 1);
+  const int num_tiles = (kv_end + BN - 1) / BN;
+
+  // ---- load the Q tile
+  for (int i = tid; i < BM * CHUNKS; i += kThreads) {
+    const int row = i / CHUNKS, chunk = i % CHUNKS;
+    const int qi = q_start + row;
+    const bool ok = qi < qlen;
+    const T* src = q + ((static_cast<int64_t>(q0) + (ok ? qi : 0)) * num_heads + h) * HEAD_DIM + chunk * 8;
+    cp_async16(smem_addr(sQ + swz<HEAD_DIM>(row, chunk)), src, ok);
+  }
+  auto load_kv = [&](int tile, int buf) {
+    T* dk = sK + buf * BN * HEAD_DIM;
+    T* dv = sV + buf * BN * HEAD_DIM;
+    for (int i = tid; i < BN * CHUNKS; i += kThreads) {
+      const int row = i / CHUNKS, chunk = i % CHUNKS;
+      const int key = tile * BN + row;
+      bool ok = key < kvlen;
+      int page = ok ? table[key >> page_shift] : 0;
+      if (page < 0 || page >= num_pages) { ok = false; page = 0; }
+      const int64_t off = ((static_cast<int64_t>(page) * num_kv_heads + kvh) * page_size + (key & (page_size - 1))) *
+                              HEAD_DIM + chunk * 8;
+      cp_async16(smem_addr(dk + swz<HEAD_DIM>(row, chunk)), k_cache + (ok ? off : 0), ok);
+      cp_async16(smem_addr(dv + swz<HEAD_DIM>(row, chunk)), v_cache + (ok ? off : 0), ok);
+    }
+  };
+  if (num_tiles > 0) load_kv(0, 0);
+  cp_async_commit();
+
+  float o[DTILES][4];
+#pragma unroll
+  for (int d = 0; d < DTILES; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  uint32_t qf[KSTEPS][4];
+  const int lrow = lane & 7, lmat = lane >> 3;  // ldmatrix: this lane addresses row lrow of matrix lmat
+  // Query positions of this thread's two accumulator rows.
+  const int row_a = warp * 16 + (lane >> 2);
+  const int qpos[2] = {ctx + q_start + row_a, ctx + q_start + row_a + 8};
+  const int first_q_pos = ctx + q_start;
+
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    const int buf = tile & 1;
+    if (tile + 1 < num_tiles) load_kv(tile + 1, buf ^ 1);
+    cp_async_commit();
+    cp_async_wait<1>();
+    __syncthreads();
+    if (tile == 0) {
+#pragma unroll
+      for (int kk = 0; kk < KSTEPS; ++kk)
+        ldmatrix_x4(qf[kk], smem_addr(sQ + swz<HEAD_DIM>(warp * 16 + lrow + (lmat & 1) * 8, kk * 2 + (lmat >> 1))));
+    }
+    const T* tk = sK + buf * BN * HEAD_DIM;
+    const T* tv = sV + buf * BN * HEAD_DIM;
+
+    // S = Q K^T for this warp's 16 rows x BN keys.
+    float sacc[NTILES][4];
+#pragma unroll
+    for (int n = 0; n < NTILES; ++n) sacc[n][0] = sacc[n][1] = sacc[n][2] = sacc[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < KSTEPS; ++kk) {
+#pragma unroll
+      for (int np = 0; np < NTILES / 2; ++np) {
+        uint32_t b[4];
+        ldmatrix_x4(b, smem_addr(tk + swz<HEAD_DIM>(np * 16 + lrow + (lmat >> 1) * 8, kk * 2 + (lmat & 1))));
+        Mma<T>::run(sacc[2 * np], qf[kk], b[0], b[1]);
+        Mma<T>::run(sacc[2 * np + 1], qf[kk], b[2], b[3]);
+      }
+    }
+    // Scale into log2 units and mask (causal diagonal, end of the sequence).
+    const int key0 = tile * BN;
+    const bool needs_mask = key0 + BN - 1 > first_q_pos || key0 + BN > kvlen;
+#pragma unroll
+    for (int n = 0; n < NTILES; ++n) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        float v = sacc[n][j] * scale_log2;
+        if (needs_mask) {
+          const int key = key0 + n * 8 + (lane & 3) * 2 + (j & 1);
+          if (key > qpos[j >> 1] || key >= kvlen) v = -INFINITY;
+        }
+        sacc[n][j] = v;
+      }
+    }
+    // Online softmax over the two rows this thread holds (4 threads share a row).
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < NTILES; ++n) mx = fmaxf(mx, fmaxf(sacc[n][2 * r], sacc[n][2 * r + 1]));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_new = fmaxf(m[r], mx);
+      const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a fully masked row so far
+      const float corr = exp2f(m[r] - m_use);
+      float sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < NTILES; ++n) {
+        sacc[n][2 * r] = exp2f(sacc[n][2 * r] - m_use);
+        sacc[n][2 * r + 1] = exp2f(sacc[n][2 * r + 1] - m_use);
+        sum += sacc[n][2 * r] + sacc[n][2 * r + 1];
+      }
+      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+      l[r] = l[r] * corr + sum;
+      m[r] = m_new;
+#pragma unroll
+      for (int d = 0; d < DTILES; ++d) { o[d][2 * r] *= corr; o[d][2 * r + 1] *= corr; }
+    }
+    // O += P V, P straight from the S accumulators.
+#pragma unroll
+    for (int kc = 0; kc < BN / 16; ++kc) {
+      uint32_t a[4];
+      a[0] = Mma<T>::pack(sacc[2 * kc][0], sacc[2 * kc][1]);
+      a[1] = Mma<T>::pack(sacc[2 * kc][2], sacc[2 * kc][3]);
+      a[2] = Mma<T>::pack(sacc[2 * kc + 1][0], sacc[2 * kc + 1][1]);
+      a[3] = Mma<T>::pack(sacc[2 * kc + 1][2], sacc[2 * kc + 1][3]);
+#pragma unroll
+      for (int dp = 0; dp < DTILES / 2; ++dp) {
+        uint32_t b[4];
+        ldmatrix_x4_trans(b, smem_addr(tv + swz<HEAD_DIM>(kc * 16 + lrow + (lmat & 1) * 8, dp * 2 + (lmat >> 1))));
+        Mma<T>::run(o[2 * dp], a, b[0], b[1]);
+        Mma<T>::run(o[2 * dp + 1], a, b[2], b[3]);
+      }
+    }
+    __syncthreads();  // the next iteration's load overwrites the buffer just read
+  }
+  cp_async_wait<0>();
+
+  // Normalize and store rows that exist.
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int qi = q_start + row_a + r * 8;
+    if (qi >= qlen) continue;
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+    T* dst = out + ((static_cast<int64_t>(q0) + qi) * num_heads + h) * HEAD_DIM + (lane & 3) * 2;
+#pragma unroll
+    for (int d = 0; d < DTILES; ++d) {
+      const uint32_t packed = Mma<T>::pack(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+      *reinterpret_cast<uint32_t*>(dst + d * 8) = packed;
+    }
+  }
+}
+
+template <typename T, int HEAD_DIM>
+void launch(const PrefillParams& p, cudaStream_t stream) {
+  int page_shift = 0;
+  while ((1 << page_shift) < p.page_size) ++page_shift;
+  const size_t smem = static_cast<size_t>(BM + 4 * BN) * HEAD_DIM * sizeof(T);
+  auto kernel = prefill_kernel<T, HEAD_DIM>;
+  static bool configured = false;  // one per instantiation
+  if (!configured) {
+    STRATOS_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    configured = true;
+  }
+  const int q_tiles = static_cast<int>((p.max_q_len + BM - 1) / BM);
+  STRATOS_CHECK(q_tiles <= 65535 && p.num_seqs <= 65535, "prefill", "too many query tiles or sequences for one launch");
+  const dim3 grid(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.num_seqs));
+  kernel<<<grid, kThreads, smem, stream>>>(
+      static_cast<const T*>(p.q), p.cu_seqlens_q, p.seq_lens_kv, p.block_tables, static_cast<const T*>(p.k_cache),
+      static_cast<const T*>(p.v_cache), static_cast<T*>(p.out), static_cast<int>(p.num_heads),
+      static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
+      p.scale * kLog2e);
+  cuda_check_launch("prefill");
+}
+
+}  // namespace
+
+void prefill_cuda(const PrefillParams& p, void* stream) {
+  STRATOS_CHECK(p.page_size > 0 && (p.page_size & (p.page_size - 1)) == 0, "prefill", "pageSize must be a power of two");
+  STRATOS_CHECK(p.num_heads % p.num_kv_heads == 0, "prefill", "numHeads must be a multiple of numKvHeads");
+  if (p.num_seqs == 0 || p.max_q_len == 0) return;
+  auto s = as_stream(stream);
+  if (p.head_dim == 128) {
+    STRATOS_DISPATCH_16(p.dtype, T, "prefill", launch<T, 128>(p, s));
+  } else if (p.head_dim == 64) {
+    STRATOS_DISPATCH_16(p.dtype, T, "prefill", launch<T, 64>(p, s));
+  } else {
+    throw Error("prefill: headDim must be 64 or 128 on the GPU");
+  }
+}
+
+}  // namespace stratos

@@ -1,0 +1,156 @@
+import { z } from 'zod';
+import { GPU_NAMES, KV_DTYPES, MODEL_NAMES, WEIGHT_DTYPES } from './catalog.js';
+import { parseLengthLaw } from './workload/lengths.js';
+
+// The `simulate` configuration: one schema for JSON/YAML files and CLI flags (flags override the
+// file). Unknown keys are errors, and every error names the key, the value and what is allowed.
+
+const lengthLaw = z.string().superRefine((text, ctx) => {
+  try {
+    parseLengthLaw(text, 'law');
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message.slice(`law = ${text}: `.length) });
+  }
+});
+
+const posInt = z.number().int().positive();
+const fraction = z.number().gt(0).lte(1);
+
+const tenant = z.strictObject({
+  name: z.string().min(1),
+  weight: z.number().positive().default(1),
+  priorityClass: z.number().int().nonnegative().default(0),
+  numAdapters: z.number().int().nonnegative().default(0),
+  adapterZipfS: z.number().positive().default(1),
+});
+
+export const simConfigSchema = z.strictObject({
+  model: z.enum(MODEL_NAMES as [string, ...string[]]).default('llama2-13b'),
+  gpu: z.enum(GPU_NAMES as [string, ...string[]]).default('a100-80gb'),
+  tp: posInt.default(1),
+  weightDtype: z.enum(WEIGHT_DTYPES as [string, ...string[]]).default('bf16'),
+  kvDtype: z.enum(KV_DTYPES as [string, ...string[]]).default('bf16'),
+  replicas: posInt.default(1),
+  policy: z.enum(['static', 'continuous', 'chunked']).default('continuous'),
+  /** lazy = multi-step fast path; step = every step through the event queue (same results, slower). */
+  mode: z.enum(['lazy', 'step']).default('lazy'),
+  seed: z.number().int().default(1),
+  scheduler: z
+    .strictObject({
+      maxNumSeqs: posInt.default(256),
+      maxNumBatchedTokens: posInt.default(8192),
+      maxSeqLenTokens: posInt.default(4096),
+      kvAdmitFraction: fraction.default(0.9),
+      watermarkFraction: z.number().gte(0).lt(1).default(0.01),
+      agingS: z.number().positive().default(2),
+      defaultTenantCap: z.number().int().nonnegative().default(0),
+      tenantCaps: z.record(z.string(), posInt).default({}),
+    })
+    .prefault({}),
+  kv: z
+    .strictObject({
+      allocator: z.enum(['paged', 'contiguous']).default('paged'),
+      pageSizeTokens: posInt.default(16),
+      prefixCaching: z.boolean().default(true),
+      gpuMemoryUtilization: fraction.default(0.9),
+      /** Overrides the derived capacity (tests, what-ifs). */
+      numBlocks: posInt.optional(),
+    })
+    .prefault({}),
+  lora: z
+    .strictObject({
+      numSlots: z.number().int().nonnegative().default(8),
+      eviction: z.enum(['lru', 'lfu']).default('lru'),
+      rank: posInt.default(16),
+    })
+    .prefault({}),
+  cost: z
+    .strictObject({
+      memoryEfficiency: fraction.default(0.8),
+      gemmEfficiency: fraction.default(0.7),
+      attentionEfficiency: fraction.default(0.5),
+      hostOverheadUs: z.number().nonnegative().default(1500),
+      sampling: z.enum(['gpu', 'cpu']).default('gpu'),
+      cpuSamplingUsPerToken: z.number().nonnegative().default(2000),
+    })
+    .prefault({}),
+  workload: z
+    .strictObject({
+      rate: z.number().positive().default(10),
+      durationS: z.number().positive().default(60),
+      arrival: z.enum(['poisson', 'gamma']).default('poisson'),
+      /** Coefficient of variation of inter-arrival gaps for `gamma` (> 1 is burstier than Poisson). */
+      cv: z.number().positive().default(2),
+      inputTokens: lengthLaw.default('constant:512'),
+      outputTokens: lengthLaw.default('uniform:100:500'),
+      tenants: z.array(tenant).min(1).optional(),
+    })
+    .prefault({}),
+  trace: z
+    .strictObject({
+      file: z.string().min(1),
+      format: z.enum(['azure', 'mooncake']),
+      rateScale: z.number().positive().default(1),
+      startS: z.number().nonnegative().optional(),
+      endS: z.number().positive().optional(),
+    })
+    .optional(),
+  sla: z
+    .strictObject({
+      ttftMsP99: z.number().positive().default(500),
+      itlMsP99: z.number().positive().default(50),
+      windowS: z.number().positive().default(60),
+    })
+    .prefault({}),
+});
+
+export type SimConfig = z.output<typeof simConfigSchema>;
+export type SimConfigInput = z.input<typeof simConfigSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'config' as const;
+}
+
+/** Validates a raw config (file contents merged with flags); throws ConfigError listing every problem. */
+export function parseSimConfig(raw: unknown, source = 'config'): SimConfig {
+  const result = simConfigSchema.safeParse(raw);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const key = issue.path.join('.') || '(root)';
+    const value = valueAt(raw, issue.path as (string | number)[]);
+    let allowed = issue.message;
+    if (issue.code === 'invalid_value' && 'values' in issue) allowed = `allowed: ${(issue.values as unknown[]).join(', ')}`;
+    if (issue.code === 'unrecognized_keys') {
+      return `${key === '(root)' ? '' : key + '.'}${issue.keys.join(', ')}: unknown key; allowed keys: ${allowedKeys(issue.path as (string | number)[]).join(', ')}`;
+    }
+    return `${key} = ${JSON.stringify(value)}: ${allowed}`;
+  });
+  throw new ConfigError(`invalid ${source}:\n  ${lines.join('\n  ')}`);
+}
+
+function valueAt(raw: unknown, path: (string | number)[]): unknown {
+  let v: unknown = raw;
+  for (const p of path) v = v !== null && typeof v === 'object' ? (v as Record<string | number, unknown>)[p] : undefined;
+  return v;
+}
+
+function allowedKeys(path: (string | number)[]): string[] {
+  // Walk the schema's shape along the path (objects only) to list the keys it accepts.
+  let schema: z.ZodType = simConfigSchema;
+  for (const p of path) {
+    schema = unwrap(schema);
+    if (schema instanceof z.ZodObject) schema = schema.shape[p as string];
+    else if (schema instanceof z.ZodArray) schema = schema.element as z.ZodType;
+  }
+  schema = unwrap(schema);
+  return schema instanceof z.ZodObject ? Object.keys(schema.shape) : [];
+}
+
+function unwrap(schema: z.ZodType): z.ZodType {
+  for (let i = 0; i < 8; i++) {
+    const def = (schema as unknown as { def: { innerType?: z.ZodType } }).def;
+    if (def.innerType === undefined) return schema;
+    schema = def.innerType;
+  }
+  return schema;
+}

@@ -1,0 +1,27 @@
+/**
+ * What the cost model prices: one step's composition, independent of which sequences ran it. A
+ * multi-step decode run is priced one step at a time with the same shape a single step would
+ * have, so lazy and step-by-step simulation agree to the microsecond.
+ */
+export interface StepShape {
+  readonly numSeqs: number;
+  readonly numPrefillTokens: number;
+  readonly numDecodeTokens: number;
+  /** Σ contextTokens over items: KV read by attention before this step's tokens. */
+  readonly contextTokensSum: number;
+  /** Σ numNewTokens × (contextTokens + (numNewTokens + 1) / 2) over prefill items: causal attention pairs. */
+  readonly prefillAttentionPairs: number;
+  /** Tokens sampled at the end of the step. */
+  readonly numSampled: number;
+  readonly numLoraLoads: number;
+  /** Distinct adapters in the batch (each adds a LoRA matmul pass). */
+  readonly numAdapters: number;
+}
+
+export interface CostModel {
+  readonly name: string;
+  /** "uncalibrated" until a measured profile backs the model; copied into every output. */
+  readonly calibration: 'uncalibrated' | 'calibrated';
+  /** Duration of one step in integer microseconds (>= 1). Pure: same shape, same answer. */
+  stepUs(shape: StepShape): number;
+}

@@ -1,0 +1,93 @@
+import { headDim, kvBytesPerToken, numParams, WEIGHT_BYTES, type ReplicaShape } from '../catalog.js';
+import type { CostModel, StepShape } from './cost-model.js';
+
+export interface RooflineParams {
+  /** Achieved fraction of spec HBM bandwidth for weight and KV streaming. */
+  readonly memoryEfficiency: number;
+  /** Achieved fraction of peak FLOP/s for the GEMMs. */
+  readonly gemmEfficiency: number;
+  /** Achieved fraction of peak FLOP/s for prefill attention. */
+  readonly attentionEfficiency: number;
+  /** Scheduler, input preparation and kernel launch cost per step. */
+  readonly hostOverheadUs: number;
+  /** Sampling on the host (case study: 2–8 ms per token) or on the GPU (folded into the step). */
+  readonly sampling: 'gpu' | 'cpu';
+  readonly cpuSamplingUsPerToken: number;
+  /** Fixed latency of one all-reduce (two per layer under tensor parallelism). */
+  readonly allReduceLatencyUs: number;
+  readonly loraRank: number;
+}
+
+export const DEFAULT_ROOFLINE: RooflineParams = {
+  memoryEfficiency: 0.8,
+  gemmEfficiency: 0.7,
+  attentionEfficiency: 0.5,
+  hostOverheadUs: 1500,
+  sampling: 'gpu',
+  cpuSamplingUsPerToken: 2000,
+  allReduceLatencyUs: 8,
+  loraRank: 16,
+};
+
+/**
+ * An analytic roofline: each step costs max(bytes / bandwidth, FLOPs / peak) per GPU, plus
+ * tensor-parallel communication, host overhead, host sampling and adapter loads. Not fitted to
+ * any measurement, so every output it feeds says "uncalibrated". Only + − × ÷ and max are used so
+ * results are bit-identical on every platform.
+ */
+export class RooflineCostModel implements CostModel {
+  readonly name = 'roofline-analytic';
+  readonly calibration = 'uncalibrated' as const;
+  private readonly weightBytesPerGpu: number;
+  private readonly kvBytesPerTokenPerGpu: number;
+  private readonly paramsPerGpu: number;
+  private readonly attnFlopsPerPairPerGpu: number;
+  private readonly bytesPerUs: number;
+  private readonly gemmFlopsPerUs: number;
+  private readonly attnFlopsPerUs: number;
+  private readonly allReduceBytesPerToken: number;
+  private readonly nvlinkBytesPerUs: number;
+  private readonly loraBytes: number;
+  private readonly loraLoadUs: number;
+  private readonly loraFlopsPerToken: number;
+
+  constructor(
+    readonly shape: ReplicaShape,
+    readonly params: RooflineParams = DEFAULT_ROOFLINE,
+  ) {
+    const { model, gpu, tp, weightDtype, kvDtype } = shape;
+    this.paramsPerGpu = numParams(model) / tp;
+    this.weightBytesPerGpu = this.paramsPerGpu * WEIGHT_BYTES[weightDtype];
+    this.kvBytesPerTokenPerGpu = kvBytesPerToken(model, kvDtype) / tp;
+    // QKᵀ and PV: 2 matmuls × 2 FLOPs × head_dim × heads per (query, key) pair, per layer.
+    this.attnFlopsPerPairPerGpu = (4 * model.numLayers * model.numHeads * headDim(model)) / tp;
+    this.bytesPerUs = (gpu.memoryBytesPerS * params.memoryEfficiency) / 1e6;
+    this.gemmFlopsPerUs = (gpu.bf16FlopsPerS * params.gemmEfficiency) / 1e6;
+    this.attnFlopsPerUs = (gpu.bf16FlopsPerS * params.attentionEfficiency) / 1e6;
+    this.allReduceBytesPerToken = tp > 1 ? (2 * model.numLayers * model.hiddenSize * 2 * (tp - 1)) / tp : 0;
+    this.nvlinkBytesPerUs = gpu.nvlinkBytesPerS / 1e6;
+    // A rank-r adapter on q, k, v, o: 4 × 2 × r × hidden per layer, in bf16.
+    this.loraBytes = 4 * 2 * params.loraRank * model.hiddenSize * model.numLayers * 2;
+    this.loraLoadUs = this.loraBytes / (gpu.pcieBytesPerS / 1e6);
+    this.loraFlopsPerToken = (2 * this.loraBytes) / 2 / tp;
+  }
+
+  stepUs(s: StepShape): number {
+    const numTokens = s.numPrefillTokens + s.numDecodeTokens;
+    const kvBytes = (s.contextTokensSum + numTokens) * this.kvBytesPerTokenPerGpu;
+    const adapterBytes = (s.numAdapters * this.loraBytes) / this.shape.tp;
+    const memoryUs = (this.weightBytesPerGpu + kvBytes + adapterBytes) / this.bytesPerUs;
+    const gemmUs = (numTokens * (2 * this.paramsPerGpu + this.loraFlopsPerToken)) / this.gemmFlopsPerUs;
+    const decodeAttnPairs = s.contextTokensSum + s.numDecodeTokens; // each decode reads its whole context
+    const attnUs = ((s.prefillAttentionPairs + decodeAttnPairs) * this.attnFlopsPerPairPerGpu) / this.attnFlopsPerUs;
+    const computeUs = gemmUs + attnUs;
+    const commUs =
+      this.allReduceBytesPerToken > 0
+        ? 2 * this.shape.model.numLayers * this.params.allReduceLatencyUs + (numTokens * this.allReduceBytesPerToken) / this.nvlinkBytesPerUs
+        : 0;
+    const samplingUs = this.params.sampling === 'cpu' ? s.numSampled * this.params.cpuSamplingUsPerToken : 0;
+    const loraUs = s.numLoraLoads * this.loraLoadUs;
+    const total = Math.max(memoryUs, computeUs) + commUs + this.params.hostOverheadUs + samplingUs + loraUs;
+    return Math.max(1, Math.ceil(total));
+  }
+}

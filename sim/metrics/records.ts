@@ -1,0 +1,47 @@
+export type RequestStatus = 'completed' | 'rejected' | 'aborted' | 'failed' | 'pending';
+
+/**
+ * Per-request facts, columnar and indexed by the request's dense id (also its scheduler seq id).
+ * Times are integer microseconds; -1 means "did not happen".
+ */
+export class RequestRecords {
+  readonly tenant: string[] = [];
+  readonly adapter: (string | null)[] = [];
+  readonly replica: number[] = [];
+  readonly arrivalUs: number[] = [];
+  readonly firstScheduledUs: number[] = [];
+  readonly firstTokenUs: number[] = [];
+  readonly lastTokenUs: number[] = [];
+  readonly finishUs: number[] = [];
+  readonly inputTokens: number[] = [];
+  readonly outputTokens: number[] = [];
+  readonly outputTokensDone: number[] = [];
+  readonly maxItlUs: number[] = [];
+  readonly preemptions: number[] = [];
+  readonly status: RequestStatus[] = [];
+  readonly reason: string[] = [];
+
+  get size(): number {
+    return this.arrivalUs.length;
+  }
+
+  add(r: { tenant: string; adapter: string | null; replica: number; arrivalUs: number; inputTokens: number; outputTokens: number }): number {
+    const id = this.arrivalUs.length;
+    this.tenant.push(r.tenant);
+    this.adapter.push(r.adapter);
+    this.replica.push(r.replica);
+    this.arrivalUs.push(r.arrivalUs);
+    this.firstScheduledUs.push(-1);
+    this.firstTokenUs.push(-1);
+    this.lastTokenUs.push(-1);
+    this.finishUs.push(-1);
+    this.inputTokens.push(r.inputTokens);
+    this.outputTokens.push(r.outputTokens);
+    this.outputTokensDone.push(0);
+    this.maxItlUs.push(0);
+    this.preemptions.push(0);
+    this.status.push('pending');
+    this.reason.push('');
+    return id;
+  }
+}

@@ -1,0 +1,57 @@
+import { WeightedSamples } from './weighted-samples.js';
+
+/**
+ * Time integrals and inter-token gaps one replica accumulates as it runs. Every sum is of
+ * integers below 2^53, so the order steps are added in (lazily or one by one) cannot change it.
+ */
+export class ReplicaStats {
+  numSteps = 0;
+  busyUs = 0;
+  /** Σ kvBlocksUsed × step duration. */
+  kvBlockUs = 0;
+  kvBlocksPeak = 0;
+  /** Σ reserved KV tokens × duration and Σ tokens actually in KV × duration (waste = 1 − ratio). */
+  kvReservedTokenUs = 0;
+  kvLiveTokenUs = 0;
+  /** Σ sequences in the step × duration (time-averaged batch size while busy). */
+  batchSeqUs = 0;
+  batchSeqsPeak = 0;
+  numPreemptions = 0;
+  numLoraLoads = 0;
+  numPrefillTokens = 0;
+  numDecodeTokens = 0;
+  /** Requests in system (arrived, not ended): the integral for Little's law. */
+  inSystem = 0;
+  inSystemPeak = 0;
+  inSystemIntegralUs = 0;
+  private inSystemSinceUs = 0;
+  readonly itl = new WeightedSamples();
+  readonly itlByTenant = new Map<string, WeightedSamples>();
+  /** ITL samples by SLA window index (window of the token's time). */
+  readonly itlByWindow = new Map<number, WeightedSamples>();
+
+  constructor(readonly windowUs: number) {}
+
+  changeInSystem(timeUs: number, delta: number): void {
+    this.inSystemIntegralUs += this.inSystem * (timeUs - this.inSystemSinceUs);
+    this.inSystemSinceUs = timeUs;
+    this.inSystem += delta;
+    if (this.inSystem > this.inSystemPeak) this.inSystemPeak = this.inSystem;
+  }
+
+  /** Closes the in-system integral at the end of the simulation. */
+  closeAt(timeUs: number): void {
+    this.changeInSystem(timeUs, 0);
+  }
+
+  addItl(tenant: string, gapUs: number, count: number, timeUs: number): void {
+    this.itl.add(gapUs, count);
+    let t = this.itlByTenant.get(tenant);
+    if (t === undefined) this.itlByTenant.set(tenant, (t = new WeightedSamples()));
+    t.add(gapUs, count);
+    const w = Math.floor(timeUs / this.windowUs);
+    let ws = this.itlByWindow.get(w);
+    if (ws === undefined) this.itlByWindow.set(w, (ws = new WeightedSamples()));
+    ws.add(gapUs, count);
+  }
+}

@@ -1,0 +1,43 @@
+import type { BatchPlan } from '../../engine/policy/index.js';
+import type { StepShape } from '../cost/cost-model.js';
+
+/** The shape of a single-step plan (numSteps = 1), read from its items. */
+export function shapeOfPlan(plan: BatchPlan, adapterSlots: Set<number>): StepShape {
+  let contextTokensSum = 0;
+  let prefillAttentionPairs = 0;
+  let numSampled = 0;
+  adapterSlots.clear();
+  for (const item of plan.items) {
+    contextTokensSum += item.contextTokens;
+    if (item.isPrefill) prefillAttentionPairs += (item.numNewTokens * (2 * item.contextTokens + item.numNewTokens + 1)) / 2;
+    if (item.samples) numSampled++;
+    if (item.adapterSlot >= 0) adapterSlots.add(item.adapterSlot);
+  }
+  return {
+    numSeqs: plan.items.length,
+    numPrefillTokens: plan.numPrefillTokens,
+    numDecodeTokens: plan.numDecodeTokens,
+    contextTokensSum,
+    prefillAttentionPairs,
+    numSampled,
+    numLoraLoads: plan.loraLoads.length,
+    numAdapters: adapterSlots.size,
+  };
+}
+
+/**
+ * Step `i` of a steady decode run over `numSeqs` sequences whose contexts sum to `contextTokens0`
+ * at the run's start: exactly the shape the same step would have if planned on its own.
+ */
+export function decodeRunStepShape(numSeqs: number, contextTokens0: number, numAdapters: number, i: number): StepShape {
+  return {
+    numSeqs,
+    numPrefillTokens: 0,
+    numDecodeTokens: numSeqs,
+    contextTokensSum: contextTokens0 + i * numSeqs,
+    prefillAttentionPairs: 0,
+    numSampled: numSeqs,
+    numLoraLoads: 0,
+    numAdapters,
+  };
+}
