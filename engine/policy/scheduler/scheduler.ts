@@ -66,7 +66,8 @@ export abstract class Scheduler {
         : new ContiguousAllocator({ ...config.kv, maxSeqLenTokens: config.maxSeqLenTokens });
     this.lora = new LoraCache(config.lora.numSlots, config.lora.eviction);
     this.waiting = new WaitingQueue(config.agingUs);
-    this.watermarkBlocks = Math.floor(config.watermarkFraction * config.kv.numBlocks);
+    // Contiguous slots already reserve the worst case: a watermark would only strand a slot.
+    this.watermarkBlocks = config.kv.allocator === 'paged' ? Math.floor(config.watermarkFraction * config.kv.numBlocks) : 0;
     this.admitLimitBlocks = Math.floor(config.kvAdmitFraction * config.kv.numBlocks);
   }
 
