@@ -1,7 +1,10 @@
 import yargs from 'yargs';
+import { capacityCommand } from './commands/capacity.js';
 import { notBuiltYet } from './commands/not-built.js';
+import { reportCommand } from './commands/report.js';
 import { simulateCommand } from './commands/simulate.js';
 import { startCommand } from './commands/start.js';
+import { sweepCommand } from './commands/sweep.js';
 
 /** The `stratos` command line. Each subcommand lives in experiments/commands/ as a yargs module. */
 export async function main(argv: string[]): Promise<void> {
@@ -14,9 +17,9 @@ export async function main(argv: string[]): Promise<void> {
     )
     .command(startCommand)
     .command(simulateCommand)
-    .command(notBuiltYet('sweep', 'Run a grid of simulations over any config key (resumable, shardable)', 'Experiments and reports'))
-    .command(notBuiltYet('capacity', 'Find the fewest GPUs (or highest rate) that meet the SLA', 'Experiments and reports'))
-    .command(notBuiltYet('report <dir>', 'Write a self-contained HTML report with d3 charts for a sweep', 'Experiments and reports'))
+    .command(sweepCommand)
+    .command(capacityCommand)
+    .command(reportCommand)
     .command({
       command: 'calibrate <action>',
       describe: 'Microbenchmark the kernels on a GPU and fit the cost model (run | fit | report)',

@@ -9,8 +9,9 @@ export class InvariantError extends Error {
   }
 }
 
-export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new InvariantError(message);
+/** `message` may be a function so hot paths build no string unless the check fails. */
+export function assert(condition: unknown, message: string | (() => string)): asserts condition {
+  if (!condition) throw new InvariantError(typeof message === 'string' ? message : message());
 }
 
 export function assertInt(value: number, name: string): void {

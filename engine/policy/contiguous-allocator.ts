@@ -57,14 +57,14 @@ export class ContiguousAllocator implements KvAllocator {
   }
 
   numBlocksToAdmit(_match: PrefixMatch, numTokens: number): number {
-    assert(numTokens <= this.slotTokens(), `admission of ${numTokens} tokens exceeds the slot`);
+    assert(numTokens <= this.slotTokens(), () => `admission of ${numTokens} tokens exceeds the slot`);
     return this.blocksPerSlot;
   }
 
   admit(seqId: SeqId, _spec: RequestSpec, match: PrefixMatch, numTokens: number): void {
     assert(match.blocks.length === 0, 'contiguous memory has no prefix cache');
-    assert(!this.slotBySeq.has(seqId), `seq ${seqId} already has a slot`);
-    assert(numTokens <= this.slotTokens(), `admission of ${numTokens} tokens exceeds the slot`);
+    assert(!this.slotBySeq.has(seqId), () => `seq ${seqId} already has a slot`);
+    assert(numTokens <= this.slotTokens(), () => `admission of ${numTokens} tokens exceeds the slot`);
     const slot = this.freeSlots.pop();
     assert(slot !== undefined, 'admit without a free slot');
     this.slotBySeq.set(seqId, slot);
@@ -72,7 +72,7 @@ export class ContiguousAllocator implements KvAllocator {
 
   numBlocksToGrow(seqId: SeqId, numTokens: number): number {
     this.slot(seqId);
-    assert(numTokens <= this.slotTokens(), `growth to ${numTokens} tokens exceeds the slot`);
+    assert(numTokens <= this.slotTokens(), () => `growth to ${numTokens} tokens exceeds the slot`);
     return 0;
   }
 
@@ -110,7 +110,7 @@ export class ContiguousAllocator implements KvAllocator {
   checkInvariants(): void {
     const used = new Set(this.slotBySeq.values());
     assert(used.size === this.slotBySeq.size, 'two sequences share a slot');
-    for (const slot of this.freeSlots) assert(!used.has(slot), `slot ${slot} both free and used`);
+    for (const slot of this.freeSlots) assert(!used.has(slot), () => `slot ${slot} both free and used`);
     assert(used.size + this.freeSlots.length === this.numSlots, 'used + free slots = all slots');
   }
 
@@ -120,7 +120,7 @@ export class ContiguousAllocator implements KvAllocator {
 
   private slot(seqId: SeqId): number {
     const slot = this.slotBySeq.get(seqId);
-    assert(slot !== undefined, `seq ${seqId} has no slot`);
+    assert(slot !== undefined, () => `seq ${seqId} has no slot`);
     return slot;
   }
 }

@@ -43,7 +43,7 @@ export class LoraCache {
 
   slotOf(adapter: string): number {
     const resident = this.residents.get(adapter);
-    assert(resident !== undefined, `adapter ${adapter} is not resident`);
+    assert(resident !== undefined, () => `adapter ${adapter} is not resident`);
     return resident.slot;
   }
 
@@ -80,7 +80,7 @@ export class LoraCache {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       const victim = this.pickVictim();
-      assert(victim !== null, `no slot for adapter ${adapter}: every resident adapter is pinned`);
+      assert(victim !== null, () => `no slot for adapter ${adapter}: every resident adapter is pinned`);
       const victimState = this.residents.get(victim)!;
       assert(victimState.numPins === 0, 'never evict an adapter in use');
       slot = victimState.slot;
@@ -97,8 +97,8 @@ export class LoraCache {
   /** Unpins one use. Pairs with acquire. */
   release(adapter: string): void {
     const resident = this.residents.get(adapter);
-    assert(resident !== undefined, `release of non-resident adapter ${adapter}`);
-    assert(resident.numPins > 0, `release of unpinned adapter ${adapter}`);
+    assert(resident !== undefined, () => `release of non-resident adapter ${adapter}`);
+    assert(resident.numPins > 0, () => `release of unpinned adapter ${adapter}`);
     resident.numPins--;
   }
 
@@ -106,7 +106,7 @@ export class LoraCache {
     assert(this.residents.size + this.freeSlots.length === this.numSlots, 'residents + free slots = slots');
     const slots = new Set<number>(this.freeSlots);
     for (const r of this.residents.values()) {
-      assert(!slots.has(r.slot), `slot ${r.slot} used twice`);
+      assert(!slots.has(r.slot), () => `slot ${r.slot} used twice`);
       assert(r.numPins >= 0, 'pins are non-negative');
       slots.add(r.slot);
     }

@@ -93,12 +93,12 @@ export class PagedAllocator implements KvAllocator {
 
   /** Precondition: numBlocksToAdmit(match, numTokens) <= numBlocksFree(); the match is current. */
   admit(seqId: SeqId, spec: RequestSpec, match: PrefixMatch, numTokens: number): void {
-    assert(!this.tables.has(seqId), `seq ${seqId} already has a page table`);
+    assert(!this.tables.has(seqId), () => `seq ${seqId} already has a page table`);
     assert(numTokens >= match.numTokens, 'admission must cover the matched prefix');
     assert(this.numBlocksToAdmit(match, numTokens) <= this.numBlocksFree(), 'admit without enough free blocks');
     const blocks: number[] = [];
     for (const block of match.blocks) {
-      assert(this.blockHash[block] !== NO_HASH, `matched block ${block} lost its hash`);
+      assert(this.blockHash[block] !== NO_HASH, () => `matched block ${block} lost its hash`);
       if (this.refCount[block] === 0) this.evictable.delete(block);
       this.refCount[block]++;
       blocks.push(block);
@@ -153,7 +153,7 @@ export class PagedAllocator implements KvAllocator {
 
   fork(parentId: SeqId, childId: SeqId): void {
     const parent = this.table(parentId);
-    assert(!this.tables.has(childId), `seq ${childId} already has a page table`);
+    assert(!this.tables.has(childId), () => `seq ${childId} already has a page table`);
     for (const block of parent.blocks) this.refCount[block]++;
     this.tables.set(childId, {
       spec: parent.spec,
@@ -168,7 +168,7 @@ export class PagedAllocator implements KvAllocator {
     // Tail first, so the tail of a cached prefix is the first to be evicted.
     for (let i = table.blocks.length - 1; i >= 0; i--) {
       const block = table.blocks[i];
-      assert(this.refCount[block] > 0, `block ${block} freed more often than taken`);
+      assert(this.refCount[block] > 0, () => `block ${block} freed more often than taken`);
       this.refCount[block]--;
       if (this.refCount[block] > 0) continue;
       if (this.blockHash[block] !== NO_HASH) this.evictable.set(block, true);
@@ -206,30 +206,30 @@ export class PagedAllocator implements KvAllocator {
     }
     const onFreeList = new Uint8Array(this.numBlocksTotal);
     for (const block of this.freeList) {
-      assert(onFreeList[block] === 0, `block ${block} twice on the free list`);
+      assert(onFreeList[block] === 0, () => `block ${block} twice on the free list`);
       onFreeList[block] = 1;
-      assert(this.blockHash[block] === NO_HASH, `free block ${block} still has a hash`);
+      assert(this.blockHash[block] === NO_HASH, () => `free block ${block} still has a hash`);
     }
     for (const block of this.evictable.keys()) {
-      assert(onFreeList[block] === 0, `block ${block} both free and evictable`);
-      assert(this.blockHash[block] !== NO_HASH, `evictable block ${block} has no hash`);
+      assert(onFreeList[block] === 0, () => `block ${block} both free and evictable`);
+      assert(this.blockHash[block] !== NO_HASH, () => `evictable block ${block} has no hash`);
     }
     let numUsed = 0;
     for (let b = 0; b < this.numBlocksTotal; b++) {
-      assert(this.refCount[b] === expected[b], `block ${b} refcount ${this.refCount[b]} != readers ${expected[b]}`);
+      assert(this.refCount[b] === expected[b], () => `block ${b} refcount ${this.refCount[b]} != readers ${expected[b]}`);
       const isFree = onFreeList[b] === 1 || this.evictable.has(b);
-      assert(isFree === (this.refCount[b] === 0), `block ${b} free-ness disagrees with its refcount`);
+      assert(isFree === (this.refCount[b] === 0), () => `block ${b} free-ness disagrees with its refcount`);
       if (this.refCount[b] > 0) numUsed++;
     }
     assert(numUsed + this.numBlocksFree() === this.numBlocksTotal, 'used + free = total');
     for (const [hash, block] of this.cachedBlockByHash) {
-      assert(this.blockHash[block] === hash, `cache entry for block ${block} disagrees with its hash`);
+      assert(this.blockHash[block] === hash, () => `cache entry for block ${block} disagrees with its hash`);
     }
   }
 
   private table(seqId: SeqId): PageTable {
     const table = this.tables.get(seqId);
-    assert(table !== undefined, `seq ${seqId} has no page table`);
+    assert(table !== undefined, () => `seq ${seqId} has no page table`);
     return table;
   }
 

@@ -184,6 +184,13 @@ try:
             out["torch8192Tflops"] = 2 * m * n * k / (ms / 1e3) / 1e12
         print(f"torch.matmul bf16 {m}x{n}x{k}: {ms * 1e3:.1f} us")
         del a, b
+    nbytes = 2 * 1024 ** 3
+    src = torch.ones(nbytes, dtype=torch.uint8, device=dev)
+    dst = torch.empty_like(src)
+    ms = graph_time(lambda: dst.copy_(src), 5)
+    out["torchCopyBytesPerS"] = 2 * nbytes / (ms / 1e3)
+    print(f"torch copy_ 2 GiB: {out['torchCopyBytesPerS'] / 1e12:.3f} TB/s (read + write)")
+    del src, dst
     T, H, D = man["prefill"]["tokens"], man["prefill"]["numHeads"], man["prefill"]["headDim"]
     q = torch.randn(1, H, T, D, device=dev, dtype=torch.bfloat16)
     k = torch.randn(1, H, T, D, device=dev, dtype=torch.bfloat16)

@@ -25,7 +25,6 @@ export class ReplicaStats {
   inSystemPeak = 0;
   inSystemIntegralUs = 0;
   private inSystemSinceUs = 0;
-  readonly itl = new WeightedSamples();
   readonly itlByTenant = new Map<string, WeightedSamples>();
   /** ITL samples by SLA window index (window of the token's time). */
   readonly itlByWindow = new Map<number, WeightedSamples>();
@@ -44,8 +43,14 @@ export class ReplicaStats {
     this.changeInSystem(timeUs, 0);
   }
 
+  /** All inter-token gaps: merged from the per-tenant samples on demand (one map update per add saved). */
+  get itl(): WeightedSamples {
+    const all = new WeightedSamples();
+    for (const samples of this.itlByTenant.values()) all.addAll(samples);
+    return all;
+  }
+
   addItl(tenant: string, gapUs: number, count: number, timeUs: number): void {
-    this.itl.add(gapUs, count);
     let t = this.itlByTenant.get(tenant);
     if (t === undefined) this.itlByTenant.set(tenant, (t = new WeightedSamples()));
     t.add(gapUs, count);

@@ -30,7 +30,12 @@ export interface RunRecord {
   readonly exhausted: boolean;
 }
 
-export function config(overrides: Partial<SchedulerConfig> & { kv?: Partial<SchedulerConfig['kv']>; lora?: Partial<SchedulerConfig['lora']> }): SchedulerConfig {
+export type ConfigOverrides = Partial<Omit<SchedulerConfig, 'kv' | 'lora'>> & {
+  kv?: Partial<SchedulerConfig['kv']>;
+  lora?: Partial<SchedulerConfig['lora']>;
+};
+
+export function config(overrides: ConfigOverrides): SchedulerConfig {
   return {
     ...DEFAULT_SCHEDULER_CONFIG,
     ...overrides,

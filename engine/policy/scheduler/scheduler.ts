@@ -51,6 +51,11 @@ export abstract class Scheduler {
   private readonly watermarkBlocks: number;
   private readonly admitLimitBlocks: number;
   private nextStepIndex = 0;
+  /** Bumped by every state change; keys the memo of steadyDecodeSteps. */
+  private version = 0;
+  private steadyMemo = { version: -1, nowUs: -1, steps: 0 };
+  /** Sequences of the pending plan, index-aligned with its items. */
+  private pendingSeqs: SeqState[] = [];
   /** Scratch for steadyDecodeSteps (kept to avoid an allocation per call). */
   private readonly decodeSlack: number[] = [];
   private pendingPlan: BatchPlan | null = null;
@@ -78,7 +83,7 @@ export abstract class Scheduler {
    * run here. The caller checks the returned state's status.
    */
   addRequest(spec: RequestSpec): SeqState {
-    assert(!this.seqs.has(spec.id), `request id ${spec.id} reused`);
+    assert(!this.seqs.has(spec.id), () => `request id ${spec.id} reused`);
     assertPosInt(spec.promptTokens, 'promptTokens');
     assertPosInt(spec.maxOutputTokens, 'maxOutputTokens');
     assertNonNegInt(spec.priorityClass, 'priorityClass');
@@ -102,17 +107,19 @@ export abstract class Scheduler {
     }
     this.seqs.set(spec.id, seq);
     this.waiting.add(seq);
+    this.version++;
     return seq;
   }
 
   /** Ends a waiting or running request; its blocks and adapter pin are released. Pairs with addRequest. */
   abort(seqId: SeqId, reason: 'aborted_by_client' | 'aborted_by_runner'): SeqState {
     const seq = this.seqs.get(seqId);
-    assert(seq !== undefined, `abort of unknown or ended request ${seqId}`);
+    assert(seq !== undefined, () => `abort of unknown or ended request ${seqId}`);
     assert(this.pendingPlan === null, 'abort between schedule and onStepEnd');
     if (seq.status === 'running') this.releaseRunning(seq);
     else this.waiting.remove(seq);
     this.terminate(seq, 'aborted', reason);
+    this.version++;
     return seq;
   }
 
@@ -155,10 +162,13 @@ export abstract class Scheduler {
     const numSteps = maxSteps > 1 ? Math.min(maxSteps, this.steadyDecodeSteps(view.nowUs)) : 1;
     if (numSteps > 1) {
       plan = this.composeDecodeRun(builder, numSteps);
+      this.pendingSeqs = this.running.slice();
     } else {
       this.compose(view.nowUs, builder);
       plan = builder.build(this.nextStepIndex, 1, [this.allocator.numBlocksUsed()]);
+      this.pendingSeqs = plan.items.map((item) => this.seqs.get(item.seqId)!);
     }
+    this.version++;
     assert(plan.items.length <= this.config.maxNumSeqs, 'step exceeds maxNumSeqs');
     assert(plan.numPrefillTokens + plan.numDecodeTokens <= this.config.maxNumBatchedTokens, 'step exceeds maxNumBatchedTokens');
     assert(this.allocator.numBlocksUsed() <= this.allocator.numBlocksTotal, 'KV over-committed');
@@ -171,27 +181,31 @@ export abstract class Scheduler {
   onStepEnd(plan: BatchPlan, result: StepResult): StepOutcome {
     assert(this.pendingPlan === plan, 'onStepEnd with a plan that is not the pending one');
     this.pendingPlan = null;
-    const stopped = new Set(result.stoppedSeqIds ?? []);
+    this.version++;
+    const stopped = result.stoppedSeqIds !== undefined && result.stoppedSeqIds.length > 0 ? new Set(result.stoppedSeqIds) : null;
     const firstTokenSeqIds: SeqId[] = [];
     const finished: SeqState[] = [];
-    for (const item of plan.items) {
-      const seq = this.seqs.get(item.seqId);
-      assert(seq !== undefined && seq.status === 'running', `planned seq ${item.seqId} is not running`);
-      assert(seq.numComputedTokens === item.contextTokens, `seq ${item.seqId} context moved during the step`);
+    const seqs = this.pendingSeqs;
+    for (let i = 0; i < plan.items.length; i++) {
+      const item = plan.items[i];
+      const seq = seqs[i];
+      assert(seq.spec.id === item.seqId && seq.status === 'running', () => `planned seq ${item.seqId} is not running`);
+      assert(seq.numComputedTokens === item.contextTokens, () => `seq ${item.seqId} context moved during the step`);
       seq.numComputedTokens += item.numNewTokens * plan.numSteps;
       if (item.isPrefill) this.allocator.commitComputed(seq.spec.id, seq.numComputedTokens);
       if (!item.samples) continue;
       if (seq.numOutputTokens === 0) firstTokenSeqIds.push(seq.spec.id);
       seq.numOutputTokens += plan.numSteps;
-      assert(seq.numOutputTokens <= seq.spec.maxOutputTokens, `seq ${seq.spec.id} generated past its length`);
+      assert(seq.numOutputTokens <= seq.spec.maxOutputTokens, () => `seq ${seq.spec.id} generated past its length`);
       const reason: TerminalReason | null =
-        seq.numOutputTokens === seq.spec.maxOutputTokens ? 'length' : stopped.has(seq.spec.id) ? 'stop' : null;
+        seq.numOutputTokens === seq.spec.maxOutputTokens ? 'length' : stopped !== null && stopped.has(seq.spec.id) ? 'stop' : null;
       if (reason !== null) {
         this.releaseRunning(seq);
         this.terminate(seq, 'finished', reason);
         finished.push(seq);
       }
     }
+    this.pendingSeqs = [];
     return { firstTokenSeqIds, finished };
   }
 
@@ -203,6 +217,16 @@ export abstract class Scheduler {
    * `nextWaitingChangeUs`.
    */
   steadyDecodeSteps(nowUs: TimeUs): number {
+    const memo = this.steadyMemo;
+    if (memo.version !== this.version || memo.nowUs !== nowUs) {
+      memo.steps = this.computeSteadyDecodeSteps(nowUs);
+      memo.version = this.version;
+      memo.nowUs = nowUs;
+    }
+    return memo.steps;
+  }
+
+  private computeSteadyDecodeSteps(nowUs: TimeUs): number {
     const running = this.running;
     const n = running.length;
     if (n === 0 || n > this.config.maxNumBatchedTokens) return 0;
@@ -255,7 +279,7 @@ export abstract class Scheduler {
     for (const seq of this.seqs.values()) {
       if (seq.status === 'waiting' || seq.status === 'preempted') numWaiting++;
       assert(seq.status !== 'finished' && seq.status !== 'rejected' && seq.status !== 'aborted', 'ended seqs are dropped');
-      assert(this.allocator.hasSeq(seq.spec.id) === (seq.status === 'running'), `seq ${seq.spec.id} KV ownership matches status`);
+      assert(this.allocator.hasSeq(seq.spec.id) === (seq.status === 'running'), () => `seq ${seq.spec.id} KV ownership matches status`);
       if (seq.status === 'running') {
         tenantCounts.set(seq.spec.tenant, (tenantCounts.get(seq.spec.tenant) ?? 0) + 1);
         if (seq.spec.adapter !== null) assert(this.lora.numPins(seq.spec.adapter) > 0, 'running seq pins its adapter');
@@ -263,7 +287,7 @@ export abstract class Scheduler {
     }
     assert(numWaiting === this.waiting.size, 'waiting count matches');
     assert(this.running.length + numWaiting === this.seqs.size, 'every live seq is waiting or running');
-    for (const [tenant, count] of tenantCounts) assert(this.runningByTenant.get(tenant) === count, `tenant ${tenant} count`);
+    for (const [tenant, count] of tenantCounts) assert(this.runningByTenant.get(tenant) === count, () => `tenant ${tenant} count`);
   }
 
   // ---- what subclasses compose steps from ----------------------------------------------------
@@ -464,12 +488,12 @@ export abstract class Scheduler {
   /** Releases what a running sequence holds. Pairs with admit. */
   private releaseRunning(seq: SeqState): void {
     const index = this.running.lastIndexOf(seq);
-    assert(index >= 0, `seq ${seq.spec.id} is not running`);
+    assert(index >= 0, () => `seq ${seq.spec.id} is not running`);
     this.running.splice(index, 1);
     this.allocator.free(seq.spec.id);
     if (seq.spec.adapter !== null) this.lora.release(seq.spec.adapter);
     const count = this.runningByTenant.get(seq.spec.tenant) ?? 0;
-    assert(count > 0, `tenant ${seq.spec.tenant} running count underflow`);
+    assert(count > 0, () => `tenant ${seq.spec.tenant} running count underflow`);
     this.runningByTenant.set(seq.spec.tenant, count - 1);
   }
 

@@ -4,10 +4,13 @@
 //
 // Row-major c = a b^T is column-major c^T = b a^T, i.e. cuBLAS's "TN" case with A' = b (k x n,
 // transposed) and B' = a (k x m): the layout fp8 requires, and the natural one for linear layers.
-// Plans (descriptors + algorithm) are cached per shape; on a shape's first call the top heuristic
-// candidates are timed once and the fastest kept (never while a graph is being captured).
+// Plans (descriptors + algorithm) are cached per shape; on a shape's first call the top cuBLASLt
+// heuristic candidates and plain cublasGemmEx (the path torch.matmul takes) are timed once and the
+// fastest kept (never while a graph is being captured).
 #include <cublasLt.h>
+#include <cublas_v2.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <string>
@@ -35,11 +38,13 @@ struct Plan {
   cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
   cublasLtMatmulAlgo_t algo{};
   bool tuned = false;
+  bool use_gemm_ex = false;  // cublasGemmEx won the tuning
   std::vector<cublasLtMatmulAlgo_t> candidates;
 };
 
 struct Lt {
   cublasLtHandle_t handle = nullptr;
+  cublasHandle_t blas = nullptr;
   void* workspace = nullptr;
   std::map<std::tuple<int, int, int64_t, int64_t, int64_t>, Plan> plans;
   std::mutex mutex;
@@ -50,6 +55,8 @@ Lt& lt() {
   if (!state.handle) {
     STRATOS_CUBLAS(cublasLtCreate(&state.handle));
     STRATOS_CUDA(cudaMalloc(&state.workspace, kWorkspaceBytes));
+    STRATOS_CUBLAS(cublasCreate(&state.blas));
+    STRATOS_CUBLAS(cublasSetWorkspace(state.blas, state.workspace, kWorkspaceBytes));
   }
   return state;
 }
@@ -86,9 +93,9 @@ Plan& plan_for(Lt& s, const GemmParams& p) {
   STRATOS_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
   const size_t ws = kWorkspaceBytes;
   STRATOS_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-  cublasLtMatmulHeuristicResult_t results[8];
+  cublasLtMatmulHeuristicResult_t results[16];
   int returned = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(s.handle, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 8, results, &returned);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(s.handle, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 16, results, &returned);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || returned == 0)
     throw Error("gemm: cuBLASLt has no algorithm for " + std::string(dtype_name(p.ab_dtype)) + " m=" + std::to_string(p.m) +
@@ -108,26 +115,53 @@ void matmul(Lt& s, Plan& plan, const GemmParams& p, const cublasLtMatmulAlgo_t& 
                                 s.workspace, kWorkspaceBytes, stream));
 }
 
-// Times each candidate (3 runs after 1 warm-up) and keeps the fastest.
+// The same product through plain cuBLAS (bf16/f16 only).
+void gemm_ex(Lt& s, const GemmParams& p, cudaStream_t stream) {
+  const float alpha = p.alpha, beta = 0.0f;
+  const cudaDataType_t t = cuda_type(p.ab_dtype);
+  STRATOS_CUBLAS(cublasSetStream(s.blas, stream));
+  STRATOS_CUBLAS(cublasGemmEx(s.blas, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(p.n), static_cast<int>(p.m),
+                              static_cast<int>(p.k), &alpha, p.b, t, static_cast<int>(p.k), p.a, t, static_cast<int>(p.k),
+                              &beta, p.c, t, static_cast<int>(p.n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT_TENSOR_OP));
+}
+
+// Median time of 5 batches of 4 runs, after a warm-up.
+template <typename Fn>
+float time_candidate(Fn fn, cudaStream_t stream, cudaEvent_t e0, cudaEvent_t e1) {
+  fn();
+  float times[5];
+  for (int r = 0; r < 5; ++r) {
+    STRATOS_CUDA(cudaEventRecord(e0, stream));
+    for (int i = 0; i < 4; ++i) fn();
+    STRATOS_CUDA(cudaEventRecord(e1, stream));
+    STRATOS_CUDA(cudaEventSynchronize(e1));
+    STRATOS_CUDA(cudaEventElapsedTime(&times[r], e0, e1));
+  }
+  std::sort(times, times + 5);
+  return times[2];
+}
+
+// Times every candidate once per shape and keeps the fastest.
 void tune(Lt& s, Plan& plan, const GemmParams& p, cudaStream_t stream) {
   plan.tuned = true;
-  if (plan.candidates.size() <= 1) return;
   cudaEvent_t e0, e1;
   STRATOS_CUDA(cudaEventCreate(&e0));
   STRATOS_CUDA(cudaEventCreate(&e1));
   float best = 1e30f;
   for (const auto& algo : plan.candidates) {
     try {
-      matmul(s, plan, p, algo, stream);
-      STRATOS_CUDA(cudaEventRecord(e0, stream));
-      for (int i = 0; i < 3; ++i) matmul(s, plan, p, algo, stream);
-      STRATOS_CUDA(cudaEventRecord(e1, stream));
-      STRATOS_CUDA(cudaEventSynchronize(e1));
-      float ms = 0.0f;
-      STRATOS_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+      const float ms = time_candidate([&] { matmul(s, plan, p, algo, stream); }, stream, e0, e1);
       if (ms < best) { best = ms; plan.algo = algo; }
     } catch (const Error&) {
       cudaGetLastError();  // a candidate that fails to run is skipped
+    }
+  }
+  if (p.ab_dtype != DType::FP8E4M3) {
+    try {
+      const float ms = time_candidate([&] { gemm_ex(s, p, stream); }, stream, e0, e1);
+      if (ms < best) { best = ms; plan.use_gemm_ex = true; }
+    } catch (const Error&) {
+      cudaGetLastError();
     }
   }
   cudaEventDestroy(e0);
@@ -152,7 +186,8 @@ void gemm_cuda(const GemmParams& p, void* stream) {
   cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
   STRATOS_CUDA(cudaStreamIsCapturing(cs, &capturing));
   if (!plan.tuned && capturing == cudaStreamCaptureStatusNone) tune(s, plan, p, cs);
-  matmul(s, plan, p, plan.algo, cs);
+  if (plan.use_gemm_ex) gemm_ex(s, p, cs);
+  else matmul(s, plan, p, plan.algo, cs);
 }
 
 }  // namespace stratos

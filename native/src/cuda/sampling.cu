@@ -2,8 +2,8 @@
 //
 // Thread t holds tokens (j * 1024 + t) * 4 + c for j < VPT/4, c < 4 ("chunk" j = 4096 tokens).
 // Semantics are in include/stratos/ops/sampling.h. Thresholds (top-k, top-p) are found by a
-// radix search over the 32-bit integer weights, two bits per step (16 steps, 3 candidate
-// thresholds each, one block reduction per step); the draw is an inverse CDF in vocabulary order
+// radix search over the 32-bit integer weights, two bits per step (16 steps, one block
+// reduction of 3 bucket sums each; each step visits only the tokens still in range); the draw is an inverse CDF in vocabulary order
 // found by chunk totals plus one block-wide exclusive scan. Everything after the exp is integer
 // arithmetic, so a row's result depends only on its inputs, never on thread timing.
 #include "common.cuh"
@@ -45,31 +45,54 @@ struct BlockSum {
   }
 };
 
-// Largest t such that f(t) >= target, where f(t) = sum over kept tokens with w >= max(t, lo) of
-// (MASS ? w : 1). f is non-increasing in t, so the digits of t are fixed from the top, 2 bits at a time.
-template <int VPT, bool MASS, int NS>
-__device__ uint32_t radix_search(const uint32_t (&w)[VPT], uint32_t lo, unsigned long long target, BlockSum<NS>& bs) {
-  uint32_t prefix = 0;
+// Largest t such that f(t) >= target, where f(t) = sum over tokens with w >= max(t, lo) of
+// (MASS ? w : 1). f is non-increasing in t, so t's digits are fixed from the top, 2 bits a step.
+// Each step visits only the tokens still inside the current range (a per-thread bit mask over
+// the thread's VPT weights, kept in shared memory): tokens above the range are already counted
+// in `above`, tokens below can no longer matter. After a few steps few tokens remain.
+template <int VPT, bool MASS>
+__device__ uint32_t radix_search(const uint32_t* sw, uint32_t lo, unsigned long long target, BlockSum<3>& bs) {
+  const int tid = threadIdx.x;
+  uint32_t live = 0;
+#pragma unroll
+  for (int i = 0; i < VPT; ++i) live |= (sw[i * kThreads + tid] >= max(lo, 1u) ? 1u : 0u) << i;
+  unsigned long long prefix = 0, above = 0;
 #pragma unroll 1
   for (int shift = 30; shift >= 0; shift -= 2) {
-    uint32_t cand[3];
-#pragma unroll
-    for (int d = 0; d < 3; ++d) cand[d] = max(prefix | (static_cast<uint32_t>(d + 1) << shift), lo);
-    unsigned long long acc[NS];
-#pragma unroll
-    for (int i = 0; i < NS; ++i) acc[i] = 0;
-#pragma unroll
-    for (int i = 0; i < VPT; ++i) {
-#pragma unroll
-      for (int d = 0; d < 3; ++d) acc[d] += w[i] >= cand[d] ? (MASS ? w[i] : 1u) : 0u;
+    unsigned long long b[3] = {0, 0, 0};  // buckets 1..3 of the range (bucket 0 needs no sum)
+    for (uint32_t m = live; m; m &= m - 1) {
+      const int i = __ffs(m) - 1;
+      const uint32_t w = sw[i * kThreads + tid];
+      const int d = static_cast<int>((w - prefix) >> shift);
+      const unsigned long long v = MASS ? w : 1u;
+      if (d == 1) b[0] += v;
+      else if (d == 2) b[1] += v;
+      else if (d == 3) b[2] += v;
     }
-    bs.run(acc);
+    bs.run(b);
+    // f(prefix + d << shift) = above + sum of buckets >= d
     int best = 0;
-#pragma unroll
-    for (int d = 0; d < 3; ++d) if (acc[d] >= target) best = d + 1;
-    prefix |= static_cast<uint32_t>(best) << shift;
+    unsigned long long f = above + b[2];
+    if (f >= target) best = 3;
+    else {
+      f += b[1];
+      if (f >= target) best = 2;
+      else {
+        f += b[0];
+        if (f >= target) best = 1;
+      }
+    }
+    for (int d = best + 1; d <= 3; ++d) above += b[d - 1];
+    uint32_t keep = 0;
+    for (uint32_t m = live; m; m &= m - 1) {
+      const int i = __ffs(m) - 1;
+      const uint32_t w = sw[i * kThreads + tid];
+      if (static_cast<int>((w - prefix) >> shift) == best) keep |= 1u << i;
+    }
+    live = keep;
+    prefix += static_cast<unsigned long long>(best) << shift;
   }
-  return prefix;
+  return static_cast<uint32_t>(prefix);
 }
 
 template <int VPT>
@@ -166,10 +189,10 @@ __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p)
     return;
   }
 
-  // ---- integer weights
-  uint32_t w[VPT];
+  // ---- integer weights, kept in shared memory: sw[i * 1024 + tid] is this thread's value i
+  extern __shared__ uint32_t sw[];
 #pragma unroll
-  for (int i = 0; i < VPT; ++i) w[i] = static_cast<uint32_t>(expf((xv[i] - mx) / temp) * kWeightScale);
+  for (int i = 0; i < VPT; ++i) sw[i * kThreads + tid] = static_cast<uint32_t>(expf((xv[i] - mx) / temp) * kWeightScale);
 
   BlockSum<3> bs{red3};
   BlockSum<CHUNKS> bsc{redc};
@@ -177,16 +200,19 @@ __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p)
   const float min_p = p.min_p[row];
   if (min_p > 0.0f) thresh = max(thresh, static_cast<uint32_t>(fminf(min_p, 1.0f) * kWeightScale));
   const int32_t top_k = p.top_k[row];
-  if (top_k > 0 && top_k < V) thresh = max(thresh, radix_search<VPT, false>(w, 0u, static_cast<unsigned long long>(top_k), bs));
+  if (top_k > 0 && top_k < V) thresh = max(thresh, radix_search<VPT, false>(sw, 0u, static_cast<unsigned long long>(top_k), bs));
   const float top_p = p.top_p[row];
   if (top_p < 1.0f) {
     unsigned long long acc[3] = {0, 0, 0};
 #pragma unroll
-    for (int i = 0; i < VPT; ++i) acc[0] += w[i] >= thresh ? w[i] : 0u;
+    for (int i = 0; i < VPT; ++i) {
+      const uint32_t w = sw[i * kThreads + tid];
+      acc[0] += w >= thresh ? w : 0u;
+    }
     bs.run(acc);
     unsigned long long target = static_cast<unsigned long long>(static_cast<double>(fmaxf(top_p, 0.0f)) * static_cast<double>(acc[0]));
     if (target < 1) target = 1;
-    thresh = max(thresh, radix_search<VPT, true>(w, thresh, target, bs));
+    thresh = max(thresh, radix_search<VPT, true>(sw, thresh, target, bs));
   }
 
   // ---- draw: chunk totals, then a scan inside the chosen chunk
@@ -194,7 +220,10 @@ __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p)
 #pragma unroll
   for (int j = 0; j < CHUNKS; ++j)
 #pragma unroll
-    for (int c = 0; c < 4; ++c) csum[j] += w[4 * j + c] >= thresh ? w[4 * j + c] : 0u;
+    for (int c = 0; c < 4; ++c) {
+      const uint32_t w = sw[(4 * j + c) * kThreads + tid];
+      csum[j] += w >= thresh ? w : 0u;
+    }
   unsigned long long mine[CHUNKS];
 #pragma unroll
   for (int j = 0; j < CHUNKS; ++j) mine[j] = csum[j];
@@ -235,7 +264,8 @@ __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p)
       if (j == chosen) {
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-          const uint32_t wi = w[4 * j + c] >= thresh ? w[4 * j + c] : 0u;
+          const uint32_t w = sw[(4 * j + c) * kThreads + tid];
+          const uint32_t wi = w >= thresh ? w : 0u;
           if (token == 0 && wi > 0 && r < acc + wi) token = (j * kThreads + tid) * 4 + c + 1;  // +1: found
           acc += wi;
         }
@@ -248,6 +278,17 @@ __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p)
   }
 }
 
+template <int VPT>
+void launch(const SamplingParams& p, dim3 grid, cudaStream_t s) {
+  const size_t smem = static_cast<size_t>(VPT) * kThreads * sizeof(uint32_t);  // the row's weights
+  static bool configured = false;
+  if (!configured) {
+    STRATOS_CUDA(cudaFuncSetAttribute(sampling_kernel<VPT>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    configured = true;
+  }
+  sampling_kernel<VPT><<<grid, kThreads, smem, s>>>(p);
+}
+
 }  // namespace
 
 void sampling_cuda(const SamplingParams& p, void* stream) {
@@ -255,9 +296,9 @@ void sampling_cuda(const SamplingParams& p, void* stream) {
   if (p.batch == 0) return;
   const dim3 grid(static_cast<unsigned>(p.batch));
   auto s = as_stream(stream);
-  if (p.vocab <= 8192) sampling_kernel<8><<<grid, kThreads, 0, s>>>(p);
-  else if (p.vocab <= 16384) sampling_kernel<16><<<grid, kThreads, 0, s>>>(p);
-  else sampling_kernel<32><<<grid, kThreads, 0, s>>>(p);
+  if (p.vocab <= 8192) launch<8>(p, grid, s);
+  else if (p.vocab <= 16384) launch<16>(p, grid, s);
+  else launch<32>(p, grid, s);
   cuda_check_launch("sampling");
 }
 
