@@ -14,7 +14,7 @@ describe('capacity bisection', () => {
   });
 
   it('finds the highest rate within the tolerance', () => {
-    const r = findCapacity({ ...BASE, workload: { ...BASE.workload, rate: 5 } }, { target: 'rate', seeds: [1], rateTolerance: 0.1 });
+    const r = findCapacity({ ...BASE, workload: { ...BASE.workload, rate: 5, durationS: 10 } }, { target: 'rate', seeds: [1], rateLow: 1, rateTolerance: 0.1 });
     expect(r.answer).not.toBeNull();
     expect(r.failingNeighbour).not.toBeNull();
     expect(r.failingNeighbour!.value).toBeGreaterThan(r.answer!);
