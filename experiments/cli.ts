@@ -43,6 +43,19 @@ export async function main(argv: string[]): Promise<void> {
     .command(notBuiltYet('serve', 'Serve the real engine over an OpenAI-compatible HTTP API', 'Real engine'))
     .command(notBuiltYet('validate', 'Run the simulator beside the real engine and report their agreement', 'Validation'))
     .demandCommand(1, 'name a command (see the list above)')
+    .fail((message, error, y) => {
+      // Usage mistakes get the help text; errors from running a command get their message only
+      // (a bug, with no user-facing code, keeps its stack).
+      if (error === undefined || error === null) {
+        y.showHelp();
+        process.stderr.write(`\n${message}\n`);
+      } else if (typeof (error as { code?: unknown }).code === 'string' && (error as { code?: unknown }).code !== 'invariant') {
+        process.stderr.write(`stratos: ${error.message}\n`);
+      } else {
+        process.stderr.write(`stratos: ${error.stack ?? error.message}\n`);
+      }
+      process.exit(2);
+    })
     .strict()
     .recommendCommands()
     .help()

@@ -101,7 +101,7 @@ const RUNTIME_OVERHEAD_BYTES = 1.5 * GB;
 export function kvCapacity(input: KvCapacityInput): KvCapacity {
   const { model, gpu, tp, weightDtype, kvDtype } = input.shape;
   if (model.numKvHeads % tp !== 0 && tp % model.numKvHeads !== 0) {
-    throw new Error(`tp = ${tp}: must divide ${model.name}'s ${model.numKvHeads} KV heads`);
+    throw new CatalogError(`tp = ${tp}: must divide ${model.name}'s ${model.numKvHeads} KV heads`);
   }
   const weightBytesPerGpu = (numParams(model) * WEIGHT_BYTES[weightDtype]) / tp;
   // Live activations of one step: residual + q/k/v/o + gated FFN intermediates in bf16, plus the
@@ -114,10 +114,19 @@ export function kvCapacity(input: KvCapacityInput): KvCapacity {
   const numBlocks = Math.floor(kvBytesPerGpu / blockBytesPerGpu);
   if (numBlocks <= 0) {
     const gib = (b: number): string => (b / GB).toFixed(1);
-    throw new Error(
+    throw new CatalogError(
       `tp = ${tp}: ${model.name} (${weightDtype}) needs ${gib(weightBytesPerGpu)} GB of weights per GPU, leaving no KV space on ${gpu.name} ` +
         `(${gib(usable)} GB usable); allowed: a larger tp or a smaller weight dtype`,
     );
   }
   return { weightBytesPerGpu, activationBytesPerGpu, kvBytesPerGpu, numBlocks, numTokens: numBlocks * input.pageSizeTokens };
+}
+
+/** A model/GPU/dtype/TP combination that cannot work, with the key, the value and what is allowed. */
+export class CatalogError extends Error {
+  readonly code = 'catalog' as const;
+  constructor(message: string) {
+    super(message);
+    this.name = 'CatalogError';
+  }
 }

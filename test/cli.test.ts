@@ -1,4 +1,7 @@
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -35,5 +38,21 @@ describe('stratos CLI', () => {
     const flag = stratos('simulate', '--bogus-flag', '1');
     expect(flag.status).not.toBe(0);
     expect(flag.stderr).toMatch(/bogus-flag/i);
+  });
+
+  it('simulate: bad input fails with exit 2 and a message naming file:line or the key, without a stack', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratos-cli-'));
+    const trace = join(dir, 'bad.csv');
+    writeFileSync(trace, 'TIMESTAMP,ContextTokens,GeneratedTokens\r\n2023-11-16 18:17:03.9799600,100,20\r\n2023-11-16 18:17:04.1000000,abc,20');
+    const bad = stratos('simulate', '--trace', trace, '--trace-format', 'azure', '--quiet');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain(`${trace}:3`);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    const tp = stratos('simulate', '--model', 'llama2-70b', '--gpu', 'a100-80gb', '--quiet');
+    expect(tp.status).toBe(2);
+    expect(tp.stderr).toMatch(/tp = 1: .*allowed: a larger tp/);
+    const key = stratos('simulate', '--policy', 'fifo', '--quiet');
+    expect(key.status).toBe(2);
+    expect(key.stderr).toMatch(/policy = "fifo": allowed: static, continuous, chunked/);
   });
 });

@@ -167,11 +167,24 @@ export const simulateCommand: CommandModule<object, SimulateArgs> = {
           const wallS = (performance.now() - t0) / 1000;
           process.stderr.write(`\rsimulated ${(simUs / 1e6).toFixed(0)} s, ${n} arrivals, ${wallS.toFixed(1)} s wall`);
         };
-    const { summary } = runConfig(config, {
-      ...(args.out !== undefined ? { outDir: args.out } : {}),
-      writeSteps: args.steps === true,
-      hooks: progress ? { onProgress: progress, progressEvery: 2000 } : {},
-    });
+    let summary: Record<string, unknown>;
+    try {
+      ({ summary } = runConfig(config, {
+        ...(args.out !== undefined ? { outDir: args.out } : {}),
+        writeSteps: args.steps === true,
+        hooks: progress ? { onProgress: progress, progressEvery: 2000 } : {},
+      }));
+    } catch (e) {
+      // Input problems (a malformed trace row, a model that does not fit the GPU) carry a `code`
+      // and a message naming the file:line or key; anything else is a bug and keeps its stack.
+      if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code?: unknown }).code !== 'invariant') {
+        if (progress) process.stderr.write('\n');
+        process.stderr.write(`stratos simulate: ${e.message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      throw e;
+    }
     if (progress) process.stderr.write(`\rdone in ${((performance.now() - t0) / 1000).toFixed(2)} s wall${' '.repeat(30)}\n`);
     process.stdout.write(summaryTable(summary) + '\n');
     if (args.out !== undefined) process.stdout.write(`wrote ${args.out}/summary.json, ${args.out}/requests.csv${args.steps ? ', steps.csv' : ''}\n`);
