@@ -116,10 +116,11 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   pullNext();
   const progressEvery = hooks.progressEvery ?? 10_000;
   let numArrivals = 0;
-  // Bound: one event per arrival plus (step mode) one per step of every replica.
-  const maxEvents = Number.MAX_SAFE_INTEGER;
+  // Bound: every event is an arrival, a wake-up (at most one per arrival) or, in step mode, the
+  // end of a step (each replica runs at most MAX_STEPS_PER_REPLICA): exceeding this is a bug.
+  const stepEventBound = lazy ? 0 : replicas.length * MAX_STEPS_PER_REPLICA;
   for (let numEvents = 0; queue.size > 0; numEvents++) {
-    if (numEvents >= maxEvents) throw new Error('event bound exceeded');
+    if (numEvents > 2 * (numArrivals + 1) + stepEventBound) throw new Error(`event bound exceeded after ${numEvents} events and ${numArrivals} arrivals`);
     const ev = queue.pop()!;
     const replica = replicas[ev.replica];
     switch (ev.kind) {

@@ -82,7 +82,9 @@ function curves(rows: readonly ReportRow[], xKey: string, seriesKeys: string[], 
 }
 
 function capSeries(series: LineChart['series'], title: string, notes: string[]): LineChart['series'] {
-  const kept = series.filter((s) => s.points.length > 0);
+  // A series of one point draws no line (e.g. an explicit point off the grid): leave it out.
+  const kept = series.filter((s) => s.points.length > 1);
+  if (kept.length === 0) return series.filter((s) => s.points.length > 0).slice(0, MAX_SERIES);
   if (kept.length <= MAX_SERIES) return kept;
   notes.push(`"${title}" shows the first ${MAX_SERIES} of ${kept.length} series.`);
   return kept.slice(0, MAX_SERIES);

@@ -1,17 +1,7 @@
 // Draws the report's charts with d3 (inlined in the page). Reads the chart specs from
-// <script id="report-data" type="application/json">. Any error is recorded on
-// document.body.dataset.errors so a headless browser test can see it in the dumped DOM.
+// <script id="report-data" type="application/json">. Errors are caught by the page's first
+// script (errors.js), which records them on document.documentElement.dataset.errors.
 (function () {
-  var errors = [];
-  function record(msg) {
-    errors.push(String(msg));
-    document.body.dataset.errors = errors.join(' | ');
-  }
-  window.addEventListener('error', function (e) { record(e.message); });
-  window.addEventListener('unhandledrejection', function (e) { record(e.reason); });
-  var consoleError = console.error;
-  console.error = function () { record(Array.prototype.join.call(arguments, ' ')); consoleError.apply(console, arguments); };
-
   var data = JSON.parse(document.getElementById('report-data').textContent);
   var W = 760, H = 380, M = { top: 16, right: 16, bottom: 48, left: 72 };
   var color = d3.scaleOrdinal(d3.schemeTableau10);
@@ -78,8 +68,8 @@
     try {
       if (spec.kind === 'line') line(spec); else bar(spec);
     } catch (e) {
-      record(spec.id + ': ' + (e && e.message ? e.message : e));
+      window.__stratosRecordError(spec.id + ': ' + (e && e.message ? e.message : e));
     }
   });
-  document.body.dataset.rendered = String(data.charts.length);
+  document.documentElement.dataset.rendered = String(data.charts.length);
 })();

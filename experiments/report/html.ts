@@ -26,6 +26,7 @@ function scriptJson(value: unknown): string {
 export function reportHtml(data: ReportData, plan: ChartPlan): string {
   const d3 = readFileSync(d3BundlePath(), 'utf8');
   const client = readFileSync(new URL('./client.js', import.meta.url), 'utf8');
+  const errorsJs = readFileSync(new URL('./errors.js', import.meta.url), 'utf8');
   const head = ['#', ...data.keys, 'throughput (tok/s)', 'TTFT p99 (ms)', 'ITL p99 (ms)', 'SLA attainment', 'KV util'];
   const pick = (s: Record<string, any>): string[] =>
     [s.throughput_output_tokens_per_s, s.ttft_ms?.p99, s.itl_ms?.p99, s.sla?.attainment, s.kv?.utilization_mean].map((v) => (v === null || v === undefined ? '' : String(v)));
@@ -39,6 +40,7 @@ export function reportHtml(data: ReportData, plan: ChartPlan): string {
 <head>
 <meta charset="utf-8">
 <title>Stratos sweep report</title>
+<script>${errorsJs}</script>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
 h1 { font-size: 22px; } h2 { font-size: 16px; margin: 24px 0 4px; }

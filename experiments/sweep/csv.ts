@@ -28,11 +28,20 @@ function cell(v: unknown): string {
   return String(v);
 }
 
-/** results.csv: point_index, point_id, the swept keys, then METRIC_COLUMNS; rows by point index. */
-export function resultsCsv(keys: readonly string[], records: readonly PointRecord[]): string {
+function valueAt(obj: unknown, key: string): unknown {
+  let v = obj;
+  for (const p of key.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+  return v;
+}
+
+/**
+ * results.csv: point_index, point_id, the swept keys (the point's override, else the base value,
+ * else empty = the schema default), then METRIC_COLUMNS; rows by point index.
+ */
+export function resultsCsv(keys: readonly string[], records: readonly PointRecord[], base: Record<string, unknown> = {}): string {
   const header = ['point_index', 'point_id', ...keys, ...METRIC_COLUMNS.map(([name]) => name)];
   const rows = [...records]
     .sort((a, b) => a.index - b.index)
-    .map((r) => [String(r.index), r.id, ...keys.map((k) => cell(r.overrides[k])), ...METRIC_COLUMNS.map(([, get]) => cell(get(r.summary)))]);
+    .map((r) => [String(r.index), r.id, ...keys.map((k) => cell(k in r.overrides ? r.overrides[k] : valueAt(base, k))), ...METRIC_COLUMNS.map(([, get]) => cell(get(r.summary)))]);
   return stringify([header, ...rows], { record_delimiter: '\n' });
 }

@@ -35,7 +35,7 @@ export async function runSweep(spec: SweepSpec, opts: SweepRunOptions): Promise<
     opts.onPoint?.();
   });
   const csvFile = join(dir, 'results.csv');
-  writeAtomic(csvFile, resultsCsv(spec.keys, mine.map((p) => readPoint(dir, p.id))));
+  writeAtomic(csvFile, resultsCsv(spec.keys, mine.map((p) => readPoint(dir, p.id)), spec.base));
   return { total: mine.length, skipped: mine.length - todo.length, ran: todo.length, csvFile };
 }
 
@@ -67,6 +67,6 @@ export function mergeSweeps(inDirs: readonly string[], outDir: string): { points
   if (missing.length > 0) {
     throw new SweepError(`sweep merge: ${missing.length} of ${first.points.length} points have no result in ${inDirs.join(', ')}: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}; run the missing shards (they resume) and merge again`);
   }
-  writeAtomic(join(outDir, 'results.csv'), resultsCsv(first.keys, records as NonNullable<(typeof records)[number]>[]));
+  writeAtomic(join(outDir, 'results.csv'), resultsCsv(first.keys, records as NonNullable<(typeof records)[number]>[], first.base));
   return { points: records.length };
 }

@@ -1,9 +1,9 @@
-// Fused GPU sampling: one block of 1024 threads per row, the whole row in registers, no sort.
+// Fused GPU sampling: one block of 1024 threads per row, the row's weights in shared memory, no sort.
 //
 // Thread t holds tokens (j * 1024 + t) * 4 + c for j < VPT/4, c < 4 ("chunk" j = 4096 tokens).
 // Semantics are in include/stratos/ops/sampling.h. Thresholds (top-k, top-p) are found by a
-// radix search over the 32-bit integer weights, two bits per step (16 steps, one block
-// reduction of 3 bucket sums each; each step visits only the tokens still in range); the draw is an inverse CDF in vocabulary order
+// histogram select over the 32-bit integer weights (one log-bucket pass, then
+// 8-bit refinement passes; see threshold_search); the draw is an inverse CDF in vocabulary order
 // found by chunk totals plus one block-wide exclusive scan. Everything after the exp is integer
 // arithmetic, so a row's result depends only on its inputs, never on thread timing.
 #include "common.cuh"
@@ -45,61 +45,159 @@ struct BlockSum {
   }
 };
 
-// Largest t such that f(t) >= target, where f(t) = sum over tokens with w >= max(t, lo) of
-// (MASS ? w : 1). f is non-increasing in t, so t's digits are fixed from the top, 2 bits a step.
-// Each step visits only the tokens still inside the current range (a per-thread bit mask over
-// the thread's VPT weights, kept in shared memory): tokens above the range are already counted
-// in `above`, tokens below can no longer matter. After a few steps few tokens remain.
-template <int VPT, bool MASS>
-__device__ uint32_t radix_search(const uint32_t* sw, uint32_t lo, unsigned long long target, BlockSum<3>& bs) {
-  const int tid = threadIdx.x;
-  uint32_t live = 0;
+// Threshold search. F(t) = sum over tokens with w >= max(t, lo) of (MASS ? w : 1); the result is
+// the largest t with F(t) >= target (0 when F(lo) < target). F is a non-increasing step function
+// that changes only at token weights, so t is always one of the row's weights.
+//
+// Pass 1 histograms every candidate by a log-scale bucket of w (256 buckets: the exponent and
+// the next 3 bits; w < 8 gets its own bucket), which spreads even very wide rows well. The
+// bucket holding the crossing is then refined 8 bits at a time (at most 4 more passes, usually
+// 3), each pass touching only the tokens inside the current range. Histograms are integer
+// shared-memory atomics (the mass is split into two 16-bit halves so u32 never overflows for a
+// row of <= 32768 tokens), so the result is exact and independent of thread timing.
+// When TARGET_FRAC, the target is floor(frac * F(lo)) (at least 1), with F(lo) from pass 1.
+struct SearchSmem {
+  uint32_t hi[256];
+  uint32_t lo[256];
+  unsigned long long above, target;
+  uint32_t base;
+  int width_bits;  // -1: no crossing (F(lo) < target)
+};
+
+__device__ __forceinline__ int log_bucket(uint32_t w) {
+  const int e = 31 - __clz(w);
+  return e < 3 ? static_cast<int>(w) : e * 8 + static_cast<int>((w >> (e - 3)) & 7u);
+}
+
+// Warp 0: find the largest bin D with above + sum_{d >= D} h[d] >= target; clears the histogram.
+// Returns through ss (D in *d_out). Must be called by all lanes of warp 0 only.
+template <bool MASS>
+__device__ __forceinline__ void find_crossing(SearchSmem& ss, unsigned long long above, unsigned long long target,
+                                              bool frac_target, double frac, int& d_out, unsigned long long& above_out, bool& none) {
+  const int lane = threadIdx.x & 31;
+  unsigned long long h[8];
+  unsigned long long s = 0;
 #pragma unroll
-  for (int i = 0; i < VPT; ++i) live |= (sw[i * kThreads + tid] >= max(lo, 1u) ? 1u : 0u) << i;
-  unsigned long long prefix = 0, above = 0;
-#pragma unroll 1
-  for (int shift = 30; shift >= 0; shift -= 2) {
-    unsigned long long b[3] = {0, 0, 0};  // buckets 1..3 of the range (bucket 0 needs no sum)
-    for (uint32_t m = live; m; m &= m - 1) {
-      const int i = __ffs(m) - 1;
-      const uint32_t w = sw[i * kThreads + tid];
-      const int d = static_cast<int>((w - prefix) >> shift);
-      const unsigned long long v = MASS ? w : 1u;
-      if (d == 1) b[0] += v;
-      else if (d == 2) b[1] += v;
-      else if (d == 3) b[2] += v;
+  for (int j = 0; j < 8; ++j) {
+    const int b = lane * 8 + j;
+    h[j] = MASS ? (static_cast<unsigned long long>(ss.hi[b]) << 16) + ss.lo[b] : ss.lo[b];
+    ss.hi[b] = 0;
+    ss.lo[b] = 0;
+    s += h[j];
+  }
+  // inclusive suffix sums over lanes
+  unsigned long long S = s;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long n = __shfl_down_sync(0xffffffffu, S, o);
+    if (lane + o < 32) S += n;
+  }
+  if (frac_target) {
+    const unsigned long long total = __shfl_sync(0xffffffffu, S, 0);
+    target = static_cast<unsigned long long>(frac * static_cast<double>(total));
+    if (target < 1) target = 1;
+  }
+  const unsigned long long S_next = __shfl_down_sync(0xffffffffu, S, 1);
+  const unsigned mask = __ballot_sync(0xffffffffu, above + S >= target);
+  none = mask == 0;
+  d_out = 0;
+  above_out = above;
+  if (!none) {
+    const int L = 31 - __clz(static_cast<int>(mask));
+    if (lane == L) {
+      unsigned long long acc = above + (lane < 31 ? S_next : 0ull);
+      int d = 0;
+      bool found = false;
+#pragma unroll
+      for (int j = 7; j >= 0; --j) {
+        if (!found) {
+          if (acc + h[j] >= target) { d = lane * 8 + j; found = true; }
+          else acc += h[j];
+        }
+      }
+      d_out = d;
+      above_out = acc;
     }
-    bs.run(b);
-    // f(prefix + d << shift) = above + sum of buckets >= d
-    int best = 0;
-    unsigned long long f = above + b[2];
-    if (f >= target) best = 3;
-    else {
-      f += b[1];
-      if (f >= target) best = 2;
+    d_out = __shfl_sync(0xffffffffu, d_out, L);
+    above_out = __shfl_sync(0xffffffffu, above_out, L);
+  }
+  if (lane == 0) ss.target = target;
+}
+
+template <int VPT, bool MASS>
+__device__ uint32_t threshold_search(const uint32_t* sw, uint32_t lo, unsigned long long target, bool frac_target, double frac,
+                                     SearchSmem& ss) {
+  const int tid = threadIdx.x;
+  lo = max(lo, 1u);
+  // ---- pass 1: log buckets over every token with w >= lo (the histogram is zero on entry)
+#pragma unroll 8
+  for (int i = 0; i < VPT; ++i) {
+    const uint32_t w = sw[i * kThreads + tid];
+    if (w >= lo) {
+      const int b = log_bucket(w);
+      if (MASS) { atomicAdd(&ss.hi[b], w >> 16); atomicAdd(&ss.lo[b], w & 0xffffu); }
+      else atomicAdd(&ss.lo[b], 1u);
+    }
+  }
+  __syncthreads();
+  if (tid < 32) {
+    int d;
+    unsigned long long above;
+    bool none;
+    find_crossing<MASS>(ss, 0ull, target, frac_target, frac, d, above, none);
+    if (tid == 0) {
+      if (none) ss.width_bits = -1;
+      else if (d < 8) { ss.base = static_cast<uint32_t>(d); ss.width_bits = 0; }
       else {
-        f += b[0];
-        if (f >= target) best = 1;
+        const int e = d >> 3;
+        ss.base = static_cast<uint32_t>(8 + (d & 7)) << (e - 3);
+        ss.width_bits = e - 3;
+      }
+      ss.above = above;
+    }
+  }
+  __syncthreads();
+  if (ss.width_bits < 0) return 0u;
+  uint32_t base = ss.base;
+  int wb = ss.width_bits;
+  target = ss.target;
+  unsigned long long above = ss.above;
+  // ---- refine: 8 bits a pass inside [base, base + 2^wb)
+  while (wb > 0) {
+    const int sh = wb > 8 ? wb - 8 : 0;
+    const uint32_t span = 1u << wb;
+#pragma unroll 8
+    for (int i = 0; i < VPT; ++i) {
+      const uint32_t w = sw[i * kThreads + tid];
+      const uint32_t off = w - base;
+      if (w >= lo && w >= base && off < span) {
+        const int b = static_cast<int>(off >> sh);
+        if (MASS) { atomicAdd(&ss.hi[b], w >> 16); atomicAdd(&ss.lo[b], w & 0xffffu); }
+        else atomicAdd(&ss.lo[b], 1u);
       }
     }
-    for (int d = best + 1; d <= 3; ++d) above += b[d - 1];
-    uint32_t keep = 0;
-    for (uint32_t m = live; m; m &= m - 1) {
-      const int i = __ffs(m) - 1;
-      const uint32_t w = sw[i * kThreads + tid];
-      if (static_cast<int>((w - prefix) >> shift) == best) keep |= 1u << i;
+    __syncthreads();
+    if (tid < 32) {
+      int d;
+      unsigned long long na;
+      bool none;
+      find_crossing<MASS>(ss, above, target, false, 0.0, d, na, none);
+      if (tid == 0) { ss.base = base + (static_cast<uint32_t>(d) << sh); ss.above = na; }
     }
-    live = keep;
-    prefix += static_cast<unsigned long long>(best) << shift;
+    __syncthreads();
+    base = ss.base;
+    above = ss.above;
+    wb = sh;
   }
-  return static_cast<uint32_t>(prefix);
+  __syncthreads();  // ss.base/above are rewritten by the next search
+  return base;
 }
 
 template <int VPT>
 __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p) {
   static_assert(VPT % 4 == 0 && VPT / 4 <= 8, "VPT");
   constexpr int CHUNKS = VPT / 4;
-  __shared__ unsigned long long red3[2][3][kWarps];
+  __shared__ SearchSmem ss;
   __shared__ unsigned long long redc[2][CHUNKS][kWarps];
   __shared__ float fred[kWarps];
   __shared__ unsigned long long scan[kWarps];
@@ -110,6 +208,7 @@ __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p)
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
   const int64_t V = p.vocab;
   const float* x = p.logits + row * V;
+  if (tid < 256) { ss.hi[tid] = 0; ss.lo[tid] = 0; }  // made visible by the barriers below
 
   // ---- load (out-of-vocabulary slots read as -inf)
   float xv[VPT];
@@ -194,26 +293,15 @@ __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p)
 #pragma unroll
   for (int i = 0; i < VPT; ++i) sw[i * kThreads + tid] = static_cast<uint32_t>(expf((xv[i] - mx) / temp) * kWeightScale);
 
-  BlockSum<3> bs{red3};
   BlockSum<CHUNKS> bsc{redc};
   uint32_t thresh = 1;
   const float min_p = p.min_p[row];
   if (min_p > 0.0f) thresh = max(thresh, static_cast<uint32_t>(fminf(min_p, 1.0f) * kWeightScale));
   const int32_t top_k = p.top_k[row];
-  if (top_k > 0 && top_k < V) thresh = max(thresh, radix_search<VPT, false>(sw, 0u, static_cast<unsigned long long>(top_k), bs));
+  __syncthreads();  // sw complete
+  if (top_k > 0 && top_k < V) thresh = max(thresh, threshold_search<VPT, false>(sw, 0u, static_cast<unsigned long long>(top_k), false, 0.0, ss));
   const float top_p = p.top_p[row];
-  if (top_p < 1.0f) {
-    unsigned long long acc[3] = {0, 0, 0};
-#pragma unroll
-    for (int i = 0; i < VPT; ++i) {
-      const uint32_t w = sw[i * kThreads + tid];
-      acc[0] += w >= thresh ? w : 0u;
-    }
-    bs.run(acc);
-    unsigned long long target = static_cast<unsigned long long>(static_cast<double>(fmaxf(top_p, 0.0f)) * static_cast<double>(acc[0]));
-    if (target < 1) target = 1;
-    thresh = max(thresh, radix_search<VPT, true>(sw, thresh, target, bs));
-  }
+  if (top_p < 1.0f) thresh = max(thresh, threshold_search<VPT, true>(sw, thresh, 0ull, true, static_cast<double>(fmaxf(top_p, 0.0f)), ss));
 
   // ---- draw: chunk totals, then a scan inside the chosen chunk
   unsigned long long csum[CHUNKS] = {};
