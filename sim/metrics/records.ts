@@ -18,6 +18,8 @@ export class RequestRecords {
   readonly outputTokensDone: number[] = [];
   readonly maxItlUs: number[] = [];
   readonly preemptions: number[] = [];
+  /** Prompt tokens served from the prefix cache at the request's (last) admission. */
+  readonly cachedPromptTokens: number[] = [];
   readonly status: RequestStatus[] = [];
   readonly reason: string[] = [];
 
@@ -40,6 +42,7 @@ export class RequestRecords {
     this.outputTokensDone.push(0);
     this.maxItlUs.push(0);
     this.preemptions.push(0);
+    this.cachedPromptTokens.push(0);
     this.status.push('pending');
     this.reason.push('');
     return id;

@@ -214,6 +214,7 @@ export function buildSummary(result: SimulationResult): Record<string, unknown> 
       utilization_peak: round3(kvBlocksPeak / result.kv.numBlocks),
       waste_mean: round3(kvReservedTokenUs > 0 ? 1 - kvLiveTokenUs / kvReservedTokenUs : 0),
       waste_definition: 'share of reserved KV token slots holding no token, time-weighted over steps',
+      prefix_cache: prefixCache(result),
     },
     concurrency: {
       in_system_mean: round3(timeAvgInSystem),
@@ -240,4 +241,17 @@ function mergeInto<K>(m: Map<K, WeightedSamples>, key: K, w: WeightedSamples): v
   let t = m.get(key);
   if (t === undefined) m.set(key, (t = new WeightedSamples()));
   t.addAll(w);
+}
+
+/** Prompt tokens of completed requests served from the prefix cache (hash-chain block sharing). */
+function prefixCache(result: SimulationResult): { prompt_tokens: number; hit_tokens: number; hit_rate: number | null } {
+  const records = result.records;
+  let promptTokens = 0;
+  let hitTokens = 0;
+  for (let id = 0; id < records.size; id++) {
+    if (records.status[id] !== 'completed') continue;
+    promptTokens += records.inputTokens[id];
+    hitTokens += records.cachedPromptTokens[id];
+  }
+  return { prompt_tokens: promptTokens, hit_tokens: hitTokens, hit_rate: round3(promptTokens > 0 ? hitTokens / promptTokens : 0) };
 }

@@ -297,6 +297,7 @@ export class Replica {
     this.plan = null;
     for (const id of outcome.firstTokenSeqIds) records.firstTokenUs[id] = firstEndUs;
     for (const seq of outcome.finished) {
+      records.cachedPromptTokens[seq.spec.id] = seq.numCachedPromptTokens;
       const status = seq.status === 'finished' ? 'completed' : 'aborted';
       this.end(seq.spec.id, endUs, status, seq.status === 'finished' ? '' : (seq.reason ?? ''), seq.numPreemptions);
     }

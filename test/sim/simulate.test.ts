@@ -105,3 +105,26 @@ describe('azure conv replay', () => {
     expect(s.littles_law.relative_error).toBeLessThan(0.01);
   });
 });
+
+describe('mooncake replay', () => {
+  it('a 10-minute slice: every row in the slice becomes a request, and shared hash_ids hit the prefix cache', async () => {
+    const { tracesDir } = await import('./helpers.js');
+    const dir = tracesDir();
+    if (dir === null) {
+      console.warn('skipped: ../shared/traces not found beside the repo');
+      return;
+    }
+    const file = join(dir, 'mooncake-fast25/conversation_trace.jsonl.gz');
+    const { summary: s } = run({ gpu: 'h200', trace: { file, format: 'mooncake', startS: 0, endS: 600 } });
+    // Count the slice's rows independently of the loader.
+    const { gunzipSync } = await import('node:zlib');
+    const { readFileSync } = await import('node:fs');
+    const rows = gunzipSync(readFileSync(file)).toString('utf8').trimEnd().split('\n');
+    const inSlice = rows.filter((line) => (JSON.parse(line) as { timestamp: number }).timestamp < 600_000).length;
+    expect(inSlice).toBeGreaterThan(1000);
+    expect(s.requests).toBe(inSlice);
+    expect(s.completed + s.rejected + s.aborted + s.failed).toBe(inSlice);
+    // Multi-turn conversations resend their history: a real share of prompt tokens is reused.
+    expect(s.kv.prefix_cache.hit_rate).toBeGreaterThan(0.1);
+  });
+});
