@@ -83,7 +83,11 @@ function check(name: string, metric: string, value: number, limit: number, lower
   results.push({ name, metric, value, limit, pass });
   log(`${pass ? 'PASS' : 'FAIL'}  ${name}: ${metric} = ${value.toExponential(3)} (limit ${lower ? '<=' : '>='} ${limit})`);
 }
+// STRATOS_GPU_ONLY=<text>: run only the sections whose name contains <text> (a quick partial
+// run while developing; the evidence runs leave it unset).
+const onlySections = process.env.STRATOS_GPU_ONLY ?? '';
 function guard(name: string, fn: () => void): void {
+  if (onlySections && !name.includes(onlySections)) return;
   try {
     fn();
   } catch (err) {

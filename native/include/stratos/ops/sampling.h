@@ -37,7 +37,7 @@ struct SamplingParams {
   int32_t* status = nullptr;           // [batch]
 };
 
-constexpr int64_t kSamplingMaxVocabCuda = 32768;  // the GPU keeps a whole row in registers
+constexpr int64_t kSamplingMaxVocabCuda = 32768;  // the GPU keeps a whole row in shared memory
 
 void sampling_cpu(const SamplingParams& p);
 void sampling_cuda(const SamplingParams& p, void* stream);

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeReport } from '../../experiments/report/write.js';
+import { runSweep } from '../../experiments/sweep/run.js';
+import { parseSweepSpec } from '../../experiments/sweep/spec.js';
+import { tempDir } from './fixtures.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'];
+
+/** A tiny sweep that varies everything the report draws today: load, fleet size, policy, page size, LoRA eviction. */
+const SPEC = {
+  base: { model: 'llama2-7b', gpu: 'h200', workload: { durationS: 3, outputTokens: 'uniform:10:40' } },
+  grid: { policy: ['static', 'continuous'], 'workload.rate': [4, 12], replicas: [1, 2] },
+  points: [{ 'kv.pageSizeTokens': 32 }, { 'kv.pageSizeTokens': 64 }, { 'lora.eviction': 'lfu' }],
+};
+
+function chromium(args: string[]): { stdout: string; stderr: string; status: number | null } {
+  const r = spawnSync(CHROMIUM, [...FLAGS, `--user-data-dir=${mkdtempSync(join(tmpdir(), 'stratos-chromium-'))}`, ...args], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
+  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
+}
+
+let report = '';
+let chartIds: string[] = [];
+
+describe('stratos report', () => {
+  beforeAll(async () => {
+    const dir = tempDir('report');
+    await runSweep(parseSweepSpec(SPEC), { outDir: dir });
+    report = writeReport(dir).file;
+    chartIds = [...readFileSync(report, 'utf8').matchAll(/"kind":"(?:line|bar)","id":"([^"]+)"/g)].map((m) => m[1]);
+  });
+
+  it('is one self-contained file: d3 and data inline, no network references', () => {
+    const html = readFileSync(report, 'utf8');
+    // No element loads anything: every script is inline (d3 included), no stylesheet or image links.
+    expect(/<script[^>]+src=|<link[^>]*>|<img[^>]+src=|@import/i.test(html), 'the report references an external resource').toBe(false);
+    expect(html.length).toBeGreaterThan(250_000); // d3.min.js is inlined
+    expect(chartIds).toEqual(expect.arrayContaining(['cdf-ttft_ms', 'ttft-vs-load', 'itl-vs-load', 'throughput-vs-load', 'kv-vs-load', 'sla-vs-replicas', 'cmp-policy-throughput', 'cmp-kv-pageSizeTokens-ttft', 'cmp-lora-eviction-throughput']));
+    expect(html).toContain('M tokens vs SLA&quot; chart is skipped');
+  });
+
+  it.skipIf(!existsSync(CHROMIUM))('draws marks in every chart in headless Chromium, with no console errors, and saves a screenshot', () => {
+    const dump = chromium(['--virtual-time-budget=10000', '--enable-logging=stderr', '--v=0', '--dump-dom', `file://${report}`]);
+    expect(dump.status, dump.stderr.slice(-2000)).toBe(0);
+    const dom = dump.stdout;
+    expect(dom).not.toMatch(/data-errors="/);
+    expect(dump.stderr).not.toMatch(/Uncaught|CONSOLE\(\d+\)\].*error/i);
+    expect(dom).toContain(`data-rendered="${chartIds.length}"`);
+    const svgs = dom.split('<svg class="chart"').slice(1).map((s) => s.slice(0, s.indexOf('</svg>')));
+    expect(svgs.length).toBe(chartIds.length);
+    for (const [i, svg] of svgs.entries()) {
+      const marks = svg.match(/<(path|circle|rect)[^>]*class="mark"/g) ?? [];
+      expect(marks.length, `chart ${chartIds[i]} has no marks`).toBeGreaterThan(0);
+    }
+    const png = join(mkdtempSync(join(tmpdir(), 'stratos-report-shot-')), 'report.png');
+    const shot = chromium(['--virtual-time-budget=10000', '--hide-scrollbars', '--window-size=1200,4000', `--screenshot=${png}`, `file://${report}`]);
+    expect(shot.status, shot.stderr.slice(-2000)).toBe(0);
+    expect(statSync(png).size).toBeGreaterThan(10_000);
+    console.log(`report screenshot: ${png}`);
+  });
+
+  if (!existsSync(CHROMIUM)) it.skip(`Chromium test skipped: ${CHROMIUM} is absent (apt-get install -y chromium)`, () => {});
+});
