@@ -50,7 +50,7 @@ struct BlockSum {
 // that changes only at token weights, so t is always one of the row's weights.
 //
 // Pass 1 histograms every candidate by a log-scale bucket of w (256 buckets: the exponent and
-// the next 3 bits; w < 8 gets its own bucket), which spreads even very wide rows well. The
+// the next 3 bits; all w < 2^16 share bucket 0), which spreads even very wide rows well. The
 // bucket holding the crossing is then refined 8 bits at a time (at most 4 more passes, usually
 // 3), each pass touching only the tokens inside the current range. Histograms are integer
 // shared-memory atomics (the mass is split into two 16-bit halves so u32 never overflows for a
@@ -129,15 +129,27 @@ __device__ uint32_t threshold_search(const uint32_t* sw, uint32_t lo, unsigned l
                                      SearchSmem& ss) {
   const int tid = threadIdx.x;
   lo = max(lo, 1u);
-  // ---- pass 1: log buckets over every token with w >= lo (the histogram is zero on entry)
+  // ---- pass 1: log buckets over every token with w >= lo (the histogram is zero on entry).
+  // Tokens with w < 2^16 all go to bucket 0 (the range [0, 2^16), refined like any other
+  // bucket); they are summed in registers and added once per warp, which saves the atomics
+  // for the (usually many) tiny weights.
+  uint32_t small = 0;
 #pragma unroll 8
   for (int i = 0; i < VPT; ++i) {
     const uint32_t w = sw[i * kThreads + tid];
     if (w >= lo) {
-      const int b = log_bucket(w);
-      if (MASS) { atomicAdd(&ss.hi[b], w >> 16); atomicAdd(&ss.lo[b], w & 0xffffu); }
-      else atomicAdd(&ss.lo[b], 1u);
+      if (w < 65536u) small += MASS ? w : 1u;  // <= 32 * 65535 per thread
+      else {
+        const int b = log_bucket(w);
+        if (MASS) { atomicAdd(&ss.hi[b], w >> 16); atomicAdd(&ss.lo[b], w & 0xffffu); }
+        else atomicAdd(&ss.lo[b], 1u);
+      }
     }
+  }
+  small = __reduce_add_sync(0xffffffffu, small);  // <= 1024 * 65535 per warp, fits u32
+  if ((tid & 31) == 0 && small) {
+    if (MASS) { atomicAdd(&ss.hi[0], small >> 16); atomicAdd(&ss.lo[0], small & 0xffffu); }
+    else atomicAdd(&ss.lo[0], small);
   }
   __syncthreads();
   if (tid < 32) {
@@ -147,7 +159,7 @@ __device__ uint32_t threshold_search(const uint32_t* sw, uint32_t lo, unsigned l
     find_crossing<MASS>(ss, 0ull, target, frac_target, frac, d, above, none);
     if (tid == 0) {
       if (none) ss.width_bits = -1;
-      else if (d < 8) { ss.base = static_cast<uint32_t>(d); ss.width_bits = 0; }
+      else if (d < 8) { ss.base = 0u; ss.width_bits = 16; }  // bucket 0 = [0, 2^16); 1..7 stay empty
       else {
         const int e = d >> 3;
         ss.base = static_cast<uint32_t>(8 + (d & 7)) << (e - 3);
