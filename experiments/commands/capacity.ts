@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { parse as parseYaml } from 'yaml';
+import { readConfigObject } from '../config-file.js';
 
 interface CapacityArgs {
   config?: string;
@@ -33,10 +32,7 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
     const { findCapacity } = await import('../capacity/search.js');
     let raw: Record<string, unknown> = {};
     try {
-      if (args.config !== undefined) {
-        const text = readFileSync(args.config, 'utf8');
-        raw = (args.config.endsWith('.json') ? JSON.parse(text) : parseYaml(text)) as Record<string, unknown>;
-      }
+      if (args.config !== undefined) raw = readConfigObject(args.config);
       if (!Number.isInteger(args.seeds) || args.seeds < 1) throw new Error(`--seeds = ${args.seeds}: a positive integer`);
       const seed0 = typeof raw.seed === 'number' ? raw.seed : 1;
       const target = args.target as 'replicas' | 'rate';

@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { parse as parseYaml } from 'yaml';
+import { readConfigObject } from '../config-file.js';
 
 interface SimulateArgs {
   config?: string;
@@ -46,12 +45,6 @@ function setIf(obj: Record<string, unknown>, path: string, value: unknown): void
   o[keys[keys.length - 1]] = value;
 }
 
-function loadConfigFile(file: string): Record<string, unknown> {
-  const text = readFileSync(file, 'utf8');
-  const data = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file}: the config must be an object (JSON or YAML mapping)`);
-  return data as Record<string, unknown>;
-}
 
 function fmt(x: unknown): string {
   return typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(1)) : String(x ?? '—');
@@ -124,7 +117,7 @@ export const simulateCommand: CommandModule<object, SimulateArgs> = {
   handler: async (args) => {
     const { parseSimConfig } = await import('../../sim/config.js');
     const { runConfig } = await import('../../sim/run.js');
-    const raw: Record<string, unknown> = args.config ? loadConfigFile(args.config) : {};
+    const raw: Record<string, unknown> = args.config ? readConfigObject(args.config) : {};
     setIf(raw, 'model', args.model);
     setIf(raw, 'gpu', args.gpu);
     setIf(raw, 'tp', args.tp);

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
+import { readConfigFile } from '../config-file.js';
 import { parseSimConfig, type SimConfig } from '../../sim/config.js';
 
 // A sweep: `base` (a simulate config) plus `grid` (dotted key -> list of values) and/or `points`
@@ -137,10 +136,9 @@ export function parseSweepSpec(raw: unknown, source = 'sweep config'): SweepSpec
 export function loadSweepSpec(file: string): SweepSpec {
   let data: unknown;
   try {
-    const text = readFileSync(file, 'utf8');
-    data = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    data = readConfigFile(file);
   } catch (e) {
-    throw new SweepError(`${file}: cannot read: ${(e as Error).message}`);
+    throw new SweepError((e as Error).message);
   }
   return parseSweepSpec(data, file);
 }
