@@ -189,15 +189,6 @@ export class PagedAllocator implements KvAllocator {
     return this.table(seqId).blocks.length * this.pageSizeTokens;
   }
 
-  /** Reference count of a block (tests). */
-  refCountOf(block: number): number {
-    return this.refCount[block];
-  }
-
-  numBlocksCached(): number {
-    return this.cachedBlockByHash.size;
-  }
-
   checkInvariants(): void {
     const expected = new Int32Array(this.numBlocksTotal);
     for (const table of this.tables.values()) {

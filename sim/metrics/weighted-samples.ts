@@ -6,7 +6,7 @@ const EXACT_BELOW = 2048;
  * down to 10 significant bits (relative error under 0.1%). Without it every step duration is a
  * distinct key and the map (and the sort for percentiles) grows with the run.
  */
-export function bucketOf(value: number): number {
+function bucketOf(value: number): number {
   if (value < EXACT_BELOW || !Number.isFinite(value)) return value;
   const v = Math.floor(value);
   const bits = v < 2 ** 31 ? 32 - Math.clz32(v) : Math.floor(Math.log2(v)) + 1;
@@ -67,11 +67,4 @@ export class WeightedSamples {
     for (const k of this.counts.keys()) if (k > m) m = k;
     return this.numSamples === 0 ? NaN : m;
   }
-}
-
-/** Nearest-rank percentiles of plain values (sorted copy). */
-export function percentilesOf(values: readonly number[], ps: readonly number[]): number[] {
-  const w = new WeightedSamples();
-  for (const v of values) w.add(v);
-  return w.percentiles(ps);
 }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseSimConfig, type SimConfigInput } from '../../sim/config.js';
 import { runConfig } from '../../sim/run.js';
+import { tracesDir } from './helpers.js';
 
 function run(input: SimConfigInput, steps = false): { dir: string; summary: Record<string, any> } {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-sim-'));
@@ -90,14 +91,12 @@ describe('config errors', () => {
   });
 });
 
-describe('azure conv replay', () => {
+// Real traces live in ../shared/traces beside the repo; without them these tests are reported as skipped.
+const traces = tracesDir();
+
+describe.skipIf(traces === null)('azure conv replay', () => {
   it('every row becomes a request; conservation and Little hold', async () => {
-    const { tracesDir } = await import('./helpers.js');
-    const dir = tracesDir();
-    if (dir === null) {
-      console.warn('skipped: ../shared/traces not found beside the repo');
-      return;
-    }
+    const dir = traces!;
     const { summary: s, dir: out } = run({ trace: { file: join(dir, 'azure-llm-2023/AzureLLMInferenceTrace_conv.csv'), format: 'azure' } });
     expect(s.requests).toBe(19366);
     expect(read(out, 'requests.csv').trimEnd().split('\n').length - 1).toBe(19366);
@@ -106,14 +105,9 @@ describe('azure conv replay', () => {
   });
 });
 
-describe('mooncake replay', () => {
+describe.skipIf(traces === null)('mooncake replay', () => {
   it('a 10-minute slice: every row in the slice becomes a request, and shared hash_ids hit the prefix cache', async () => {
-    const { tracesDir } = await import('./helpers.js');
-    const dir = tracesDir();
-    if (dir === null) {
-      console.warn('skipped: ../shared/traces not found beside the repo');
-      return;
-    }
+    const dir = traces!;
     const file = join(dir, 'mooncake-fast25/conversation_trace.jsonl.gz');
     const { summary: s } = run({ gpu: 'h200', trace: { file, format: 'mooncake', startS: 0, endS: 600 } });
     // Count the slice's rows independently of the loader.
