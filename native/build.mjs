@@ -3,7 +3,7 @@
 // mode (headers from node-api-headers/node-addon-api; nothing is downloaded).
 //   - CPU references: always.
 //   - CUDA kernels: when nvcc is found (STRATOS_WITH_CUDA=0 forces them off, =1 makes a missing
-//     nvcc an error). Built for sm_90 (H200) unless STRATOS_CUDA_ARCH says otherwise.
+//     nvcc an error). Built for sm_90a (H200) unless STRATOS_CUDA_ARCH says otherwise.
 //   - cuBLASLt GEMM: only when cublasLt.h sits beside nvcc's headers.
 // Prints what it built and why it skipped anything; exits non-zero on any compile error.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -80,7 +80,7 @@ if (withCuda) {
   cublasWhy = found ? `cublasLt.h in ${found}` : `cublasLt.h not in ${inc.join(' or ')}: the GEMM translation unit is skipped`;
 }
 
-const arch = process.env.STRATOS_CUDA_ARCH ?? '90';
+const arch = process.env.STRATOS_CUDA_ARCH ?? '90a'; // 90a: sm_90 plus wgmma (the prefill kernel)
 const defines = {
   CMAKE_BUILD_TYPE: 'Release',
   WITH_CUDA: withCuda ? 'ON' : 'OFF',

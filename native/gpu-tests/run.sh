@@ -10,7 +10,7 @@ source .device/env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv 2>&1 | tee "$OUT/build.log"
 build() {
   cmake -S native -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DWITH_CUDA=ON -DWITH_CUBLAS="$1" \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_JS_INC="$NAPI_INC" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build-gpu" \
+    -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_JS_INC="$NAPI_INC" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build-gpu" \
     >>"$OUT/build.log" 2>&1 && cmake --build build-gpu -j 16 >>"$OUT/build.log" 2>&1
 }
 if ! build ON; then

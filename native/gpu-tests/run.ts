@@ -83,11 +83,11 @@ function check(name: string, metric: string, value: number, limit: number, lower
   results.push({ name, metric, value, limit, pass });
   log(`${pass ? 'PASS' : 'FAIL'}  ${name}: ${metric} = ${value.toExponential(3)} (limit ${lower ? '<=' : '>='} ${limit})`);
 }
-// STRATOS_GPU_ONLY=<text>: run only the sections whose name contains <text> (a quick partial
-// run while developing; the evidence runs leave it unset).
-const onlySections = process.env.STRATOS_GPU_ONLY ?? '';
+// STRATOS_GPU_ONLY=<text>[,<text>...]: run only the sections whose name contains one of the texts
+// (a quick partial run while developing; the evidence runs leave it unset).
+const onlySections = (process.env.STRATOS_GPU_ONLY ?? '').split(',').filter((x) => x.length > 0);
 function guard(name: string, fn: () => void): void {
-  if (onlySections && !name.includes(onlySections)) return;
+  if (onlySections.length > 0 && !onlySections.some((x) => name.includes(x))) return;
   try {
     fn();
   } catch (err) {
@@ -98,6 +98,7 @@ function guard(name: string, fn: () => void): void {
 
 const st = nativeStatus();
 log(`addon: ${st.path}; gpu: ${JSON.stringify(st.gpu)}`);
+log(`kernel knobs: STRATOS_PREFILL_KERNEL=${process.env.STRATOS_PREFILL_KERNEL ?? '(default)'}; STRATOS_GPU_ONLY=${process.env.STRATOS_GPU_ONLY ?? '(all)'}`);
 const g: GpuOps = gpu();
 const c = cpu();
 const stream: Stream = g.createStream();
@@ -382,6 +383,47 @@ guard('sampling', () => {
   check('sampling 256x32000 mixed params: tokens equal to the CPU reference', 'fraction agreeing', agree / batch, 0.99, false);
   check('sampling logprob of agreeing tokens', 'max abs error', lpErr, 1e-3);
   check('sampling status all ok', 'rows not ok', Array.from(sts).filter((s) => s !== 0).length, 0);
+  // The same inputs again: byte-identical tokens and logprobs (no dependence on thread timing).
+  const dTok2 = poisoned(batch * 4);
+  const dLp2 = poisoned(batch * 4);
+  g.sample({ batch, vocab, logits: up(logits), temperature: up(temperature), topK: up(topK), topP: up(topP), minP: up(minP), seeds: up(seeds), offsets: up(offsets), tokens: dTok2, logprobs: dLp2, status: poisoned(batch * 4) });
+  const tok2 = down(dTok2, new Int32Array(batch));
+  const lp2 = down(dLp2, new Float32Array(batch));
+  let differ = 0;
+  for (let i = 0; i < batch; i++) if (tok2[i] !== tok[i] || !Object.is(lp2[i], lp[i])) differ++;
+  check('sampling run-to-run: second run of the same batch identical', 'rows differing', differ, 0);
+
+  // Rows whose threshold lands among many equal or near-equal weights (flat rows, ties from
+  // quantized logits, very high or low temperatures, top-p near 1): they exercise the search's
+  // general refinement path, not only the short-list path.
+  const tieRows = 128;
+  const tr = rng(14);
+  const tieLogits = new Float32Array(tieRows * vocab);
+  const tT = new Float32Array(tieRows);
+  const tK = new Int32Array(tieRows);
+  const tP = new Float32Array(tieRows);
+  const tM = new Float32Array(tieRows);
+  for (let i = 0; i < tieRows; i++) {
+    const kind = i % 8;
+    const base = randn(tr, vocab, 2.5);
+    for (let v = 0; v < vocab; v++) {
+      const x = kind === 0 ? 0.25 : kind === 1 || kind === 2 ? Math.round(base[v] * 2) / 2 : kind === 3 ? Math.round(base[v]) : base[v];
+      tieLogits[i * vocab + v] = x;
+    }
+    tT[i] = [1, 1, 0.7, 1, 50, 0.05, 1, 3][kind];
+    tK[i] = [0, 100, 0, 2000, 0, 0, 0, 5000][kind];
+    tP[i] = [0.9, 0.9, 0.95, 0.9, 0.9, 0.9, 0.999999, 0.5][kind];
+    tM[i] = kind === 7 ? 0.01 : 0;
+  }
+  const tSeeds = BigUint64Array.from({ length: tieRows }, (_, i) => BigInt(i * 104729 + 3));
+  const tOff = BigUint64Array.from({ length: tieRows }, (_, i) => BigInt(i % 5));
+  const tieRef = c.sample({ batch: tieRows, vocab, logits: tieLogits, temperature: tT, topK: tK, topP: tP, minP: tM, seeds: tSeeds, offsets: tOff });
+  const dTieTok = poisoned(tieRows * 4);
+  g.sample({ batch: tieRows, vocab, logits: up(tieLogits), temperature: up(tT), topK: up(tK), topP: up(tP), minP: up(tM), seeds: up(tSeeds), offsets: up(tOff), tokens: dTieTok, logprobs: poisoned(tieRows * 4), status: poisoned(tieRows * 4) });
+  const tieTok = down(dTieTok, new Int32Array(tieRows));
+  let tieAgree = 0;
+  for (let i = 0; i < tieRows; i++) if (tieTok[i] === tieRef.tokens[i]) tieAgree++;
+  check('sampling tie-heavy / flat / extreme-temperature rows: tokens equal to the CPU reference', 'fraction agreeing', tieAgree / tieRows, 0.99, false);
 
   // >= 1M draws from one row (top-k 50, top-p 0.9, T 0.8): empirical vs renormalized distribution.
   const rows = 8192;
@@ -484,7 +526,9 @@ guard('sampling', () => {
 
 // ------------------------------------------------------------------ benchmarks
 /** Median milliseconds per call of `fn`, from CUDA-graph replays of `perGraph` calls. */
-function timeGraph(fn: (i: number) => void, perGraph: number, reps = 15): number {
+// warmMs > 0: replay the graph for about that long first, so long GEMMs are timed at the clocks
+// and power state they settle to (torch_ref.py does the same for torch.matmul).
+function timeGraph(fn: (i: number) => void, perGraph: number, reps = 15, warmMs = 0): number {
   fn(0);
   g.sync(stream);
   const graph = g.capture(stream, () => {
@@ -494,6 +538,13 @@ function timeGraph(fn: (i: number) => void, perGraph: number, reps = 15): number
   g.sync(stream);
   const e0 = g.createEvent();
   const e1 = g.createEvent();
+  let warmed = 0;
+  for (let w = 0; w < 1000 && warmed < warmMs; w++) {
+    g.record(e0, stream);
+    g.launchGraph(graph, stream);
+    g.record(e1, stream);
+    warmed += g.elapsedMs(e0, e1);
+  }
   const times: number[] = [];
   for (let r = 0; r < reps; r++) {
     g.record(e0, stream);
@@ -584,8 +635,13 @@ const gemmShapes = [
   [16, 4096, 4096], [64, 4096, 4096], [64, 12288, 4096], [64, 22016, 4096], [64, 4096, 11008],
   [2048, 4096, 4096], [2048, 22016, 4096], [2048, 4096, 11008], [8192, 8192, 8192],
 ] as const;
+// Extra timings of the large shapes, taken after all shapes ran once and interleaved across the
+// shapes (round r times each shape once), so run-to-run noise in the ratio to torch is visible.
+const gemmRepeats = 3;
+const gemmWarmMs = 300;
 guard('bench gemm', () => {
   if (!gemmOk) throw new Error('built without cuBLAS');
+  const kept: { m: number; n: number; k: number; run: () => void; bufs: DeviceBuffer[]; rec: Record<string, unknown> }[] = [];
   for (const [m, n, k] of gemmShapes) {
     const r = rng(m + n);
     const a = up(encode('bf16', randn(r, m * k)));
@@ -594,14 +650,27 @@ guard('bench gemm', () => {
     for (let i = 0; i < bsz; i++) bHost[i] = 0x3c00 + Math.floor(r() * 256); // finite bf16 values in [0.0078, 0.0155)
     const b = up(bHost);
     const cc = g.alloc(m * n * 2);
-    const ms = timeGraph(() => g.gemm({ dtype: 'bf16', m, n, k, a, b, c: cc, stream }), m >= 2048 ? 5 : 50);
+    const run = () => g.gemm({ dtype: 'bf16', m, n, k, a, b, c: cc, stream });
+    const ms = m >= 2048 ? timeGraph(run, 5, 15, gemmWarmMs) : timeGraph(run, 50);
     const tflops = (2 * m * n * k) / (ms / 1e3) / 1e12;
     if (m === 8192) ourGemmTflops = tflops;
-    benches.push({ op: 'gemm', dtype: 'bf16', m, n, k, ms, tflops });
+    const rec: Record<string, unknown> = { op: 'gemm', dtype: 'bf16', m, n, k, ms, tflops };
+    benches.push(rec);
     log(`bench gemm bf16 ${m}x${n}x${k}: ${(ms * 1e3).toFixed(1)} us, ${tflops.toFixed(1)} TFLOP/s`);
-    a.free();
-    b.free();
-    cc.free();
+    if (m >= 2048) kept.push({ m, n, k, run, bufs: [a, b, cc], rec });
+    else {
+      a.free();
+      b.free();
+      cc.free();
+    }
+  }
+  for (const x of kept) x.rec.repeatsMs = [];
+  for (let rep = 0; rep < gemmRepeats; rep++) {
+    for (const x of kept) (x.rec.repeatsMs as number[]).push(timeGraph(x.run, 5, 15, gemmWarmMs));
+  }
+  for (const x of kept) {
+    log(`bench gemm bf16 ${x.m}x${x.n}x${x.k} repeats: ${(x.rec.repeatsMs as number[]).map((v) => (v * 1e3).toFixed(1)).join(', ')} us`);
+    for (const b of x.bufs) b.free();
   }
 });
 
@@ -684,13 +753,14 @@ guard('bench lora', () => {
 });
 
 // ------------------------------------------------------------------ torch references
-const manifest = { cases: torchCases, gemmShapes, prefill: { tokens: 2048, numHeads: 32, headDim: 128 } };
+const manifest = { cases: torchCases, gemmShapes, gemmRepeats, gemmWarmMs, prefill: { tokens: 2048, numHeads: 32, headDim: 128 } };
 writeFileSync(join(workDir, 'manifest.json'), JSON.stringify(manifest));
-const py = spawnSync('python3', [join(process.cwd(), 'native/gpu-tests/torch_ref.py'), workDir], { encoding: 'utf8', env: { ...process.env, PYTHONUNBUFFERED: '1' }, timeout: 240_000 });
+const skipTorch = process.env.STRATOS_SKIP_TORCH === '1'; // partial runs only
+const py = skipTorch ? { status: 'skipped', stdout: '', stderr: '' } : spawnSync('python3', [join(process.cwd(), 'native/gpu-tests/torch_ref.py'), workDir], { encoding: 'utf8', env: { ...process.env, PYTHONUNBUFFERED: '1' }, timeout: 240_000 });
 log(`--- torch_ref.py (exit ${py.status}) ---\n${py.stdout}${py.stderr ? `\nstderr:\n${py.stderr.slice(-3000)}` : ''}`);
 let torch: Record<string, unknown> = {};
 try {
-  torch = JSON.parse(readFileSync(join(workDir, 'torch.json'), 'utf8'));
+  if (!skipTorch) torch = JSON.parse(readFileSync(join(workDir, 'torch.json'), 'utf8'));
 } catch (err) {
   log(`FAIL  torch references: no torch.json (${(err as Error).message})`);
   results.push({ name: 'torch references', metric: 'error', value: NaN, limit: NaN, pass: false });
@@ -724,7 +794,15 @@ for (const b of benches.filter((x) => x.op === 'gemm')) {
     const ratio = (b.ms as number) / t.ms;
     b.torchMs = t.ms;
     b.ratioToTorch = ratio;
-    targets.push({ target: 'GEMM within 5% of torch.matmul (our time / torch time <= 1.05)', config: `${b.m}x${b.n}x${b.k} bf16`, value: ratio, limit: 1.05, pass: ratio <= 1.05 });
+    const ours = b.repeatsMs as number[] | undefined;
+    const theirs = (t as { repeatsMs?: number[] }).repeatsMs;
+    const repeats = ours && theirs ? ours.slice(0, theirs.length).map((v, i) => v / theirs[i]) : undefined;
+    if (repeats) {
+      b.torchRepeatsMs = theirs;
+      b.ratioRepeats = repeats;
+      log(`gemm ${b.m}x${b.n}x${b.k}: ratio to torch, first timing ${ratio.toFixed(3)}; repeats ${repeats.map((v) => v.toFixed(3)).join(', ')}`);
+    }
+    targets.push({ target: 'GEMM within 5% of torch.matmul (our time / torch time <= 1.05)', config: `${b.m}x${b.n}x${b.k} bf16`, value: ratio, limit: 1.05, pass: ratio <= 1.05, ...(repeats ? { ratioRepeats: repeats } : {}) });
   }
 }
 const pre = benches.find((b) => b.op === 'prefill');

@@ -5,12 +5,15 @@
 // Row-major c = a b^T is column-major c^T = b a^T, i.e. cuBLAS's "TN" case with A' = b (k x n,
 // transposed) and B' = a (k x m): the layout fp8 requires, and the natural one for linear layers.
 // Plans (descriptors + algorithm) are cached per shape; on a shape's first call the top cuBLASLt
-// heuristic candidates and plain cublasGemmEx (the path torch.matmul takes) are timed once and the
-// fastest kept (never while a graph is being captured).
+// heuristic candidates and plain cublasGemmEx (the path torch.matmul takes) are timed, interleaved
+// over several rounds, and the fastest kept (never while a graph is being captured; see tune()).
+// STRATOS_GEMM_LOG=1 prints each shape's candidates and the pick to stderr.
 #include <cublasLt.h>
 #include <cublas_v2.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <mutex>
 #include <string>
@@ -93,9 +96,9 @@ Plan& plan_for(Lt& s, const GemmParams& p) {
   STRATOS_CUBLAS(cublasLtMatmulPreferenceCreate(&pref));
   const size_t ws = kWorkspaceBytes;
   STRATOS_CUBLAS(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-  cublasLtMatmulHeuristicResult_t results[16];
+  cublasLtMatmulHeuristicResult_t results[24];
   int returned = 0;
-  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(s.handle, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 16, results, &returned);
+  const cublasStatus_t st = cublasLtMatmulAlgoGetHeuristic(s.handle, plan.op, plan.a, plan.b, plan.c, plan.c, pref, 24, results, &returned);
   cublasLtMatmulPreferenceDestroy(pref);
   if (st != CUBLAS_STATUS_SUCCESS || returned == 0)
     throw Error("gemm: cuBLASLt has no algorithm for " + std::string(dtype_name(p.ab_dtype)) + " m=" + std::to_string(p.m) +
@@ -125,20 +128,28 @@ void gemm_ex(Lt& s, const GemmParams& p, cudaStream_t stream) {
                               &beta, p.c, t, static_cast<int>(p.n), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT_TENSOR_OP));
 }
 
-// Median time of 5 batches of 4 runs, after a warm-up.
+// Candidates are timed interleaved (round r times every candidate once) after a warm-up of about
+// 20 ms, so a clock or power ramp during tuning shifts all of them alike instead of favouring
+// whichever ran last; each candidate's score is its median over kRounds batches. cublasGemmEx (the
+// path torch.matmul takes for bf16) keeps the plan unless a cuBLASLt algorithm beats it by more
+// than kLtMargin: a near-tie between different kernels is noise, not a reason to leave torch's.
+constexpr int kRounds = 7;
+constexpr float kLtMargin = 0.02f;
+
 template <typename Fn>
-float time_candidate(Fn fn, cudaStream_t stream, cudaEvent_t e0, cudaEvent_t e1) {
-  fn();
-  float times[5];
-  for (int r = 0; r < 5; ++r) {
-    STRATOS_CUDA(cudaEventRecord(e0, stream));
-    for (int i = 0; i < 4; ++i) fn();
-    STRATOS_CUDA(cudaEventRecord(e1, stream));
-    STRATOS_CUDA(cudaEventSynchronize(e1));
-    STRATOS_CUDA(cudaEventElapsedTime(&times[r], e0, e1));
-  }
-  std::sort(times, times + 5);
-  return times[2];
+float time_batch(Fn& fn, int runs, cudaStream_t stream, cudaEvent_t e0, cudaEvent_t e1) {
+  STRATOS_CUDA(cudaEventRecord(e0, stream));
+  for (int i = 0; i < runs; ++i) fn();
+  STRATOS_CUDA(cudaEventRecord(e1, stream));
+  STRATOS_CUDA(cudaEventSynchronize(e1));
+  float ms = 0.0f;
+  STRATOS_CUDA(cudaEventElapsedTime(&ms, e0, e1));
+  return ms / static_cast<float>(runs);
+}
+
+bool gemm_log_enabled() {
+  static const bool v = std::getenv("STRATOS_GEMM_LOG") != nullptr;
+  return v;
 }
 
 // Times every candidate once per shape and keeps the fastest.
@@ -147,21 +158,67 @@ void tune(Lt& s, Plan& plan, const GemmParams& p, cudaStream_t stream) {
   cudaEvent_t e0, e1;
   STRATOS_CUDA(cudaEventCreate(&e0));
   STRATOS_CUDA(cudaEventCreate(&e1));
-  float best = 1e30f;
-  for (const auto& algo : plan.candidates) {
+  struct Cand {
+    int index;  // into plan.candidates; -1 = cublasGemmEx
+    std::vector<float> ms;
+  };
+  std::vector<Cand> cands;
+  const int n_lt = static_cast<int>(plan.candidates.size());
+  if (p.ab_dtype != DType::FP8E4M3) cands.push_back({-1, {}});
+  for (int i = 0; i < n_lt; ++i) cands.push_back({i, {}});
+  auto runner = [&](int index) {
+    if (index < 0) gemm_ex(s, p, stream);
+    else matmul(s, plan, p, plan.candidates[static_cast<size_t>(index)], stream);
+  };
+  // Drop candidates that fail to run; the first time of each sizes its batch (about 2 ms).
+  std::vector<Cand> ok;
+  std::vector<int> runs;
+  for (auto& c : cands) {
     try {
-      const float ms = time_candidate([&] { matmul(s, plan, p, algo, stream); }, stream, e0, e1);
-      if (ms < best) { best = ms; plan.algo = algo; }
+      auto fn = [&] { runner(c.index); };
+      const float first = time_batch(fn, 1, stream, e0, e1);
+      ok.push_back(c);
+      runs.push_back(std::max(1, std::min(64, static_cast<int>(2.0f / std::max(first, 1e-4f)))));
     } catch (const Error&) {
       cudaGetLastError();  // a candidate that fails to run is skipped
     }
   }
-  if (p.ab_dtype != DType::FP8E4M3) {
-    try {
-      const float ms = time_candidate([&] { gemm_ex(s, p, stream); }, stream, e0, e1);
-      if (ms < best) { best = ms; plan.use_gemm_ex = true; }
-    } catch (const Error&) {
-      cudaGetLastError();
+  if (ok.empty()) throw Error("gemm: no candidate ran for m=" + std::to_string(p.m) + " n=" + std::to_string(p.n) + " k=" + std::to_string(p.k));
+  {  // warm-up: about 20 ms of the first candidate, so clocks are up before anything is compared
+    auto fn = [&] { runner(ok[0].index); };
+    for (int i = 0; i < 10; ++i) time_batch(fn, runs[0], stream, e0, e1);
+  }
+  for (int r = 0; r < kRounds; ++r) {
+    for (size_t i = 0; i < ok.size(); ++i) {
+      auto fn = [&] { runner(ok[i].index); };
+      ok[i].ms.push_back(time_batch(fn, runs[i], stream, e0, e1));
+    }
+  }
+  float best_lt = 1e30f, gemm_ex_ms = 1e30f;
+  int best_index = 0;
+  for (auto& c : ok) {
+    std::sort(c.ms.begin(), c.ms.end());
+    const float med = c.ms[c.ms.size() / 2];
+    if (c.index < 0) gemm_ex_ms = med;
+    else if (med < best_lt) { best_lt = med; best_index = c.index; }
+  }
+  plan.algo = plan.candidates[static_cast<size_t>(best_index)];
+  plan.use_gemm_ex = gemm_ex_ms < 1e30f && !(best_lt < gemm_ex_ms * (1.0f - kLtMargin));
+  if (gemm_log_enabled()) {
+    std::fprintf(stderr, "[stratos gemm] m=%lld n=%lld k=%lld: cublasGemmEx %.1f us, best cuBLASLt %.1f us (of %d) -> %s\n",
+                 static_cast<long long>(p.m), static_cast<long long>(p.n), static_cast<long long>(p.k), gemm_ex_ms * 1e3f,
+                 best_lt * 1e3f, n_lt, plan.use_gemm_ex ? "cublasGemmEx" : "cuBLASLt");
+    for (auto& c : ok) {
+      if (c.index < 0) continue;
+      const auto& algo = plan.candidates[static_cast<size_t>(c.index)];
+      int tile = -1, splitk = -1, stages = -1, id = -1;
+      size_t w = 0;
+      cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_ID, &id, sizeof(id), &w);
+      cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_TILE_ID, &tile, sizeof(tile), &w);
+      cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_SPLITK_NUM, &splitk, sizeof(splitk), &w);
+      cublasLtMatmulAlgoConfigGetAttribute(&algo, CUBLASLT_ALGO_CONFIG_STAGES_ID, &stages, sizeof(stages), &w);
+      std::fprintf(stderr, "[stratos gemm]   lt#%d algo %d tile %d stages %d splitk %d: %.1f us\n", c.index, id, tile, stages, splitk,
+                   c.ms[c.ms.size() / 2] * 1e3f);
     }
   }
   cudaEventDestroy(e0);
