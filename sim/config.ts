@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GPU_NAMES, KV_DTYPES, MODEL_NAMES, WEIGHT_DTYPES } from './catalog.js';
+import { fleetCrossErrors, fleetSchema } from './fleet/schema.js';
 import { parseLengthLaw } from './workload/lengths.js';
 
 // The `simulate` configuration: one schema for JSON/YAML files and CLI flags (flags override the
@@ -66,12 +67,20 @@ export const simConfigSchema = z.strictObject({
     .prefault({}),
   cost: z
     .strictObject({
+      /** profile: the GPU's calibration profile (calibration/profiles/<gpu>.json); roofline: the analytic, uncalibrated model. */
+      model: z.enum(['profile', 'roofline']).default('profile'),
+      /** A profile file instead of calibration/profiles/<gpu>.json. */
+      profile: z.string().min(1).optional(),
+      /** The GPU sampler's method the profile prices. */
+      samplingMethod: z.enum(['greedy', 'temperature', 'topk', 'topp', 'topk_topp']).default('topp'),
+      /** Roofline only: achieved fractions of the GPU's peaks. */
       memoryEfficiency: fraction.default(0.8),
       gemmEfficiency: fraction.default(0.7),
       attentionEfficiency: fraction.default(0.5),
       hostOverheadUs: z.number().nonnegative().default(1500),
       sampling: z.enum(['gpu', 'cpu']).default('gpu'),
-      cpuSamplingUsPerToken: z.number().nonnegative().default(2000),
+      /** Host sampling per token when sampling = cpu; unset: the profile's measured host sampler (roofline: 2,000 µs). */
+      cpuSamplingUsPerToken: z.number().nonnegative().optional(),
     })
     .prefault({}),
   workload: z
@@ -84,6 +93,14 @@ export const simConfigSchema = z.strictObject({
       inputTokens: lengthLaw.default('constant:512'),
       outputTokens: lengthLaw.default('uniform:100:500'),
       tenants: z.array(tenant).min(1).optional(),
+      /** A day's shape: `rate` between startHour and endHour of each simulated day, rate × offPeakFactor otherwise. */
+      diurnal: z
+        .strictObject({
+          startHour: z.number().gte(0).lt(24).default(9),
+          endHour: z.number().gt(0).lte(24).default(17),
+          offPeakFactor: z.number().gte(0).lte(1).default(0.35),
+        })
+        .optional(),
     })
     .prefault({}),
   trace: z
@@ -102,6 +119,8 @@ export const simConfigSchema = z.strictObject({
       windowS: z.number().positive().default(60),
     })
     .prefault({}),
+  /** Pools per model tier, plans and tenants, router, LoRA registry, faults, autoscaler, pricing. */
+  fleet: fleetSchema.optional(),
 });
 
 export type SimConfig = z.output<typeof simConfigSchema>;
@@ -114,7 +133,18 @@ export class ConfigError extends Error {
 /** Validates a raw config (file contents merged with flags); throws ConfigError listing every problem. */
 export function parseSimConfig(raw: unknown, source = 'config'): SimConfig {
   const result = simConfigSchema.safeParse(raw);
-  if (result.success) return result.data;
+  if (result.success) {
+    const config = result.data;
+    const errors: string[] = [];
+    if (config.fleet !== undefined) {
+      errors.push(...fleetCrossErrors(config.fleet, config.scheduler.maxSeqLenTokens));
+      if (config.workload.tenants !== undefined) errors.push('workload.tenants: with fleet, tenants are fleet.tenants; remove workload.tenants');
+    }
+    const d = config.workload.diurnal;
+    if (d !== undefined && d.startHour >= d.endHour) errors.push(`workload.diurnal.startHour = ${d.startHour}: must be before endHour = ${d.endHour}`);
+    if (errors.length > 0) throw new ConfigError(`invalid ${source}:\n  ${errors.join('\n  ')}`);
+    return config;
+  }
   const lines = result.error.issues.map((issue) => {
     const key = issue.path.join('.') || '(root)';
     const value = valueAt(raw, issue.path as (string | number)[]);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { SimConfig } from './config.js';
 import { RngStreams } from './kernel/rng.js';
 import { requestsCsv, STEP_COLUMNS, stepCsvLine } from './metrics/csv.js';
+import { fleetSummary } from './fleet/report.js';
 import { buildSummary } from './metrics/summary.js';
 import { runSimulation, type SimulationHooks, type SimulationResult } from './simulation.js';
 import { buildWorkload } from './workload/build.js';
@@ -48,10 +49,30 @@ export function runConfig(config: SimConfig, opts: { outDir?: string; writeSteps
   } finally {
     if (stepsFd !== null) closeSync(stepsFd);
   }
-  const summary = buildSummary(result);
+  const summary = result.fleet === undefined ? buildSummary(result) : fleetSummary(result, buildSummary(result));
   if (opts.outDir !== undefined) {
     writeFileSync(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    writeFileSync(join(opts.outDir, 'requests.csv'), requestsCsv(result.records, config.model));
+    writeFileSync(join(opts.outDir, 'requests.csv'), result.fleet === undefined ? requestsCsv(result.records, config.model) : fleetRequestsCsv(result));
   }
   return { result, summary };
+}
+
+function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
+
+/** requests.csv of a fleet: the same columns, with each request's own model in the `model` column. */
+function fleetRequestsCsv(result: SimulationResult): string {
+  const f = result.fleet!;
+  const records = result.records;
+  const lines = requestsCsv(records, '\u0000').split('\n');
+  for (let id = 0; id < records.size; id++) {
+    const p = f.requestPool[id] >= 0 ? f.requestPool[id] : records.replica[id] >= 0 ? f.slotPool[records.replica[id]] : -1;
+    const model = p >= 0 ? f.pools[p].model : '';
+    const prefix = `${id},${csvField(records.tenant[id])},\u0000,`;
+    const line = lines[id + 1];
+    if (!line.startsWith(prefix)) throw new Error(`requests.csv row ${id} does not start as expected`);
+    lines[id + 1] = `${id},${csvField(records.tenant[id])},${model},` + line.slice(prefix.length);
+  }
+  return lines.join('\n');
 }

@@ -1,5 +1,5 @@
 import { assert, assertPosInt } from './assert.js';
-import { ceilDiv, NO_PREFIX_MATCH, type KvAllocator, type PrefixMatch } from './kv-allocator.js';
+import { ceilDiv, NO_BLOCK_COPIES, NO_PREFIX_MATCH, type KvAllocator, type PrefixMatch } from './kv-allocator.js';
 import type { BlockCopy, RequestSpec, SeqId } from './types.js';
 
 export interface ContiguousAllocatorConfig {
@@ -76,9 +76,9 @@ export class ContiguousAllocator implements KvAllocator {
     return 0;
   }
 
-  grow(seqId: SeqId, numTokens: number): BlockCopy[] {
+  grow(seqId: SeqId, numTokens: number): readonly BlockCopy[] {
     this.numBlocksToGrow(seqId, numTokens);
-    return [];
+    return NO_BLOCK_COPIES;
   }
 
   commitComputed(_seqId: SeqId, _numComputedTokens: number): void {}

@@ -12,6 +12,9 @@ export interface PrefixMatch {
 
 export const NO_PREFIX_MATCH: PrefixMatch = { blocks: [], numTokens: 0, numEvictable: 0 };
 
+/** What `grow` returns when no copy is needed (almost always): one frozen array, no allocation. */
+export const NO_BLOCK_COPIES: readonly BlockCopy[] = Object.freeze([]);
+
 /**
  * KV memory as the scheduler sees it: blocks of `pageSizeTokens` tokens and a page table per
  * sequence. The scheduler asks first (`numBlocksToAdmit`, `numBlocksToGrow`) and only then acts
@@ -37,8 +40,11 @@ export interface KvAllocator {
   admit(seqId: SeqId, spec: RequestSpec, match: PrefixMatch, numTokens: number): void;
   /** Blocks that `grow` would take from the free pool (including a copy-on-write copy). */
   numBlocksToGrow(seqId: SeqId, numTokens: number): number;
-  /** Extends the sequence's page table to cover `numTokens` tokens; returns the copies to perform. */
-  grow(seqId: SeqId, numTokens: number): BlockCopy[];
+  /**
+   * Extends the sequence's page table to cover `numTokens` tokens; returns the copies to perform
+   * (usually none: a shared empty array, so read it, never change it).
+   */
+  grow(seqId: SeqId, numTokens: number): readonly BlockCopy[];
   /** Publishes the sequence's full prompt blocks (within `numComputedTokens`) to the prefix cache. */
   commitComputed(seqId: SeqId, numComputedTokens: number): void;
   /** Gives a second sequence the same blocks (parallel sampling); writes then copy on write. */

@@ -26,6 +26,8 @@ export class LoraCache {
   private readonly residents = new Map<string, Resident>();
   private readonly freeSlots: number[] = [];
   private tick = 0;
+  /** Resident adapters with at least one pin (kept so the count is O(1)). */
+  private numPinned = 0;
   numLoads = 0;
   numEvictions = 0;
   numHits = 0;
@@ -51,6 +53,11 @@ export class LoraCache {
     return this.residents.get(adapter)?.numPins ?? 0;
   }
 
+  /** Distinct adapters pinned now: those of the running sequences. */
+  numPinnedAdapters(): number {
+    return this.numPinned;
+  }
+
   numResident(): number {
     return this.residents.size;
   }
@@ -70,6 +77,7 @@ export class LoraCache {
     this.tick++;
     const resident = this.residents.get(adapter);
     if (resident !== undefined) {
+      if (resident.numPins === 0) this.numPinned++;
       resident.numPins++;
       resident.lastUseTick = this.tick;
       resident.numUses++;
@@ -89,6 +97,7 @@ export class LoraCache {
       this.numEvictions++;
     }
     this.residents.set(adapter, { slot, numPins: 1, lastUseTick: this.tick, numUses: 1 });
+    this.numPinned++;
     this.numLoads++;
     assert(this.residents.size <= this.numSlots, 'residents never exceed slots');
     return { slot, load: { adapter, slot }, eviction };
@@ -100,16 +109,20 @@ export class LoraCache {
     assert(resident !== undefined, () => `release of non-resident adapter ${adapter}`);
     assert(resident.numPins > 0, () => `release of unpinned adapter ${adapter}`);
     resident.numPins--;
+    if (resident.numPins === 0) this.numPinned--;
   }
 
   checkInvariants(): void {
     assert(this.residents.size + this.freeSlots.length === this.numSlots, 'residents + free slots = slots');
     const slots = new Set<number>(this.freeSlots);
+    let numPinned = 0;
     for (const r of this.residents.values()) {
       assert(!slots.has(r.slot), () => `slot ${r.slot} used twice`);
       assert(r.numPins >= 0, 'pins are non-negative');
+      if (r.numPins > 0) numPinned++;
       slots.add(r.slot);
     }
+    assert(numPinned === this.numPinned, 'pinned adapter count matches');
   }
 
   private pickVictim(): string | null {

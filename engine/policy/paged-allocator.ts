@@ -1,6 +1,6 @@
 import { assert, assertPosInt } from './assert.js';
 import { chainHash, hashString } from './hash.js';
-import { ceilDiv, NO_PREFIX_MATCH, type KvAllocator, type PrefixMatch } from './kv-allocator.js';
+import { ceilDiv, NO_BLOCK_COPIES, NO_PREFIX_MATCH, type KvAllocator, type PrefixMatch } from './kv-allocator.js';
 import type { BlockCopy, RequestSpec, SeqId } from './types.js';
 
 const NO_HASH = -1;
@@ -115,11 +115,14 @@ export class PagedAllocator implements KvAllocator {
   }
 
   /** Precondition: numBlocksToGrow(seqId, numTokens) <= numBlocksFree(). */
-  grow(seqId: SeqId, numTokens: number): BlockCopy[] {
+  grow(seqId: SeqId, numTokens: number): readonly BlockCopy[] {
     const table = this.table(seqId);
-    assert(this.numBlocksToGrow(seqId, numTokens) <= this.numBlocksFree(), 'grow without enough free blocks');
-    const copies: BlockCopy[] = [];
-    if (this.needsCopyOnWrite(table, numTokens)) {
+    // numBlocksToGrow(seqId, numTokens), without looking the table up twice.
+    const copyOnWrite = this.needsCopyOnWrite(table, numTokens);
+    const numNew = Math.max(0, ceilDiv(numTokens, this.pageSizeTokens) - table.blocks.length);
+    assert(numNew + (copyOnWrite ? 1 : 0) <= this.numBlocksFree(), 'grow without enough free blocks');
+    let copies = NO_BLOCK_COPIES;
+    if (copyOnWrite) {
       const lastIndex = table.blocks.length - 1;
       const shared = table.blocks[lastIndex];
       const copy = this.takeBlock();
@@ -127,7 +130,7 @@ export class PagedAllocator implements KvAllocator {
       this.refCount[shared]--;
       assert(this.refCount[shared] > 0, 'a copy-on-write source keeps its other readers');
       table.blocks[lastIndex] = copy;
-      copies.push({ srcBlock: shared, dstBlock: copy });
+      copies = [{ srcBlock: shared, dstBlock: copy }];
     }
     this.extend(table, numTokens);
     return copies;

@@ -38,10 +38,20 @@ export class WaitingQueue {
       this.byClass.set(seq.spec.priorityClass, queue);
       this.classes = [...this.byClass.keys()].sort((a, b) => a - b);
     }
-    // Arrivals come in order, so this walks back a step or two; a preempted request goes deeper.
+    // Arrivals come in order and go last; a preempted request goes deeper: binary search for the
+    // first live entry it comes before (the entries from the head on are sorted).
     const items = queue.items;
     let i = items.length;
-    while (i > queue.head && comesBefore(seq, items[i - 1])) i--;
+    if (i > queue.head && comesBefore(seq, items[i - 1])) {
+      let lo = queue.head;
+      let hi = i - 1; // comesBefore(seq, items[hi]); the answer is in [lo, hi]
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (comesBefore(seq, items[mid])) hi = mid;
+        else lo = mid + 1;
+      }
+      i = lo;
+    }
     if (i === items.length) items.push(seq);
     else if (i === queue.head && queue.head > 0) items[--queue.head] = seq;
     else items.splice(i, 0, seq);
@@ -94,15 +104,23 @@ export class WaitingQueue {
   nextOrderChangeUs(nowUs: TimeUs): number {
     const nonEmpty = this.classes.filter((c) => classSize(this.byClass.get(c)!) > 0);
     if (nonEmpty.length <= 1) return Infinity;
+    // Each class array is sorted by arrival, so the number of agings a request has had,
+    // m = floor(waited / agingUs), falls along the array: entries form bands of equal m. Within a
+    // band the earliest arrival is promoted first, so only each band's first entry matters:
+    // O(class × log n) per call instead of O(n) (a backlog of thousands made this quadratic).
     let next = Infinity;
+    const agingsOf = (seq: SeqState): number => Math.floor(Math.max(0, nowUs - seq.spec.arrivalUs) / this.agingUs);
     for (const c of nonEmpty) {
       const queue = this.byClass.get(c)!;
-      for (let i = queue.head; i < queue.items.length; i++) {
-        const seq = queue.items[i];
-        if (this.effectiveClass(seq, nowUs) === 0) continue;
-        const waited = Math.max(0, nowUs - seq.spec.arrivalUs);
-        const promotion = seq.spec.arrivalUs + (Math.floor(waited / this.agingUs) + 1) * this.agingUs;
+      const items = queue.items;
+      // Entries with m >= c are at class 0 already: skip the prefix of them.
+      let i = firstIndexWhere(items, queue.head, (seq) => agingsOf(seq) < c);
+      for (let band = 0; i < items.length && band <= c; band++) {
+        const m = agingsOf(items[i]);
+        const promotion = items[i].spec.arrivalUs + (m + 1) * this.agingUs;
         if (promotion < next) next = promotion;
+        if (m === 0) break;
+        i = firstIndexWhere(items, i + 1, (seq) => agingsOf(seq) < m);
       }
     }
     return next;
@@ -113,6 +131,18 @@ interface ClassQueue {
   readonly items: SeqState[];
   /** Index of the first live entry; entries before it have been taken. */
   head: number;
+}
+
+/** The first index >= from whose entry satisfies `pred` (monotone: false then true), or items.length. */
+function firstIndexWhere(items: readonly SeqState[], from: number, pred: (seq: SeqState) => boolean): number {
+  let lo = from;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (pred(items[mid])) hi = mid;
+    else lo = mid + 1;
+  }
+  return lo;
 }
 
 function classSize(queue: ClassQueue): number {

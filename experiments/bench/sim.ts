@@ -2,6 +2,10 @@
 //   1 replica:   llama2-13b on a100-80gb replaying the full Azure conv trace at native speed.
 //   64 replicas: the same trace with its arrival rate scaled 64×, routed round-robin over 64
 //                independent replicas (each sees about the native per-replica load).
+//   long runs:   one replica for 6 simulated hours of synthetic chat traffic (0.5 req/s, case-study
+//                output lengths): few arrivals per step, so long decode runs, as in a fleet-day where
+//                each replica sees a small share of the traffic. Its speed is the per-replica budget
+//                of a fleet run (e.g. 150 replicas × 86,400 s).
 // Each case runs once to warm the JIT, then `REPEATS` timed runs; the best is reported.
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -57,3 +61,7 @@ bench('1 replica, azure conv, native rate, lazy', { ...base, trace: { file: trac
 bench('1 replica on h200, azure conv, lazy', { ...base, gpu: 'h200', trace: { file: trace, format: 'azure' } });
 bench('1 replica, azure conv, native rate, step', { ...base, mode: 'step', trace: { file: trace, format: 'azure' } });
 bench('64 replicas, azure conv, 64x rate, lazy', { ...base, replicas: 64, trace: { file: trace, format: 'azure', rateScale: 64 } });
+bench('1 replica, 6 h synthetic chat, long runs', {
+  ...base,
+  workload: { rate: 0.5, durationS: 6 * 3600, inputTokens: 'lognormal:600:1:3000', outputTokens: 'lognormal:847:0.6:3000' },
+});

@@ -1,7 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { readConfigObject } from '../config-file.js';
 
-interface SimulateArgs {
+export interface SimulateArgs {
   config?: string;
   model?: string;
   gpu?: string;
@@ -24,6 +24,8 @@ interface SimulateArgs {
   'trace-start'?: number;
   'trace-end'?: number;
   sampling?: string;
+  'cost-model'?: string;
+  profile?: string;
   'weight-dtype'?: string;
   'kv-dtype'?: string;
   mode?: string;
@@ -46,6 +48,41 @@ function setIf(obj: Record<string, unknown>, path: string, value: unknown): void
 }
 
 
+/** The raw config that the file and the flags describe (flags override the file); `engine bench` reuses it. */
+export function rawSimConfig(args: SimulateArgs): Record<string, unknown> {
+  const raw: Record<string, unknown> = args.config ? readConfigObject(args.config) : {};
+  setIf(raw, 'model', args.model);
+  setIf(raw, 'gpu', args.gpu);
+  setIf(raw, 'tp', args.tp);
+  setIf(raw, 'replicas', args.replicas);
+  setIf(raw, 'policy', args.policy);
+  setIf(raw, 'mode', args.mode);
+  setIf(raw, 'seed', args.seed);
+  setIf(raw, 'weightDtype', args['weight-dtype']);
+  setIf(raw, 'kvDtype', args['kv-dtype']);
+  setIf(raw, 'kv.pageSizeTokens', args['page-size']);
+  setIf(raw, 'kv.allocator', args.allocator);
+  setIf(raw, 'scheduler.maxNumSeqs', args['max-num-seqs']);
+  setIf(raw, 'scheduler.maxNumBatchedTokens', args['max-num-batched-tokens']);
+  setIf(raw, 'cost.sampling', args.sampling);
+  setIf(raw, 'cost.model', args['cost-model']);
+  setIf(raw, 'cost.profile', args.profile);
+  setIf(raw, 'workload.rate', args.rate);
+  setIf(raw, 'workload.durationS', args.duration);
+  setIf(raw, 'workload.arrival', args.arrival);
+  setIf(raw, 'workload.cv', args.cv);
+  setIf(raw, 'workload.inputTokens', args['input-tokens']);
+  setIf(raw, 'workload.outputTokens', args['output-tokens']);
+  if (args.trace !== undefined || args['trace-format'] !== undefined) {
+    setIf(raw, 'trace.file', args.trace);
+    setIf(raw, 'trace.format', args['trace-format'] ?? 'azure');
+  }
+  setIf(raw, 'trace.rateScale', args['rate-scale']);
+  setIf(raw, 'trace.startS', args['trace-start']);
+  setIf(raw, 'trace.endS', args['trace-end']);
+  return raw;
+}
+
 function fmt(x: unknown): string {
   return typeof x === 'number' ? (Number.isInteger(x) ? String(x) : x.toFixed(1)) : String(x ?? '—');
 }
@@ -67,13 +104,23 @@ export function summaryTable(s: Record<string, any>): string {
     rows.push([`${name} ms mean / p50 / p90 / p99`, `${fmt(d.mean)} / ${fmt(d.p50)} / ${fmt(d.p90)} / ${fmt(d.p99)}`]);
   }
   rows.push(['preemptions', fmt(s.preemptions)]);
-  rows.push(['KV utilization mean / peak', `${fmt(s.kv.utilization_mean * 100)}% / ${fmt(s.kv.utilization_peak * 100)}%`]);
+  if (typeof s.kv.utilization_mean === 'number') rows.push(['KV utilization mean / peak', `${fmt(s.kv.utilization_mean * 100)}% / ${fmt(s.kv.utilization_peak * 100)}%`]);
   rows.push(['KV waste (reserved, unused)', `${fmt(s.kv.waste_mean * 100)}%`]);
   rows.push([
     `SLA (p99 TTFT ${s.sla.thresholds.ttft_ms_p99} ms, p99 ITL ${s.sla.thresholds.itl_ms_p99} ms)`,
     `${s.sla.met ? 'met' : 'missed'}; attainment ${fmt(s.sla.attainment * 100)}%`,
   ]);
   rows.push(["Little's law (L vs λW)", `${fmt(s.littles_law.time_avg_in_system)} vs ${fmt(s.littles_law.lambda_w)}`]);
+  if (s.pools !== undefined) {
+    for (const [name, p] of Object.entries<any>(s.pools)) {
+      rows.push([
+        `pool ${name} (${p.model}, TP ${p.tp}, ${p.replicas_initial}+${p.spares})`,
+        `${p.completed}/${p.requests} completed; TTFT p99 ${fmt(p.ttft_ms.p99)} ms; ITL p99 ${fmt(p.itl_ms.p99)} ms; KV ${fmt(p.kv_utilization_mean * 100)}%; $${fmt(p.gpu_cost_usd_per_m_output_tokens)}/M out`,
+      ]);
+    }
+    rows.push(['router refusals / failures / retries', `${JSON.stringify(s.router.refusals)} / ${s.faults.failures} / ${s.faults.retries}`]);
+    rows.push(['GPU $/month, revenue $/month, margin', `${fmt(s.cost.monthly.gpu_cost_usd)} / ${fmt(s.cost.monthly.revenue_usd)} / ${fmt(s.cost.gross_margin * 100)}%`]);
+  }
   const w = Math.max(...rows.map((r) => r[0].length));
   return rows.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
 }
@@ -105,6 +152,8 @@ export const simulateCommand: CommandModule<object, SimulateArgs> = {
       .option('trace-start', { type: 'number', describe: 'slice: first trace second' })
       .option('trace-end', { type: 'number', describe: 'slice: end trace second' })
       .option('sampling', { type: 'string', describe: 'gpu | cpu (host sampling cost per token)' })
+      .option('cost-model', { type: 'string', describe: 'profile (the GPU\'s calibration profile, default) | roofline (analytic, uncalibrated)' })
+      .option('profile', { type: 'string', describe: 'a calibration profile JSON instead of calibration/profiles/<gpu>.json' })
       .option('weight-dtype', { type: 'string', describe: 'bf16 | fp16 | fp8 | int8 | int4' })
       .option('kv-dtype', { type: 'string', describe: 'bf16 | fp16 | fp8' })
       .option('mode', { type: 'string', describe: 'lazy (fast) | step (every step through the event queue; same results)' })
@@ -117,34 +166,7 @@ export const simulateCommand: CommandModule<object, SimulateArgs> = {
   handler: async (args) => {
     const { parseSimConfig } = await import('../../sim/config.js');
     const { runConfig } = await import('../../sim/run.js');
-    const raw: Record<string, unknown> = args.config ? readConfigObject(args.config) : {};
-    setIf(raw, 'model', args.model);
-    setIf(raw, 'gpu', args.gpu);
-    setIf(raw, 'tp', args.tp);
-    setIf(raw, 'replicas', args.replicas);
-    setIf(raw, 'policy', args.policy);
-    setIf(raw, 'mode', args.mode);
-    setIf(raw, 'seed', args.seed);
-    setIf(raw, 'weightDtype', args['weight-dtype']);
-    setIf(raw, 'kvDtype', args['kv-dtype']);
-    setIf(raw, 'kv.pageSizeTokens', args['page-size']);
-    setIf(raw, 'kv.allocator', args.allocator);
-    setIf(raw, 'scheduler.maxNumSeqs', args['max-num-seqs']);
-    setIf(raw, 'scheduler.maxNumBatchedTokens', args['max-num-batched-tokens']);
-    setIf(raw, 'cost.sampling', args.sampling);
-    setIf(raw, 'workload.rate', args.rate);
-    setIf(raw, 'workload.durationS', args.duration);
-    setIf(raw, 'workload.arrival', args.arrival);
-    setIf(raw, 'workload.cv', args.cv);
-    setIf(raw, 'workload.inputTokens', args['input-tokens']);
-    setIf(raw, 'workload.outputTokens', args['output-tokens']);
-    if (args.trace !== undefined || args['trace-format'] !== undefined) {
-      setIf(raw, 'trace.file', args.trace);
-      setIf(raw, 'trace.format', args['trace-format'] ?? 'azure');
-    }
-    setIf(raw, 'trace.rateScale', args['rate-scale']);
-    setIf(raw, 'trace.startS', args['trace-start']);
-    setIf(raw, 'trace.endS', args['trace-end']);
+    const raw = rawSimConfig(args);
     let config;
     try {
       config = parseSimConfig(raw, args.config ?? 'flags');

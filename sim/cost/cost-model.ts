@@ -16,6 +16,13 @@ export interface StepShape {
   readonly numLoraLoads: number;
   /** Distinct adapters in the batch (each adds a LoRA matmul pass). */
   readonly numAdapters: number;
+  /** Σ contextTokens over decode items only (the profile model prices decode attention with it). */
+  readonly decodeContextTokensSum?: number;
+  /** Prefill items in the step. */
+  readonly numPrefillSeqs?: number;
+  /** The prefill item with the most keys (cached + new): its new and cached tokens (its kernel blocks are the critical path). */
+  readonly prefillLongestNewTokens?: number;
+  readonly prefillLongestContextTokens?: number;
 }
 
 export interface CostModel {

@@ -72,6 +72,48 @@ export class RooflineCostModel implements CostModel {
     this.loraFlopsPerToken = (2 * this.loraBytes) / 2 / tp;
   }
 
+  /**
+   * The replica's decode-run fast path (DecodeRunPricer in sim/replica): pushes onto `durationsUs`
+   * stepUs of step i = 0, 1, … of a steady decode run (the shape decodeRunStepShape builds:
+   * numSeqs decode tokens over contextTokens0 + i × numSeqs context, all sampled, no prefill, no
+   * adapter loads) while i < maxSteps and step i starts before `limitUs` (step 0 always runs), and
+   * returns how many. Without building shapes: the terms that do not change over the run are
+   * computed once, the rest with the same operations in the same order as stepUs, so every
+   * duration is the same to the bit (a test compares the two).
+   */
+  decodeRunUs(numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[]): number {
+    const numTokens = 0 + numSeqs;
+    const kvBytesPerToken = this.kvBytesPerTokenPerGpu;
+    const adapterBytes = (numAdapters * this.loraBytes) / this.shape.tp;
+    const weightBytes = this.weightBytesPerGpu;
+    const bytesPerUs = this.bytesPerUs;
+    const gemmUs = (numTokens * (2 * this.paramsPerGpu + this.loraFlopsPerToken)) / this.gemmFlopsPerUs;
+    const attnFlopsPerPair = this.attnFlopsPerPairPerGpu;
+    const attnFlopsPerUs = this.attnFlopsPerUs;
+    const commUs =
+      this.allReduceBytesPerToken > 0
+        ? 2 * this.shape.model.numLayers * this.params.allReduceLatencyUs + (numTokens * this.allReduceBytesPerToken) / this.nvlinkBytesPerUs
+        : 0;
+    const hostOverheadUs = this.params.hostOverheadUs;
+    const samplingUs = this.params.sampling === 'cpu' ? numSeqs * this.params.cpuSamplingUsPerToken : 0;
+    const loraUs = 0 * this.loraLoadUs;
+    let nowUs = startUs;
+    let i = 0;
+    for (; i < maxSteps; i++) {
+      if (i > 0 && nowUs >= limitUs) break;
+      const contextTokensSum = contextTokens0 + i * numSeqs;
+      const kvBytes = (contextTokensSum + numTokens) * kvBytesPerToken;
+      const memoryUs = (weightBytes + kvBytes + adapterBytes) / bytesPerUs;
+      const attnUs = ((0 + (contextTokensSum + numSeqs)) * attnFlopsPerPair) / attnFlopsPerUs;
+      const computeUs = gemmUs + attnUs;
+      const total = Math.max(memoryUs, computeUs) + commUs + hostOverheadUs + samplingUs + loraUs;
+      const d = Math.max(1, Math.ceil(total));
+      durationsUs.push(d);
+      nowUs += d;
+    }
+    return i;
+  }
+
   stepUs(s: StepShape): number {
     const numTokens = s.numPrefillTokens + s.numDecodeTokens;
     const kvBytes = (s.contextTokensSum + numTokens) * this.kvBytesPerTokenPerGpu;

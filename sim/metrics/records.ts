@@ -6,6 +6,10 @@ export type RequestStatus = 'completed' | 'rejected' | 'aborted' | 'failed' | 'p
  */
 export class RequestRecords {
   readonly tenant: string[] = [];
+  /** Dense index of the request's tenant (tenantNames[tenantIndex[id]] === tenant[id]): array-indexed per-tenant counts. */
+  readonly tenantIndex: number[] = [];
+  readonly tenantNames: string[] = [];
+  private readonly tenantIndexByName = new Map<string, number>();
   readonly adapter: (string | null)[] = [];
   readonly replica: number[] = [];
   readonly arrivalUs: number[] = [];
@@ -30,6 +34,13 @@ export class RequestRecords {
   add(r: { tenant: string; adapter: string | null; replica: number; arrivalUs: number; inputTokens: number; outputTokens: number }): number {
     const id = this.arrivalUs.length;
     this.tenant.push(r.tenant);
+    let tenantIndex = this.tenantIndexByName.get(r.tenant);
+    if (tenantIndex === undefined) {
+      tenantIndex = this.tenantNames.length;
+      this.tenantNames.push(r.tenant);
+      this.tenantIndexByName.set(r.tenant, tenantIndex);
+    }
+    this.tenantIndex.push(tenantIndex);
     this.adapter.push(r.adapter);
     this.replica.push(r.replica);
     this.arrivalUs.push(r.arrivalUs);

@@ -28,6 +28,8 @@ export class ReplicaStats {
   readonly itlByTenant = new Map<string, WeightedSamples>();
   /** ITL samples by SLA window index (window of the token's time). */
   readonly itlByWindow = new Map<number, WeightedSamples>();
+  private lastWindow = -1;
+  private lastWindowItl: WeightedSamples | null = null;
 
   constructor(readonly windowUs: number) {}
 
@@ -51,12 +53,30 @@ export class ReplicaStats {
   }
 
   addItl(tenant: string, gapUs: number, count: number, timeUs: number): void {
+    this.addItlTo(this.tenantItl(tenant), gapUs, count, timeUs);
+  }
+
+  /** addItl with the tenant's samples (tenantItl) already looked up by the caller. */
+  addItlTo(tenantItl: WeightedSamples, gapUs: number, count: number, timeUs: number): void {
+    tenantItl.add(gapUs, count);
+    this.windowItl(Math.floor(timeUs / this.windowUs)).add(gapUs, count);
+  }
+
+  /** The ITL samples of `tenant` (created empty on first use). */
+  tenantItl(tenant: string): WeightedSamples {
     let t = this.itlByTenant.get(tenant);
     if (t === undefined) this.itlByTenant.set(tenant, (t = new WeightedSamples()));
-    t.add(gapUs, count);
-    const w = Math.floor(timeUs / this.windowUs);
-    let ws = this.itlByWindow.get(w);
-    if (ws === undefined) this.itlByWindow.set(w, (ws = new WeightedSamples()));
-    ws.add(gapUs, count);
+    return t;
+  }
+
+  /** The ITL samples of SLA window `window` (created empty on first use). */
+  windowItl(window: number): WeightedSamples {
+    // Tokens come in time order, so nearly every call asks for the same window as the last one.
+    if (window === this.lastWindow && this.lastWindowItl !== null) return this.lastWindowItl;
+    let ws = this.itlByWindow.get(window);
+    if (ws === undefined) this.itlByWindow.set(window, (ws = new WeightedSamples()));
+    this.lastWindow = window;
+    this.lastWindowItl = ws;
+    return ws;
   }
 }

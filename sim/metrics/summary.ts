@@ -1,5 +1,6 @@
 import type { SimulationResult } from '../simulation.js';
 import type { RequestRecords } from './records.js';
+import { SampleList } from './sample-list.js';
 import { WeightedSamples } from './weighted-samples.js';
 
 const PS = [50, 90, 95, 99] as const;
@@ -20,8 +21,15 @@ export function round3(x: number): number | null {
   return r === 0 ? 0 : r; // no -0 in JSON
 }
 
+/** What a distribution is read from: WeightedSamples (weighted) or SampleList (one per request). */
+export interface Samples {
+  readonly size: number;
+  mean(): number;
+  percentiles(ps: readonly number[]): number[];
+}
+
 /** A distribution of microsecond samples reported in milliseconds. */
-export function distributionMs(w: WeightedSamples): Distribution {
+export function distributionMs(w: Samples): Distribution {
   const ps = w.percentiles(PS);
   return {
     count: w.size,
@@ -51,17 +59,17 @@ export function requestLatenciesUs(records: RequestRecords, id: number): { ttftU
 interface Group {
   requests: number;
   completed: number;
-  ttft: WeightedSamples;
-  tpot: WeightedSamples;
-  e2e: WeightedSamples;
-  queue: WeightedSamples;
+  ttft: SampleList;
+  tpot: SampleList;
+  e2e: SampleList;
+  queue: SampleList;
   /** Requests that met both per-request SLA conditions. */
   attained: number;
   outputTokens: number;
 }
 
 function newGroup(): Group {
-  return { requests: 0, completed: 0, ttft: new WeightedSamples(), tpot: new WeightedSamples(), e2e: new WeightedSamples(), queue: new WeightedSamples(), attained: 0, outputTokens: 0 };
+  return { requests: 0, completed: 0, ttft: new SampleList(), tpot: new SampleList(), e2e: new SampleList(), queue: new SampleList(), attained: 0, outputTokens: 0 };
 }
 
 function sortedEntries<V>(m: Map<string, V> | Map<number, V>): [string | number, V][] {
@@ -86,6 +94,7 @@ export function buildSummary(result: SimulationResult): Record<string, unknown> 
   const reasons = new Map<string, number>();
   let inputTokensDone = 0;
   let sojournUs = 0;
+  const singleTenant = records.tenantNames.length === 1;
   for (let id = 0; id < records.size; id++) {
     const status = records.status[id];
     statusCounts[status]++;
@@ -94,11 +103,12 @@ export function buildSummary(result: SimulationResult): Record<string, unknown> 
     const lat = requestLatenciesUs(records, id);
     const tenant = records.tenant[id];
     let tg = byTenant.get(tenant);
-    if (tg === undefined) byTenant.set(tenant, (tg = newGroup()));
+    // With a single tenant its group would repeat every add of `overall`: share it instead.
+    if (tg === undefined) byTenant.set(tenant, (tg = singleTenant ? overall : newGroup()));
     const w = Math.floor(records.arrivalUs[id] / windowUs);
     let wg = byWindow.get(w);
     if (wg === undefined) byWindow.set(w, (wg = newGroup()));
-    for (const g of [overall, tg, wg]) {
+    for (const g of tg === overall ? [overall, wg] : [overall, tg, wg]) {
       g.requests++;
       if (lat.ttftUs >= 0) g.ttft.add(lat.ttftUs);
       if (lat.queueUs >= 0) g.queue.add(lat.queueUs);
@@ -127,7 +137,7 @@ export function buildSummary(result: SimulationResult): Record<string, unknown> 
   let inSystemPeak = 0;
   for (const r of replicas) {
     const s = r.stats;
-    merge(itl, s.itl);
+    for (const w of s.itlByTenant.values()) merge(itl, w);
     for (const [t, w] of s.itlByTenant) mergeInto(itlByTenant, t, w);
     for (const [k, w] of s.itlByWindow) mergeInto(itlByWindow, k, w);
     kvBlockUs += s.kvBlockUs;

@@ -6,12 +6,41 @@ const EXACT_BELOW = 2048;
  * down to 10 significant bits (relative error under 0.1%). Without it every step duration is a
  * distinct key and the map (and the sort for percentiles) grows with the run.
  */
-function bucketOf(value: number): number {
+export function bucketOf(value: number): number {
   if (value < EXACT_BELOW || !Number.isFinite(value)) return value;
   const v = Math.floor(value);
-  const bits = v < 2 ** 31 ? 32 - Math.clz32(v) : Math.floor(Math.log2(v)) + 1;
+  if (v < 2 ** 31) {
+    // The hot path (every recorded gap): clear the bits below the 11 leading ones. Same result as
+    // the general branch: floor(v / 2^shift) × 2^shift with shift = bit length − 11.
+    const shift = 21 - Math.clz32(v);
+    return (v >>> shift) << shift;
+  }
+  const bits = Math.floor(Math.log2(v)) + 1;
   const scale = 2 ** (bits - 11);
   return Math.floor(v / scale) * scale;
+}
+
+/** Dense indexes: exact keys [0, 2048), then 1,024 per power of two up to 2^31. */
+const NUM_DENSE_INDEXES = EXACT_BELOW + 20 * 1024;
+const CHUNK_BITS = 8;
+const CHUNK_SIZE = 1 << CHUNK_BITS;
+const NUM_CHUNKS = NUM_DENSE_INDEXES / CHUNK_SIZE;
+
+/** The dense index of a bucket key (a bucketOf result) that is an integer in [0, 2^31); -1 otherwise. */
+export function denseIndexOf(key: number): number {
+  if (!(key >= 0 && key < 2 ** 31) || (key | 0) !== key) return -1;
+  if (key < EXACT_BELOW) return key;
+  // key = top << shift with top in [1024, 2048) and shift = bit length − 11 >= 1.
+  const bits = 32 - Math.clz32(key);
+  return EXACT_BELOW + (bits - 12) * 1024 + ((key >>> (bits - 11)) - 1024);
+}
+
+/** Inverse of denseIndexOf. */
+function keyOfDenseIndex(index: number): number {
+  if (index < EXACT_BELOW) return index;
+  const rest = index - EXACT_BELOW;
+  const shift = (rest >> 10) + 1;
+  return (1024 + (rest & 1023)) << shift;
 }
 
 /**
@@ -19,11 +48,20 @@ function bucketOf(value: number): number {
  * entry with count n, so recording inter-token latency costs O(1) per step, not O(n). Values are
  * bucketed by `bucketOf` (percentiles within 0.1%; the mean stays exact); percentiles are
  * nearest-rank over the sorted buckets, so insertion order never matters.
+ *
+ * Storage: the counts of integer buckets below 2^31 (every latency in practice) live in
+ * 256-entry chunks of a dense index, allocated on first use, so an add is two array indexings
+ * rather than a hash-map update; any other key (fractional, negative, >= 2^31) goes to a map.
  */
 export class WeightedSamples {
-  private readonly counts = new Map<number, number>();
+  // Chunks are plain arrays: a typed array this size has an off-heap buffer, several times slower to allocate.
+  private readonly chunks: (number[] | undefined)[] = new Array(NUM_CHUNKS).fill(undefined);
+  private other: Map<number, number> | null = null;
   private numSamples = 0;
   private sum = 0;
+  /** The buckets with a count, ascending, and their counts: built on first use after a change. */
+  private sortedKeys: Float64Array | null = null;
+  private sortedCounts: Float64Array | null = null;
 
   get size(): number {
     return this.numSamples;
@@ -31,14 +69,48 @@ export class WeightedSamples {
 
   add(value: number, count = 1): void {
     if (count <= 0) return;
-    const key = bucketOf(value);
-    this.counts.set(key, (this.counts.get(key) ?? 0) + count);
+    this.addToBucket(bucketOf(value), count);
     this.numSamples += count;
     this.sum += value * count;
   }
 
+  /**
+   * Adds `count` samples already bucketed to `key` (= bucketOf of each value) whose values sum to
+   * `sumOfValues`: a run of steps recorded at once. Same state as adding the values one by one.
+   */
+  addBucketed(key: number, count: number, sumOfValues: number): void {
+    if (count <= 0) return;
+    this.addToBucket(key, count);
+    this.numSamples += count;
+    this.sum += sumOfValues;
+  }
+
+  /**
+   * addBucketed for a key whose dense index (denseIndexOf(key) >= 0) the caller computed once for
+   * several histograms: the same state, one index computation saved per histogram.
+   */
+  addAtDenseIndex(index: number, count: number, sumOfValues: number): void {
+    if (count <= 0) return;
+    this.sortedKeys = null;
+    this.chunk(index >> CHUNK_BITS)[index & (CHUNK_SIZE - 1)] += count;
+    this.numSamples += count;
+    this.sum += sumOfValues;
+  }
+
   addAll(other: WeightedSamples): void {
-    for (const [value, count] of other.counts) this.counts.set(value, (this.counts.get(value) ?? 0) + count);
+    this.sortedKeys = null;
+    for (let c = 0; c < NUM_CHUNKS; c++) {
+      const from = other.chunks[c];
+      if (from === undefined) continue;
+      const into = this.chunk(c);
+      for (let i = 0; i < CHUNK_SIZE; i++) into[i] += from[i];
+    }
+    if (other.other !== null) {
+      const map = (this.other ??= new Map());
+      other.other.forEach((count, key) => {
+        map.set(key, (map.get(key) ?? 0) + count);
+      });
+    }
     this.numSamples += other.numSamples;
     this.sum += other.sum;
   }
@@ -50,21 +122,77 @@ export class WeightedSamples {
   /** Nearest-rank percentiles for sorted `ps` in [0, 100]; NaN when empty. */
   percentiles(ps: readonly number[]): number[] {
     if (this.numSamples === 0) return ps.map(() => NaN);
-    const values = [...this.counts.keys()].sort((a, b) => a - b);
+    const [values, counts] = this.sorted();
     const out: number[] = [];
     let v = 0;
-    let seen = this.counts.get(values[0])!;
+    let seen = counts[0];
     for (const p of ps) {
       const rank = Math.max(1, Math.ceil((p / 100) * this.numSamples));
-      while (seen < rank) seen += this.counts.get(values[++v])!;
+      while (seen < rank) seen += counts[++v];
       out.push(values[v]);
     }
     return out;
   }
 
   max(): number {
+    if (this.numSamples === 0) return NaN;
     let m = -Infinity;
-    for (const k of this.counts.keys()) if (k > m) m = k;
-    return this.numSamples === 0 ? NaN : m;
+    if (this.other !== null) for (const k of this.other.keys()) if (k > m) m = k;
+    for (let c = NUM_CHUNKS - 1; c >= 0; c--) {
+      const chunk = this.chunks[c];
+      if (chunk === undefined) continue;
+      for (let i = CHUNK_SIZE - 1; i >= 0; i--) {
+        if (chunk[i] === 0) continue;
+        const k = keyOfDenseIndex(c * CHUNK_SIZE + i);
+        return k > m ? k : m;
+      }
+    }
+    return m;
+  }
+
+  private addToBucket(key: number, count: number): void {
+    this.sortedKeys = null;
+    const index = denseIndexOf(key);
+    if (index >= 0) {
+      this.chunk(index >> CHUNK_BITS)[index & (CHUNK_SIZE - 1)] += count;
+    } else {
+      const map = (this.other ??= new Map());
+      map.set(key, (map.get(key) ?? 0) + count);
+    }
+  }
+
+  private chunk(c: number): number[] {
+    let chunk = this.chunks[c];
+    if (chunk === undefined) this.chunks[c] = chunk = new Array<number>(CHUNK_SIZE).fill(0);
+    return chunk;
+  }
+
+  /** The buckets with a count in ascending order, and their counts. */
+  private sorted(): [Float64Array, Float64Array] {
+    if (this.sortedKeys !== null && this.sortedCounts !== null) return [this.sortedKeys, this.sortedCounts];
+    const keys: number[] = [];
+    const counts: number[] = [];
+    for (let c = 0; c < NUM_CHUNKS; c++) {
+      const chunk = this.chunks[c];
+      if (chunk === undefined) continue;
+      for (let i = 0; i < CHUNK_SIZE; i++) {
+        if (chunk[i] === 0) continue;
+        keys.push(keyOfDenseIndex(c * CHUNK_SIZE + i));
+        counts.push(chunk[i]);
+      }
+    }
+    let sortedKeys = Float64Array.from(keys);
+    let sortedCounts = Float64Array.from(counts);
+    if (this.other !== null && this.other.size > 0) {
+      // Rare keys outside the dense range: merge them in by one sort of (key, count) pairs.
+      const pairs: [number, number][] = keys.map((k, i) => [k, counts[i]]);
+      for (const [k, n] of this.other) pairs.push([k, n]);
+      pairs.sort((a, b) => a[0] - b[0]);
+      sortedKeys = Float64Array.from(pairs, (p) => p[0]);
+      sortedCounts = Float64Array.from(pairs, (p) => p[1]);
+    }
+    this.sortedKeys = sortedKeys;
+    this.sortedCounts = sortedCounts;
+    return [sortedKeys, sortedCounts];
   }
 }

@@ -1,9 +1,25 @@
-import type { BatchPlan, Scheduler, SeqState } from '../../engine/policy/index.js';
+import type { BatchPlan, Scheduler } from '../../engine/policy/index.js';
 import type { CostModel } from '../cost/cost-model.js';
 import type { RequestRecords } from '../metrics/records.js';
 import { ReplicaStats } from '../metrics/replica-stats.js';
+import { bucketOf, denseIndexOf, type WeightedSamples } from '../metrics/weighted-samples.js';
 import type { WorkloadRequest } from '../workload/types.js';
 import { decodeRunStepShape, shapeOfPlan } from './step-shape.js';
+
+/**
+ * What a cost model may add so the replica sizes a decode run without building a StepShape per
+ * step (the roofline model does; a wrapper can forward it). Contract: pushes onto `durationsUs`
+ * exactly `stepUs(decodeRunStepShape(numSeqs, contextTokens0, numAdapters, i))` for i = 0, 1, …
+ * while i < maxSteps and step i starts before `limitUs` (step 0 always), returning the count.
+ */
+export interface DecodeRunPricer {
+  decodeRunUs(numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[]): number;
+}
+
+function decodeRunPricerOf(cost: CostModel): DecodeRunPricer | null {
+  const pricer = cost as CostModel & Partial<DecodeRunPricer>;
+  return typeof pricer.decodeRunUs === 'function' ? (pricer as DecodeRunPricer) : null;
+}
 
 /** One row of the optional per-step log (`--steps`). */
 export interface StepRow {
@@ -56,7 +72,31 @@ export class Replica {
   private nextBoundaryUs = Infinity;
   private numStepsRun = 0;
   private readonly adapterSlots = new Set<number>();
-  private readonly tenantCounts = new Map<string, number>();
+  /**
+   * Per tenant index: sequences of the plan (a decode run's) and those whose previous token was
+   * at the plan's start; the indexes touched are listed so only they are read and reset.
+   */
+  private readonly runCountByTenant: number[] = [];
+  private readonly commonCountByTenant: number[] = [];
+  private readonly runTenants: number[] = [];
+  private readonly commonTenants: number[] = [];
+  /** Per tenant index: the pending own gap (previous token not at the plan's start) and its count. */
+  private readonly ownGapByTenant: number[] = [];
+  private readonly ownCountByTenant: number[] = [];
+  private readonly ownTenants: number[] = [];
+  /** stats.tenantItl of each tenant index, looked up once. */
+  private readonly tenantItlByIndex: (WeightedSamples | undefined)[] = [];
+  /**
+   * Inter-token gaps of steps 1.. of a decode run, grouped into segments of consecutive steps
+   * with the same histogram bucket and SLA window (recorded once per segment, not per step).
+   */
+  private readonly segmentKeys: number[] = [];
+  private readonly segmentWindows: number[] = [];
+  private readonly segmentSteps: number[] = [];
+  private readonly segmentSumsUs: number[] = [];
+  private readonly segmentIndexes: number[] = [];
+  /** The cost model's decode-run fast path, when it has one. */
+  private readonly decodeRunPricer: DecodeRunPricer | null;
 
   constructor(
     readonly index: number,
@@ -68,6 +108,7 @@ export class Replica {
     windowUs: number,
   ) {
     this.stats = new ReplicaStats(windowUs);
+    this.decodeRunPricer = decodeRunPricerOf(cost);
   }
 
   /** The next time this replica must run (end of the current step, a wake-up) or Infinity. */
@@ -146,28 +187,26 @@ export class Replica {
     const k = this.scheduler.steadyDecodeSteps(nowUs);
     if (k <= 1) return 1;
     const limitUs = Math.min(horizonUs, this.scheduler.nextWaitingChangeUs(nowUs));
-    const running = this.scheduler.runningSeqs();
-    const n = running.length;
+    const n = this.scheduler.numRunning();
     const ctx0 = this.scheduler.runningContextTokens();
-    const numAdapters = this.countAdapters(running);
+    // Every running sequence pins its adapter: the pinned adapters are the batch's distinct ones.
+    const numAdapters = this.scheduler.lora.numPinnedAdapters();
     const durations = this.stepDurationsUs;
     durations.length = 0;
     let startUs = nowUs;
     // Step 0 always runs; step i > 0 runs when it starts before the limit.
-    for (let i = 0; i < k; i++) {
-      if (i > 0 && startUs >= limitUs) break;
-      const d = this.cost.stepUs(decodeRunStepShape(n, ctx0, numAdapters, i));
-      durations.push(d);
-      startUs += d;
+    const cost = this.cost;
+    if (this.decodeRunPricer !== null) {
+      this.decodeRunPricer.decodeRunUs(n, ctx0, numAdapters, k, nowUs, limitUs, durations);
+    } else {
+      for (let i = 0; i < k; i++) {
+        if (i > 0 && startUs >= limitUs) break;
+        const d = cost.stepUs(decodeRunStepShape(n, ctx0, numAdapters, i));
+        durations.push(d);
+        startUs += d;
+      }
     }
     return durations.length;
-  }
-
-  private countAdapters(running: readonly SeqState[]): number {
-    const slots = this.adapterSlots;
-    slots.clear();
-    for (const seq of running) if (seq.spec.adapter !== null) slots.add(this.scheduler.lora.slotOf(seq.spec.adapter));
-    return slots.size;
   }
 
   private startPlan(nowUs: number, horizonUs: number): void {
@@ -209,89 +248,217 @@ export class Replica {
     const records = this.records;
     const stats = this.stats;
     const n = plan.items.length;
-    // Integrals and the per-step log: O(1) per step.
+    const numSteps = plan.numSteps;
+    const isRun = numSteps > 1;
+    const onStep = this.options.onStep;
+    // Integrals and the per-step log: O(1) per step. A decode run's items are exactly the running
+    // sequences, so their contexts sum to the live tokens at the plan's start.
     let ctx = 0;
-    for (const item of plan.items) ctx += item.contextTokens;
+    if (isRun) ctx = this.planLiveTokens0;
+    else for (const item of plan.items) ctx += item.contextTokens;
     const newTokens = plan.numPrefillTokens + plan.numDecodeTokens;
     let live = this.planLiveTokens0 + newTokens;
     let stepStartUs = startUs;
     const page = this.scheduler.allocator.pageSizeTokens;
-    for (let i = 0; i < plan.numSteps; i++) {
+    const windowUs = stats.windowUs;
+    // Segments of later steps' gaps (steps 1..numSteps-1 of a decode run).
+    const segKeys = this.segmentKeys;
+    const segWindows = this.segmentWindows;
+    const segSteps = this.segmentSteps;
+    const segSums = this.segmentSumsUs;
+    let numSegments = 0;
+    // The open segment (count 0: none yet), stored when the next one starts and after the loop.
+    let segKey = -1;
+    let segWindow = -1;
+    let segCount = 0;
+    let segSumUs = 0;
+    let laterMaxUs = 0;
+    // The SLA window of the current step's end, recomputed only when a step ends at or after
+    // nextWindowUs (where the next window starts).
+    let window = -1;
+    let nextWindowUs = -Infinity;
+    let kvBlockUs = 0;
+    let kvReservedTokenUs = 0;
+    let kvLiveTokenUs = 0;
+    let kvBlocksPeak = stats.kvBlocksPeak;
+    for (let i = 0; i < numSteps; i++) {
       const d = durations[i];
       const used = plan.kvBlocksUsedPerStep[i];
-      stats.kvBlockUs += used * d;
-      if (used > stats.kvBlocksPeak) stats.kvBlocksPeak = used;
+      kvBlockUs += used * d;
+      if (used > kvBlocksPeak) kvBlocksPeak = used;
       const reserved = used * page;
-      stats.kvReservedTokenUs += reserved * d;
-      stats.kvLiveTokenUs += Math.min(reserved, live) * d;
-      stats.batchSeqUs += n * d;
-      if (n > stats.batchSeqsPeak) stats.batchSeqsPeak = n;
-      this.options.onStep?.({
-        replica: this.index,
-        stepIndex: plan.stepIndex + i,
-        startUs: stepStartUs,
-        durationUs: d,
-        numSeqs: n,
-        numPrefillTokens: plan.numPrefillTokens,
-        numDecodeTokens: plan.numDecodeTokens,
-        contextTokens: ctx,
-        numPreempted: i === 0 ? plan.preempted.length : 0,
-        numLoraLoads: i === 0 ? plan.loraLoads.length : 0,
-        kvBlocksUsed: used,
-      });
+      kvReservedTokenUs += reserved * d;
+      kvLiveTokenUs += (reserved < live ? reserved : live) * d;
+      if (onStep !== undefined) {
+        onStep({
+          replica: this.index,
+          stepIndex: plan.stepIndex + i,
+          startUs: stepStartUs,
+          durationUs: d,
+          numSeqs: n,
+          numPrefillTokens: plan.numPrefillTokens,
+          numDecodeTokens: plan.numDecodeTokens,
+          contextTokens: ctx,
+          numPreempted: i === 0 ? plan.preempted.length : 0,
+          numLoraLoads: i === 0 ? plan.loraLoads.length : 0,
+          kvBlocksUsed: used,
+        });
+      }
       stepStartUs += d;
+      if (i > 0) {
+        // This step's token ends at stepStartUs; its gap d is shared by all n sequences.
+        if (d > laterMaxUs) laterMaxUs = d;
+        const key = bucketOf(d);
+        if (!(stepStartUs < nextWindowUs)) {
+          window = Math.floor(stepStartUs / windowUs);
+          nextWindowUs = windowUs > 0 ? (window + 1) * windowUs : -Infinity;
+        }
+        if (key === segKey && window === segWindow) {
+          segCount++;
+          segSumUs += d;
+        } else {
+          if (segCount > 0) {
+            segKeys[numSegments] = segKey;
+            segWindows[numSegments] = segWindow;
+            segSteps[numSegments] = segCount;
+            segSums[numSegments] = segSumUs;
+            numSegments++;
+          }
+          segKey = key;
+          segWindow = window;
+          segCount = 1;
+          segSumUs = d;
+        }
+      }
       // Only a decode run has more than one step; each of its steps adds one token per sequence.
       ctx += n;
       live += n;
     }
-    stats.numSteps += plan.numSteps;
+    if (segCount > 0) {
+      segKeys[numSegments] = segKey;
+      segWindows[numSegments] = segWindow;
+      segSteps[numSegments] = segCount;
+      segSums[numSegments] = segSumUs;
+      numSegments++;
+    }
+    // Every term is an integer below 2^53, so summing per plan first changes no sum.
+    stats.kvBlockUs += kvBlockUs;
+    stats.kvReservedTokenUs += kvReservedTokenUs;
+    stats.kvLiveTokenUs += kvLiveTokenUs;
+    stats.kvBlocksPeak = kvBlocksPeak;
+    stats.batchSeqUs += n * (stepStartUs - startUs);
+    if (n > stats.batchSeqsPeak) stats.batchSeqsPeak = n;
+    stats.numSteps += numSteps;
     stats.busyUs += endUs - startUs;
     stats.numPrefillTokens += plan.numPrefillTokens;
-    stats.numDecodeTokens += plan.numDecodeTokens * plan.numSteps;
+    stats.numDecodeTokens += plan.numDecodeTokens * numSteps;
     stats.numLoraLoads += plan.loraLoads.length;
 
     // Inter-token gaps. The first step of the plan is per sequence (its previous token may be
-    // older than the plan's start); later steps of a run are shared by all n sequences.
+    // older than the plan's start); later steps of a run are shared by all n sequences (every
+    // item of a run samples). Most sequences' previous token was at the plan's start: count them
+    // per tenant and record their common gap once; only the others (after a prefill-only step or
+    // a preemption) one by one.
     const firstEndUs = startUs + durations[0];
-    let laterMaxUs = 0;
-    if (plan.numSteps > 1) {
-      const tenantCounts = this.tenantCounts;
-      tenantCounts.clear();
-      for (const item of plan.items) {
-        const tenant = records.tenant[item.seqId];
-        tenantCounts.set(tenant, (tenantCounts.get(tenant) ?? 0) + 1);
-      }
-      let t = firstEndUs;
-      for (let i = 1; i < plan.numSteps; i++) {
-        const d = durations[i];
-        t += d;
-        if (d > laterMaxUs) laterMaxUs = d;
-        for (const [tenant, count] of tenantCounts) stats.addItl(tenant, d, count, t);
-      }
-    }
-    // Most sequences' previous token was at the plan's start: count them per tenant and record
-    // their common gap once; only the others (after a prefill-only step or a preemption) one by one.
     const commonGapUs = firstEndUs - startUs;
-    const commonByTenant = this.tenantCounts;
-    commonByTenant.clear();
+    const runCounts = this.runCountByTenant;
+    const commonCounts = this.commonCountByTenant;
+    const runTenants = this.runTenants;
+    const commonTenants = this.commonTenants;
+    const ownGaps = this.ownGapByTenant;
+    const ownCounts = this.ownCountByTenant;
+    const ownTenants = this.ownTenants;
+    runTenants.length = 0;
+    commonTenants.length = 0;
+    ownTenants.length = 0;
+    // Looked up on first use only: a plan that records no gap must not create its window's entry.
+    let firstEndWindow: WeightedSamples | null = null;
+    let ownGapUs = -1;
+    let numOwnGap = 0;
     for (const item of plan.items) {
       if (!item.samples) continue;
       const id = item.seqId;
+      const tenant = records.tenantIndex[id];
+      if (isRun) {
+        if (!(runCounts[tenant] > 0)) {
+          runCounts[tenant] = 0;
+          runTenants.push(tenant);
+        }
+        runCounts[tenant]++;
+      }
       const last = records.lastTokenUs[id];
+      let maxItl = records.maxItlUs[id];
       if (last === startUs) {
-        const tenant = records.tenant[id];
-        commonByTenant.set(tenant, (commonByTenant.get(tenant) ?? 0) + 1);
-        if (commonGapUs > records.maxItlUs[id]) records.maxItlUs[id] = commonGapUs;
+        if (!(commonCounts[tenant] > 0)) {
+          commonCounts[tenant] = 0;
+          commonTenants.push(tenant);
+        }
+        commonCounts[tenant]++;
+        if (commonGapUs > maxItl) maxItl = commonGapUs;
       } else if (last >= 0) {
         const gap = firstEndUs - last;
-        stats.addItl(records.tenant[id], gap, 1, firstEndUs);
-        if (gap > records.maxItlUs[id]) records.maxItlUs[id] = gap;
+        // Grouped by gap, per tenant and for the window (every such token ends at firstEndUs): most
+        // of them share their previous token's time (e.g. all decoders after a prefill step).
+        if (!(ownCounts[tenant] > 0)) {
+          ownCounts[tenant] = 0;
+          ownGaps[tenant] = gap;
+          ownTenants.push(tenant);
+        } else if (ownGaps[tenant] !== gap) {
+          this.tenantItl(tenant).add(ownGaps[tenant], ownCounts[tenant]);
+          ownCounts[tenant] = 0;
+          ownGaps[tenant] = gap;
+        }
+        ownCounts[tenant]++;
+        if (gap !== ownGapUs) {
+          if (numOwnGap > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(ownGapUs, numOwnGap);
+          ownGapUs = gap;
+          numOwnGap = 0;
+        }
+        numOwnGap++;
+        if (gap > maxItl) maxItl = gap;
       }
-      if (laterMaxUs > records.maxItlUs[id]) records.maxItlUs[id] = laterMaxUs;
+      if (laterMaxUs > maxItl) maxItl = laterMaxUs;
+      records.maxItlUs[id] = maxItl;
       records.lastTokenUs[id] = endUs;
-      records.outputTokensDone[id] += plan.numSteps;
+      records.outputTokensDone[id] += numSteps;
     }
-    for (const [tenant, count] of commonByTenant) stats.addItl(tenant, commonGapUs, count, firstEndUs);
+    if (numOwnGap > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(ownGapUs, numOwnGap);
+    for (const tenant of ownTenants) {
+      this.tenantItl(tenant).add(ownGaps[tenant], ownCounts[tenant]);
+      ownCounts[tenant] = 0;
+    }
+    // The common gap: per tenant, and once for the window with all of them (the same samples).
+    let numCommon = 0;
+    for (const tenant of commonTenants) {
+      this.tenantItl(tenant).add(commonGapUs, commonCounts[tenant]);
+      numCommon += commonCounts[tenant];
+      commonCounts[tenant] = 0;
+    }
+    if (numCommon > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(commonGapUs, numCommon);
+    // Each segment goes to every tenant of the run: find its histogram index once.
+    const segIndexes = this.segmentIndexes;
+    for (let s = 0; s < numSegments; s++) segIndexes[s] = denseIndexOf(segKeys[s]);
+    for (const tenant of runTenants) {
+      const count = runCounts[tenant];
+      runCounts[tenant] = 0;
+      const samples = this.tenantItl(tenant);
+      for (let s = 0; s < numSegments; s++) {
+        if (segIndexes[s] >= 0) samples.addAtDenseIndex(segIndexes[s], segSteps[s] * count, segSums[s] * count);
+        else samples.addBucketed(segKeys[s], segSteps[s] * count, segSums[s] * count);
+      }
+    }
+    if (numSegments > 0) {
+      let samplesWindow = -1;
+      let samples: WeightedSamples | null = null;
+      for (let s = 0; s < numSegments; s++) {
+        if (segWindows[s] !== samplesWindow || samples === null) {
+          samplesWindow = segWindows[s];
+          samples = stats.windowItl(samplesWindow);
+        }
+        if (segIndexes[s] >= 0) samples.addAtDenseIndex(segIndexes[s], segSteps[s] * n, segSums[s] * n);
+        else samples.addBucketed(segKeys[s], segSteps[s] * n, segSums[s] * n);
+      }
+    }
 
     const outcome = this.scheduler.onStepEnd(plan, { nowUs: endUs });
     this.plan = null;
@@ -303,6 +470,18 @@ export class Replica {
     }
   }
 
+  /** The ITL samples of the SLA window holding `timeUs`. */
+  private windowItlAt(timeUs: number): WeightedSamples {
+    return this.stats.windowItl(Math.floor(timeUs / this.stats.windowUs));
+  }
+
+  /** The ITL samples of tenant index `tenant` (records.tenantIndex), cached by index. */
+  private tenantItl(tenant: number): WeightedSamples {
+    let samples = this.tenantItlByIndex[tenant];
+    if (samples === undefined) this.tenantItlByIndex[tenant] = samples = this.stats.tenantItl(this.records.tenantNames[tenant]);
+    return samples;
+  }
+
   private end(id: number, timeUs: number, status: 'completed' | 'rejected' | 'aborted' | 'failed', reason: string, preemptions: number): void {
     const records = this.records;
     records.status[id] = status;
@@ -310,5 +489,37 @@ export class Replica {
     records.finishUs[id] = timeUs;
     records.preemptions[id] = preemptions;
     this.stats.changeInSystem(timeUs, -1);
+  }
+
+  // ---- Fleet additions (sim/fleet): load queries for the router, and failure ----
+
+  /** Requests here that have not ended: delivered but not yet admitted, waiting, and running. */
+  numInSystem(): number {
+    return this.inbox.length - this.inboxHead + this.scheduler.numWaiting() + this.scheduler.numRunning();
+  }
+
+  /** Requests here that are not running yet (delivered or waiting). */
+  numQueued(): number {
+    return this.inbox.length - this.inboxHead + this.scheduler.numWaiting();
+  }
+
+  kvBlocksUsedNow(): number {
+    return this.scheduler.allocator.numBlocksUsed();
+  }
+
+  /**
+   * The replica fails at `nowUs` (the caller has advanced it to just before): the step in flight
+   * is lost and every request on it leaves this replica; the caller retries or fails them. The
+   * replica is inert afterwards (a recovered replica is a new one: its KV and adapters are gone).
+   * Returns how many requests left.
+   */
+  fail(nowUs: number): number {
+    const numLeft = this.stats.inSystem;
+    this.plan = null;
+    this.inbox = [];
+    this.inboxHead = 0;
+    this.nextBoundaryUs = Infinity;
+    this.stats.changeInSystem(nowUs, -numLeft);
+    return numLeft;
   }
 }

@@ -6,10 +6,24 @@ export function shapeOfPlan(plan: BatchPlan, adapterSlots: Set<number>): StepSha
   let contextTokensSum = 0;
   let prefillAttentionPairs = 0;
   let numSampled = 0;
+  let decodeContextTokensSum = 0;
+  let numPrefillSeqs = 0;
+  let longestKvTokens = 0;
+  let prefillLongestNewTokens = 0;
+  let prefillLongestContextTokens = 0;
   adapterSlots.clear();
   for (const item of plan.items) {
     contextTokensSum += item.contextTokens;
-    if (item.isPrefill) prefillAttentionPairs += (item.numNewTokens * (2 * item.contextTokens + item.numNewTokens + 1)) / 2;
+    if (item.isPrefill) {
+      numPrefillSeqs++;
+      const pairs = (item.numNewTokens * (2 * item.contextTokens + item.numNewTokens + 1)) / 2;
+      prefillAttentionPairs += pairs;
+      if (item.contextTokens + item.numNewTokens > longestKvTokens) {
+        longestKvTokens = item.contextTokens + item.numNewTokens;
+        prefillLongestNewTokens = item.numNewTokens;
+        prefillLongestContextTokens = item.contextTokens;
+      }
+    } else decodeContextTokensSum += item.contextTokens;
     if (item.samples) numSampled++;
     if (item.adapterSlot >= 0) adapterSlots.add(item.adapterSlot);
   }
@@ -22,6 +36,10 @@ export function shapeOfPlan(plan: BatchPlan, adapterSlots: Set<number>): StepSha
     numSampled,
     numLoraLoads: plan.loraLoads.length,
     numAdapters: adapterSlots.size,
+    decodeContextTokensSum,
+    numPrefillSeqs,
+    prefillLongestNewTokens,
+    prefillLongestContextTokens,
   };
 }
 
@@ -39,5 +57,7 @@ export function decodeRunStepShape(numSeqs: number, contextTokens0: number, numA
     numSampled: numSeqs,
     numLoraLoads: 0,
     numAdapters,
+    decodeContextTokensSum: contextTokens0 + i * numSeqs,
+    numPrefillSeqs: 0,
   };
 }

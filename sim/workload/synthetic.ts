@@ -25,6 +25,18 @@ export interface SyntheticWorkload {
   /** Prompt + output may not exceed this (the case study's 4096-token context): output is capped. */
   readonly maxSeqLenTokens: number;
   readonly tenants: readonly TenantSpec[];
+  /** Peak hours of each day at `ratePerS`, the rest at ratePerS × offPeakFactor (absent = flat). */
+  readonly diurnal?: { readonly startHour: number; readonly endHour: number; readonly offPeakFactor: number };
+}
+
+/** Rate multiplier at `timeS` and the time its piece ends, for a daily peak window. */
+function diurnalPiece(d: NonNullable<SyntheticWorkload['diurnal']>, timeS: number): { factor: number; endS: number } {
+  const day = Math.floor(timeS / 86400) * 86400;
+  const startS = day + d.startHour * 3600;
+  const endS = day + d.endHour * 3600;
+  if (timeS < startS) return { factor: d.offPeakFactor, endS: startS };
+  if (timeS < endS) return { factor: 1, endS };
+  return { factor: d.offPeakFactor, endS: day + 86400 };
 }
 
 export const DEFAULT_TENANTS: readonly TenantSpec[] = [{ name: 'default', weight: 1, priorityClass: 0, numAdapters: 0, adapterZipfS: 1 }];
@@ -51,7 +63,22 @@ export function syntheticSource(w: SyntheticWorkload, rngs: RngStreams): Workloa
   return {
     next(): WorkloadRequest | null {
       if (done) return null;
-      timeS += gap();
+      if (w.diurnal === undefined) timeS += gap();
+      else {
+        // Piecewise-constant rate: a gap that crosses a piece's end restarts there at the new rate
+        // (exact for Poisson, which is memoryless). Bounded: a day has three pieces.
+        for (let piece = 0; ; piece++) {
+          if (piece > 3 * (1 + w.durationS / 86400)) throw new Error('diurnal arrivals: no arrival found (bug)');
+          const { factor, endS } = diurnalPiece(w.diurnal, timeS);
+          const next = factor > 0 ? timeS + gap() / factor : Infinity;
+          if (next < endS) {
+            timeS = next;
+            break;
+          }
+          timeS = endS;
+          if (timeS >= w.durationS) break;
+        }
+      }
       const arrivalUs = secondsToUs(timeS);
       if (arrivalUs >= endUs) {
         done = true;

@@ -73,9 +73,14 @@ describe('simulate', () => {
     expect(read(a.dir, 'requests.csv')).not.toEqual(read(c.dir, 'requests.csv'));
   });
 
-  it('labels outputs with the uncalibrated cost model', () => {
-    const s = run({ workload: { durationS: 2 } }).summary;
-    expect(s.cost_model).toEqual({ name: 'roofline-analytic', calibration: 'uncalibrated' });
+  it('labels outputs with the GPU\'s calibration profile by default, and the roofline as uncalibrated', () => {
+    expect(run({ gpu: 'a100-80gb', workload: { durationS: 2 } }).summary.cost_model).toEqual({ name: 'profile:a100-80gb-derived-from-h200-2026-11-22', calibration: 'calibrated' });
+    expect(run({ gpu: 'h200', workload: { durationS: 2 } }).summary.cost_model).toEqual({ name: 'profile:h200-2026-11-22', calibration: 'calibrated' });
+    expect(run({ cost: { model: 'roofline' }, workload: { durationS: 2 } }).summary.cost_model).toEqual({ name: 'roofline-analytic', calibration: 'uncalibrated' });
+  });
+
+  it('names a missing profile file and what to use instead', () => {
+    expect(() => run({ cost: { profile: '/nonexistent/p.json' }, workload: { durationS: 2 } })).toThrow(/nonexistent\/p\.json/);
   });
 });
 

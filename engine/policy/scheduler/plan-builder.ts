@@ -1,15 +1,18 @@
-import type { BatchPlan, BlockCopy, LoraLoad, PlanItem, SeqId } from '../types.js';
+import type { BatchPlan, BlockCopy, LoraLoad, PlanItem, SeqId, SeqState } from '../types.js';
 
 /** Collects one plan while the scheduler forms it; `build` freezes it. */
 export class PlanBuilder {
   readonly items: PlanItem[] = [];
+  /** The sequence of each item added with `add` (index-aligned with items for a single step). */
+  readonly seqs: SeqState[] = [];
   readonly preempted: SeqId[] = [];
   readonly loraLoads: LoraLoad[] = [];
   readonly loraEvictions: LoraLoad[] = [];
   readonly blockCopies: BlockCopy[] = [];
   numPrefillTokens = 0;
   numDecodeTokens = 0;
-  private readonly planned = new Set<SeqId>();
+  /** Ids of the items, built on the first `isPlanned` (only preemption asks), then kept current. */
+  private planned: Set<SeqId> | null = null;
 
   constructor(readonly maxNumBatchedTokens: number) {}
 
@@ -22,11 +25,16 @@ export class PlanBuilder {
   }
 
   isPlanned(seqId: SeqId): boolean {
+    if (this.planned === null) {
+      this.planned = new Set<SeqId>();
+      for (const item of this.items) this.planned.add(item.seqId);
+    }
     return this.planned.has(seqId);
   }
 
-  add(item: PlanItem): void {
-    this.planned.add(item.seqId);
+  add(item: PlanItem, seq: SeqState): void {
+    this.planned?.add(item.seqId);
+    this.seqs.push(seq);
     this.addUnplanned(item);
   }
 

@@ -19,6 +19,9 @@ import { WaitingQueue } from '../waiting-queue.js';
 import { schedulerConfigErrors, type SchedulerConfig } from './config.js';
 import { PlanBuilder } from './plan-builder.js';
 
+/** Page sizes up to this use the closed forms over slack buckets in decode runs (scratch of this size). */
+const MAX_SLACK_BUCKETS = 4096;
+
 interface BatchReservation {
   readonly freeBlocksAtStart: number;
   reservedBlocks: number;
@@ -48,6 +51,8 @@ export abstract class Scheduler {
   /** Running sequences in admission order; preemption takes from the end. */
   protected readonly running: SeqState[] = [];
   private readonly runningByTenant = new Map<string, number>();
+  /** Σ numComputedTokens over running sequences, kept as they change (runningContextTokens is O(1)). */
+  private runningContextSum = 0;
   private readonly watermarkBlocks: number;
   private readonly admitLimitBlocks: number;
   private nextStepIndex = 0;
@@ -56,8 +61,14 @@ export abstract class Scheduler {
   private steadyMemo = { version: -1, nowUs: -1, steps: 0 };
   /** Sequences of the pending plan, index-aligned with its items. */
   private pendingSeqs: SeqState[] = [];
-  /** Scratch for steadyDecodeSteps (kept to avoid an allocation per call). */
+  /** Scratch for steadyDecodeSteps and composeDecodeRun (kept to avoid allocations per call). */
   private readonly decodeSlack: number[] = [];
+  /** `version` when decodeSlack was filled for every running sequence (-1: not valid). */
+  private decodeSlackVersion = -1;
+  /** Per slack value r (0 <= r < page): count, then start offset, of growing sequences (length page + 1). */
+  private slackCounts = new Int32Array(0);
+  /** Running indexes of growing sequences grouped by slack, running order within a group. */
+  private slackOrder = new Int32Array(0);
   private pendingPlan: BatchPlan | null = null;
   private admitCounter = 0;
 
@@ -146,9 +157,7 @@ export abstract class Scheduler {
 
   /** Sum of KV context over running sequences (the cost model's decode attention input). */
   runningContextTokens(): number {
-    let sum = 0;
-    for (const seq of this.running) sum += seq.numComputedTokens;
-    return sum;
+    return this.runningContextSum;
   }
 
   // ---- the step ------------------------------------------------------------------------------
@@ -166,7 +175,8 @@ export abstract class Scheduler {
     } else {
       this.compose(view.nowUs, builder);
       plan = builder.build(this.nextStepIndex, 1, [this.allocator.numBlocksUsed()]);
-      this.pendingSeqs = plan.items.map((item) => this.seqs.get(item.seqId)!);
+      // Every item of a single step was added with its sequence.
+      this.pendingSeqs = builder.seqs;
     }
     this.version++;
     assert(plan.items.length <= this.config.maxNumSeqs, 'step exceeds maxNumSeqs');
@@ -192,6 +202,7 @@ export abstract class Scheduler {
       assert(seq.spec.id === item.seqId && seq.status === 'running', () => `planned seq ${item.seqId} is not running`);
       assert(seq.numComputedTokens === item.contextTokens, () => `seq ${item.seqId} context moved during the step`);
       seq.numComputedTokens += item.numNewTokens * plan.numSteps;
+      this.runningContextSum += item.numNewTokens * plan.numSteps;
       if (item.isPrefill) this.allocator.commitComputed(seq.spec.id, seq.numComputedTokens);
       if (!item.samples) continue;
       if (seq.numOutputTokens === 0) firstTokenSeqIds.push(seq.spec.id);
@@ -241,28 +252,80 @@ export abstract class Scheduler {
     // Step j (0-based) writes token numComputed + j; a sequence allocates when that passes the
     // end of its page table: first at step `slack` (tokens covered beyond numComputed), then
     // every page. Blocks taken by steps [0, k) = sum over sequences of ceil((k - slack) / page).
-    const slack = this.decodeSlack;
-    slack.length = n;
-    for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens;
+    const slack = this.fillDecodeSlack();
     const page = this.allocator.pageSizeTokens;
-    const free = this.allocator.numBlocksFree();
-    const fits = (k: number): boolean => {
-      let need = 0;
-      for (let i = 0; i < n; i++) {
-        if (k > slack[i]) need += Math.floor((k - slack[i] + page - 1) / page);
+    // Only sequences with slack < maxSteps ever allocate within the run.
+    let numGrowing = 0;
+    let allBelowPage = true;
+    for (let i = 0; i < n; i++) {
+      const s = slack[i];
+      if (s < maxSteps) {
+        numGrowing++;
+        if (s < 0 || s >= page) allBelowPage = false;
       }
-      return need <= free;
-    };
-    if (!fits(1)) return 0;
-    if (fits(maxSteps)) return maxSteps;
+    }
+    const free = this.allocator.numBlocksFree();
+    if (numGrowing === 0) return maxSteps;
+    if (allBelowPage && page <= MAX_SLACK_BUCKETS) {
+      // Closed form. With every growing slack r < page and k = q·page + m (0 <= m < page), a
+      // sequence takes q + [r < m] blocks in steps [0, k), so need(k) = q·numGrowing + #{r < m}.
+      // The largest k with need(k) <= free has q = floor(free / numGrowing) and the largest m
+      // whose count of smaller slacks fits in the rest: the same k the search below finds.
+      const counts = this.slackCountsOfSize(page);
+      for (let i = 0; i < n; i++) if (slack[i] < maxSteps) counts[slack[i]]++;
+      const q = Math.floor(free / numGrowing);
+      const rest = free - q * numGrowing;
+      let m = 0;
+      let smaller = counts[0];
+      while (m + 1 < page && smaller <= rest) {
+        m++;
+        smaller += counts[m];
+      }
+      const k = q * page + m;
+      return k < 1 ? 0 : Math.min(k, maxSteps);
+    }
+    if (!this.decodeRunFits(1, slack, page, free)) return 0;
+    if (this.decodeRunFits(maxSteps, slack, page, free)) return maxSteps;
     let lo = 1;
     let hi = maxSteps; // fits(lo) && !fits(hi)
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
-      if (fits(mid)) lo = mid;
+      if (this.decodeRunFits(mid, slack, page, free)) lo = mid;
       else hi = mid;
     }
     return lo;
+  }
+
+  /**
+   * Each running sequence's slack (page-table tokens beyond its computed tokens), in running
+   * order; reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
+   */
+  private fillDecodeSlack(): number[] {
+    const slack = this.decodeSlack;
+    if (this.decodeSlackVersion === this.version) return slack;
+    const running = this.running;
+    const n = running.length;
+    slack.length = n;
+    for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens;
+    this.decodeSlackVersion = this.version;
+    return slack;
+  }
+
+  /** Whether `k` decode steps fit in `free` blocks given each sequence's slack. */
+  private decodeRunFits(k: number, slack: readonly number[], page: number, free: number): boolean {
+    let need = 0;
+    for (let i = 0; i < slack.length; i++) {
+      if (k > slack[i]) need += Math.floor((k - slack[i] + page - 1) / page);
+    }
+    return need <= free;
+  }
+
+  /** The zeroed scratch of slack counts for `page` (length page + 1). */
+  private slackCountsOfSize(page: number): Int32Array {
+    if (this.slackCounts.length < page + 1) this.slackCounts = new Int32Array(page + 1);
+    const counts = this.slackCounts;
+    counts.fill(0, 0, page + 1);
+    return counts;
   }
 
   /** The next time aging alone may change which request is admitted next (Infinity if never). */
@@ -286,6 +349,9 @@ export abstract class Scheduler {
       }
     }
     assert(numWaiting === this.waiting.size, 'waiting count matches');
+    let contextSum = 0;
+    for (const seq of this.running) contextSum += seq.numComputedTokens;
+    assert(contextSum === this.runningContextSum, 'running context sum matches');
     assert(this.running.length + numWaiting === this.seqs.size, 'every live seq is waiting or running');
     for (const [tenant, count] of tenantCounts) assert(this.runningByTenant.get(tenant) === count, () => `tenant ${tenant} count`);
   }
@@ -344,6 +410,7 @@ export abstract class Scheduler {
     seq.numCachedPromptTokens = match.numTokens;
     seq.admitOrder = this.admitCounter++;
     this.running.push(seq);
+    this.runningContextSum += seq.numComputedTokens;
     this.runningByTenant.set(spec.tenant, (this.runningByTenant.get(spec.tenant) ?? 0) + 1);
     builder.add({
       seqId: spec.id,
@@ -352,7 +419,7 @@ export abstract class Scheduler {
       isPrefill: true,
       samples: match.numTokens + numTokens === prefillTarget(seq),
       adapterSlot,
-    });
+    }, seq);
     return numTokens;
   }
 
@@ -371,7 +438,8 @@ export abstract class Scheduler {
       this.preempt(victim, builder);
       if (victim === seq) return false;
     }
-    for (const copy of this.allocator.grow(seq.spec.id, target)) builder.blockCopies.push(copy);
+    const copies = this.allocator.grow(seq.spec.id, target);
+    for (let i = 0; i < copies.length; i++) builder.blockCopies.push(copies[i]);
     const isPrefill = !isDecoding(seq);
     builder.add({
       seqId: seq.spec.id,
@@ -380,7 +448,7 @@ export abstract class Scheduler {
       isPrefill,
       samples: !isPrefill || target === prefillTarget(seq),
       adapterSlot: seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter),
-    });
+    }, seq);
     return true;
   }
 
@@ -435,24 +503,56 @@ export abstract class Scheduler {
     // within a step in running order), touching only the sequences that cross a block boundary
     // at that step: O(n + steps + blocks taken), not O(n × steps).
     const running = this.running;
+    const n = running.length;
     const page = this.allocator.pageSizeTokens;
-    const crossingsByStep: number[][] = [];
-    for (let i = 0; i < running.length; i++) {
-      const seq = running[i];
-      const slack = this.allocator.numTokensCovered(seq.spec.id) - seq.numComputedTokens;
-      for (let step = slack; step < numSteps; step += page) (crossingsByStep[step] ??= []).push(i);
+    const slack = this.fillDecodeSlack();
+    let allBelowPage = true;
+    for (let i = 0; i < n; i++) {
+      const s = slack[i];
+      if (s < numSteps && (s < 0 || s >= page)) allBelowPage = false;
     }
     const used: number[] = new Array(numSteps);
-    for (let step = 0; step < numSteps; step++) {
-      const crossing = crossingsByStep[step];
-      if (crossing !== undefined) {
-        for (const i of crossing) {
-          const seq = running[i];
-          const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
-          assert(copies.length === 0, 'a steady decode run never copies on write');
+    if (allBelowPage && page <= MAX_SLACK_BUCKETS) {
+      // Every growing sequence crosses at steps slack, slack + page, ...: the sequences crossing
+      // at step j are those with slack = j mod page, kept in running order by a counting sort.
+      const starts = this.slackCountsOfSize(page);
+      for (let i = 0; i < n; i++) if (slack[i] < numSteps) starts[slack[i] + 1]++;
+      for (let r = 0; r < page; r++) starts[r + 1] += starts[r];
+      if (this.slackOrder.length < n) this.slackOrder = new Int32Array(Math.max(n, 2 * this.slackOrder.length));
+      const order = this.slackOrder;
+      // Fill group r from starts[r] on; starts[r] is advanced past the group and restored below.
+      for (let i = 0; i < n; i++) if (slack[i] < numSteps) order[starts[slack[i]]++] = i;
+      for (let r = page; r > 0; r--) starts[r] = starts[r - 1];
+      starts[0] = 0;
+      let usedNow = this.allocator.numBlocksUsed();
+      for (let step = 0, r = 0; step < numSteps; step++, r = r + 1 === page ? 0 : r + 1) {
+        // r = step mod page. Blocks in use change only when some sequence grows.
+        if (starts[r] < starts[r + 1]) {
+          for (let j = starts[r]; j < starts[r + 1]; j++) {
+            const seq = running[order[j]];
+            const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
+            assert(copies.length === 0, 'a steady decode run never copies on write');
+          }
+          usedNow = this.allocator.numBlocksUsed();
         }
+        used[step] = usedNow;
       }
-      used[step] = this.allocator.numBlocksUsed();
+    } else {
+      const crossingsByStep: number[][] = [];
+      for (let i = 0; i < n; i++) {
+        for (let step = slack[i]; step < numSteps; step += page) (crossingsByStep[step] ??= []).push(i);
+      }
+      for (let step = 0; step < numSteps; step++) {
+        const crossing = crossingsByStep[step];
+        if (crossing !== undefined) {
+          for (const i of crossing) {
+            const seq = running[i];
+            const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
+            assert(copies.length === 0, 'a steady decode run never copies on write');
+          }
+        }
+        used[step] = this.allocator.numBlocksUsed();
+      }
     }
     for (const seq of running) {
       builder.addUnplanned({
@@ -490,6 +590,7 @@ export abstract class Scheduler {
     const index = this.running.lastIndexOf(seq);
     assert(index >= 0, () => `seq ${seq.spec.id} is not running`);
     this.running.splice(index, 1);
+    this.runningContextSum -= seq.numComputedTokens;
     this.allocator.free(seq.spec.id);
     if (seq.spec.adapter !== null) this.lora.release(seq.spec.adapter);
     const count = this.runningByTenant.get(seq.spec.tenant) ?? 0;

@@ -1,0 +1,177 @@
+// Timing on the GPU: a case is captured as a CUDA graph of N back-to-back calls (N chosen so one
+// replay lasts about TARGET_GRAPH_US), replayed once to warm up, then replayed `reps` times
+// between CUDA events; each replay gives one per-call time. Weights, KV caches and adapters are
+// rotated through several copies when one copy would stay in L2, as each layer of a real forward
+// pass reads different ones. Device memory comes from one arena filled with finite random bf16.
+import { DeviceBuffer, type GpuOps, type Stream } from '../native/index.js';
+
+export const TARGET_GRAPH_US = 400;
+export const MAX_CALLS_PER_GRAPH = 256;
+/** Rotate state through copies until this many bytes are touched per cycle (L2 is 50 MB). */
+export const ROTATE_BYTES = 256 * 2 ** 20;
+export const MAX_COPIES = 32;
+/** A replay that cycles all copies may last up to this long. */
+export const MAX_ROTATION_GRAPH_US = 5_000;
+
+export interface TimingStats {
+  readonly medianUs: number;
+  readonly p10Us: number;
+  readonly p90Us: number;
+  readonly minUs: number;
+  readonly maxUs: number;
+  readonly reps: number;
+  readonly callsPerRep: number;
+}
+
+/** Nearest-rank quantile of a sorted list. */
+export function quantile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+export function statsOf(timesUs: readonly number[], callsPerRep: number): TimingStats {
+  const s = [...timesUs].sort((a, b) => a - b);
+  return {
+    medianUs: s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2,
+    p10Us: quantile(s, 0.1),
+    p90Us: quantile(s, 0.9),
+    minUs: s[0],
+    maxUs: s[s.length - 1],
+    reps: s.length,
+    callsPerRep,
+  };
+}
+
+/** Repetitions for a replay of `graphUs`: more when short (noisier), fewer when long. */
+export function repsFor(graphUs: number): number {
+  if (graphUs <= 2_000) return 9;
+  if (graphUs <= 20_000) return 5;
+  return 3;
+}
+
+/** How many copies of `bytes` to rotate through. */
+export function copiesFor(bytes: number): number {
+  return Math.max(1, Math.min(MAX_COPIES, Math.ceil(ROTATE_BYTES / Math.max(1, bytes))));
+}
+
+/** Bump allocator over one device allocation; `reset` between cases. */
+export class Arena {
+  private offset = 0;
+  private pinned = 0;
+  readonly base: DeviceBuffer;
+  constructor(private readonly g: GpuOps, readonly bytes: number) {
+    this.base = g.alloc(bytes);
+  }
+  take(bytes: number): DeviceBuffer {
+    const size = Math.ceil(Math.max(bytes, 1) / 256) * 256;
+    if (this.offset + size > this.bytes) throw new Error(`arena: ${bytes} bytes do not fit (${this.offset} of ${this.bytes} used)`);
+    const view = new DeviceBuffer(this.base.ptr + BigInt(this.offset), size);
+    this.offset += size;
+    return view;
+  }
+  /** Uploads `data` into a fresh region (synchronously). */
+  put(data: ArrayBufferView, stream?: Stream): DeviceBuffer {
+    const view = this.take(data.byteLength);
+    this.g.copyToDevice(view, data, stream === undefined ? {} : { stream });
+    return view;
+  }
+  /** Keeps what was taken so far across resets (e.g. shared random tables). */
+  pin(): void {
+    this.pinned = this.offset;
+  }
+  reset(): void {
+    this.offset = this.pinned;
+  }
+  get used(): number {
+    return this.offset;
+  }
+}
+
+/** Fills the whole arena with copies of a random block of finite bf16 values of either sign in [0.0078, 0.0156). */
+export function fillRandom(g: GpuOps, arena: Arena, random: () => number, stream: Stream): void {
+  const blockBytes = 64 * 2 ** 20;
+  const block = new Uint16Array(blockBytes / 2);
+  for (let i = 0; i < block.length; i++) block[i] = (random() < 0.5 ? 0x3c00 : 0xbc00) + Math.floor(random() * 128);
+  const first = Math.min(blockBytes, arena.bytes);
+  g.copyToDevice(new DeviceBuffer(arena.base.ptr, first), new Uint16Array(block.buffer, 0, first / 2), { stream });
+  let filled = first;
+  while (filled < arena.bytes) {
+    const n = Math.min(filled, arena.bytes - filled);
+    g.copy(new DeviceBuffer(arena.base.ptr + BigInt(filled), n), new DeviceBuffer(arena.base.ptr, n), n, stream);
+    filled += n;
+  }
+  g.sync(stream);
+}
+
+export class GraphTimer {
+  private readonly e0: bigint;
+  private readonly e1: bigint;
+  constructor(private readonly g: GpuOps, readonly stream: Stream) {
+    this.e0 = g.createEvent();
+    this.e1 = g.createEvent();
+  }
+
+  /** Milliseconds of whatever `fn` queues on the stream, run eagerly. */
+  private eagerMs(fn: () => void): number {
+    this.g.record(this.e0, this.stream);
+    fn();
+    this.g.record(this.e1, this.stream);
+    return this.g.elapsedMs(this.e0, this.e1);
+  }
+
+  /**
+   * Times `call(i)` (call i uses rotation copy i mod copies). An eager first call runs outside any
+   * capture (the GEMM picks its algorithm then), the next three estimate the per-call time.
+   */
+  time(call: (i: number) => void, copies: number): TimingStats {
+    const g = this.g;
+    call(0);
+    g.sync(this.stream);
+    const estUs = (this.eagerMs(() => {
+      for (let i = 1; i <= 3; i++) call(i);
+    }) * 1e3) / 3;
+    let n = Math.max(1, Math.min(MAX_CALLS_PER_GRAPH, Math.ceil(TARGET_GRAPH_US / Math.max(estUs, 0.5))));
+    // Cycle through every rotation copy, unless the calls are long enough that L2 reuse between
+    // them cannot matter (a replay would then last far longer than needed).
+    if (copies > 1 && estUs * copies <= MAX_ROTATION_GRAPH_US) n = Math.min(MAX_CALLS_PER_GRAPH, Math.max(n, copies));
+    const graph = g.capture(this.stream, () => {
+      for (let i = 0; i < n; i++) call(i);
+    });
+    try {
+      g.launchGraph(graph, this.stream); // warm-up replay
+      const reps = repsFor(estUs * n);
+      const times: number[] = [];
+      for (let r = 0; r < reps; r++) {
+        times.push((this.eagerMs(() => g.launchGraph(graph, this.stream)) * 1e3) / n);
+      }
+      return statsOf(times, n);
+    } finally {
+      g.destroyGraph(graph);
+    }
+  }
+
+  /** Times an eager, uncapturable operation (host ↔ device copies) `reps` times after one warm-up. */
+  timeEager(fn: () => void, reps: number): TimingStats {
+    fn();
+    this.g.sync(this.stream);
+    const times: number[] = [];
+    for (let r = 0; r < reps; r++) times.push(this.eagerMs(fn) * 1e3);
+    return statsOf(times, 1);
+  }
+
+  dispose(): void {
+    this.g.destroyEvent(this.e0);
+    this.g.destroyEvent(this.e1);
+  }
+}
+
+/** Times a host-side function with a wall clock (median of `reps` after one warm-up). */
+export function timeHost(fn: () => void, reps: number, nowMs: () => number): TimingStats {
+  fn();
+  const times: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const t0 = nowMs();
+    fn();
+    times.push((nowMs() - t0) * 1e3);
+  }
+  return statsOf(times, 1);
+}

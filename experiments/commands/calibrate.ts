@@ -1,0 +1,168 @@
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { basename, dirname, join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { GPU_NAMES, type GpuName } from '../../sim/catalog.js';
+import { fitProfile } from '../../sim/cost/profile-fit.js';
+import { deriveProfile } from '../../sim/cost/profile-derive.js';
+import { curveCharts, errorTable } from '../../sim/cost/profile-report.js';
+import { loadProfile } from '../../sim/cost/profile.js';
+import { formatSamplesCsv, parseSamplesCsv, SamplesError } from '../../sim/cost/samples.js';
+
+// `stratos calibrate run | fit | derive | report`: microbenchmark the kernels, fit a profile,
+// derive one for a GPU we cannot measure, and report a profile's errors and curves.
+
+class CalibrateError extends Error {
+  readonly code = 'calibrate' as const;
+}
+
+interface RunArgs {
+  out: string;
+  models: string;
+  grid: string;
+  families?: string;
+  'budget-s': number;
+}
+
+const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run',
+  describe: 'Run the kernel microbenchmarks on the GPU and write raw samples (CSV)',
+  builder: (y: Argv) =>
+    y
+      .option('out', { type: 'string', demandOption: true, describe: 'samples CSV to write' })
+      .option('models', { type: 'string', default: 'llama2-7b,llama2-13b,llama2-70b', describe: 'models whose shapes to cover (70B as TP 1/2/4/8 shards)' })
+      .option('grid', { type: 'string', choices: ['full', 'quick'], default: 'full', describe: 'full: the simulator\'s range; quick: a smoke test' })
+      .option('families', { type: 'string', describe: 'only these op families (comma-separated)' })
+      .option('budget-s', { type: 'number', default: 420, describe: 'stop starting new cases after this many seconds' })
+      .example('stratos calibrate run --out calibration/runs/today/samples.csv', 'the full grids on this machine\'s GPU')
+      .epilogue('Needs the native addon built with CUDA and a GPU. On a machine without npm, bundle with `node calibration/bundle.mjs` and run `bash calibration/run.sh` (same code).') as unknown as Argv<RunArgs>,
+  handler: async (args) => {
+    const { runCalibration, parseFamilies, parseModels } = await import('../../calibration/runner.js');
+    const families = parseFamilies(args.families);
+    const r = runCalibration({
+      out: args.out,
+      models: parseModels(args.models),
+      grid: args.grid as 'full' | 'quick',
+      ...(families ? { families } : {}),
+      budgetS: args['budget-s'],
+      root: process.cwd(),
+      command: `stratos calibrate run ${process.argv.slice(4).join(' ')}`,
+    });
+    if (r.samples === 0) process.exitCode = 1;
+  },
+};
+
+interface FitArgs {
+  samples: string;
+  out: string;
+  gpu?: string;
+  name?: string;
+}
+
+/** Indented JSON with arrays of numbers kept on one line (the efficiency grids). */
+function profileJson(value: unknown): string {
+  return JSON.stringify(value, null, 1).replace(/\[[\s\d.eE+,null-]*\]/g, (m) => m.replace(/\s+/g, '')) + '\n';
+}
+
+function gpuFromMeta(meta: Record<string, unknown>): GpuName {
+  const name = String((meta.gpu as { name?: unknown } | undefined)?.name ?? '');
+  if (/H200/i.test(name)) return 'h200';
+  if (/A100/i.test(name)) return 'a100-80gb';
+  throw new CalibrateError(`cannot tell the GPU from the samples ("${name}"); pass --gpu (allowed: ${GPU_NAMES.join(', ')})`);
+}
+
+const fitCommand: CommandModule<object, FitArgs> = {
+  command: 'fit <samples>',
+  describe: 'Fit a cost-model profile (JSON) from raw samples; writes the held-back samples beside it',
+  builder: (y: Argv) =>
+    y
+      .positional('samples', { type: 'string', demandOption: true, describe: 'samples CSV from `calibrate run` (.csv or .csv.gz)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'profile JSON to write; PROFILE.holdout.csv is written beside it' })
+      .option('gpu', { type: 'string', choices: GPU_NAMES, describe: 'the GPU the samples were measured on (default: from the samples)' })
+      .option('name', { type: 'string', describe: 'profile name (default <gpu>-<date>)' })
+      .example('stratos calibrate fit calibration/runs/2026-11-22/samples.csv --out calibration/profiles/h200.json', '') as unknown as Argv<FitArgs>,
+  handler: (args) => {
+    let text: string;
+    try {
+      const raw = readFileSync(args.samples);
+      text = (args.samples.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
+    } catch (err) {
+      throw new CalibrateError(`cannot read samples ${args.samples}: ${(err as Error).message}`);
+    }
+    const { meta, samples } = parseSamplesCsv(text, args.samples);
+    const gpu = (args.gpu as GpuName | undefined) ?? gpuFromMeta(meta);
+    const { profile, holdout } = fitProfile({ samples, meta: { ...meta, samplesFile: basename(args.samples) }, gpu, ...(args.name ? { name: args.name } : {}) });
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(args.out, profileJson(profile));
+    const holdoutPath = args.out.replace(/\.json$/, '') + '.holdout.csv';
+    writeFileSync(holdoutPath, formatSamplesCsv({ profile: profile.name, note: 'off-grid samples held back from the fit', run: meta.date }, holdout));
+    process.stdout.write(`wrote ${args.out} (${profile.tables.length} tables from ${samples.length - holdout.length} samples) and ${holdoutPath} (${holdout.length} samples)\n\n${errorTable(profile)}\n`);
+  },
+};
+
+interface DeriveArgs {
+  profile: string;
+  gpu: string;
+  out: string;
+}
+
+const deriveCommand: CommandModule<object, DeriveArgs> = {
+  command: 'derive <profile>',
+  describe: 'Derive a profile for another GPU: efficiency curves carried over, peaks from its spec sheet',
+  builder: (y: Argv) =>
+    y
+      .positional('profile', { type: 'string', demandOption: true, describe: 'a measured profile' })
+      .option('gpu', { type: 'string', choices: GPU_NAMES, demandOption: true, describe: 'the target GPU' })
+      .option('out', { type: 'string', demandOption: true, describe: 'profile JSON to write' })
+      .example('stratos calibrate derive calibration/profiles/h200.json --gpu a100-80gb --out calibration/profiles/a100-80gb.json', '') as unknown as Argv<DeriveArgs>,
+  handler: (args) => {
+    const derived = deriveProfile(loadProfile(args.profile), args.gpu as GpuName);
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(args.out, profileJson(derived));
+    process.stdout.write(`wrote ${args.out} (${derived.name}, derived)\n`);
+  },
+};
+
+interface ReportArgs {
+  profile: string;
+  out?: string;
+}
+
+const reportCommand: CommandModule<object, ReportArgs> = {
+  command: 'report <profile>',
+  describe: 'Print a profile\'s fit errors and draw its efficiency curves (HTML with SVG)',
+  builder: (y: Argv) =>
+    y
+      .positional('profile', { type: 'string', demandOption: true, describe: 'a profile JSON' })
+      .option('out', { type: 'string', describe: 'HTML file to write (default: PROFILE.report.html)' })
+      .example('stratos calibrate report calibration/profiles/h200.json', 'prints the table, writes calibration/profiles/h200.report.html') as unknown as Argv<ReportArgs>,
+  handler: async (args) => {
+    const profile = loadProfile(args.profile);
+    const { renderReportHtml } = await import('../../calibration/report-svg.js');
+    const table = errorTable(profile);
+    const out = args.out ?? join(dirname(args.profile), basename(args.profile).replace(/\.json$/, '') + '.report.html');
+    const prov = profile.provenance as Record<string, unknown>;
+    const notes = [
+      `peaks: ${(profile.peaks.memoryBytesPerS / 1e12).toFixed(3)} TB/s HBM, ${(profile.peaks.bf16FlopsPerS / 1e12).toFixed(0)} TFLOP/s bf16, ${(profile.peaks.pcieBytesPerS / 1e9).toFixed(0)} GB/s PCIe`,
+      profile.derived ? `derived: ${String(prov.method)}` : `measured ${String(prov.date)} on ${String((prov.gpu as { name?: string } | undefined)?.name)}; kernel sources sha256 ${String(prov.kernelSourcesSha256)}`,
+      `host overhead: ${profile.hostOverheadUs === null ? 'not measured (engine loop not built yet)' : `${profile.hostOverheadUs} us`}; all-reduce: ${profile.allReduce ? 'measured' : 'not measured (one GPU)'}`,
+    ];
+    writeFileSync(out, renderReportHtml({ title: `Calibration profile ${profile.name}`, subtitle: profile.fit.method, errorTable: table, notes, charts: curveCharts(profile) }));
+    process.stdout.write(`${profile.name}${profile.derived ? ' (derived)' : ''}\n${notes.map((n) => `  ${n}\n`).join('')}\n${table}\n\nwrote ${out}\n`);
+  },
+};
+
+export const calibrateCommand: CommandModule = {
+  command: 'calibrate <action>',
+  describe: 'Microbenchmark the kernels on a GPU and fit the cost model (run | fit | derive | report)',
+  builder: (y) =>
+    y
+      .command(runCommand as unknown as CommandModule)
+      .command(fitCommand as unknown as CommandModule)
+      .command(deriveCommand as unknown as CommandModule)
+      .command(reportCommand as unknown as CommandModule)
+      .demandCommand(1, 'name an action: run, fit, derive or report'),
+  handler: () => {},
+};
+
+export { CalibrateError, SamplesError };
