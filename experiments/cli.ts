@@ -1,5 +1,7 @@
 import yargs from 'yargs';
+import { calibrateCommand } from './commands/calibrate.js';
 import { capacityCommand } from './commands/capacity.js';
+import { engineCommand } from './commands/engine.js';
 import { notBuiltYet } from './commands/not-built.js';
 import { reportCommand } from './commands/report.js';
 import { simulateCommand } from './commands/simulate.js';
@@ -20,26 +22,8 @@ export async function main(argv: string[]): Promise<void> {
     .command(sweepCommand)
     .command(capacityCommand)
     .command(reportCommand)
-    .command({
-      command: 'calibrate <action>',
-      describe: 'Microbenchmark the kernels on a GPU and fit the cost model (run | fit | report)',
-      builder: (y) =>
-        y
-          .command(notBuiltYet('run', 'Run the kernel microbenchmarks on the GPU and write raw samples', 'Calibration'))
-          .command(notBuiltYet('fit <samples>', 'Fit a cost-model profile from raw samples', 'Calibration'))
-          .command(notBuiltYet('report <profile>', 'Print fit errors and draw efficiency curves of a profile', 'Calibration'))
-          .demandCommand(1, 'name an action: run, fit or report'),
-      handler: () => {},
-    })
-    .command({
-      command: 'engine <action>',
-      describe: 'Drive the real engine (bench)',
-      builder: (y) =>
-        y
-          .command(notBuiltYet('bench', 'Run the real engine on a workload; same outputs as simulate', 'Real engine'))
-          .demandCommand(1, 'name an action: bench'),
-      handler: () => {},
-    })
+    .command(calibrateCommand)
+    .command(engineCommand)
     .command(notBuiltYet('serve', 'Serve the real engine over an OpenAI-compatible HTTP API', 'Real engine'))
     .command(notBuiltYet('validate', 'Run the simulator beside the real engine and report their agreement', 'Validation'))
     .demandCommand(1, 'name a command (see the list above)')

@@ -610,6 +610,23 @@ export interface SampleResult {
 export const SAMPLE_STATUS = { ok: 0, invalidLogits: 1, allMasked: 2, invalidParams: 3 } as const;
 export const SAMPLING_MAX_VOCAB_GPU = 32768;
 
+/**
+ * Widening cast to f32 with an optional row gather and scale (e.g. the sampled rows of bf16
+ * logits into the f32 rows the fused sampler reads): out[r] = f32(x[rows ? rows[r] : r]) * scale.
+ * bf16/f16 widen exactly, so with scale 1 the values (and greedy ties) order as the 16-bit bits do.
+ */
+export interface CastF32Args<B extends Backend = 'cpu'> {
+  dtype: ActDType; // of x: bf16 or f16 on the GPU (the CPU reference also takes f32)
+  numRows: number; // output rows
+  cols: number;
+  srcRows?: number; // rows of x; default numRows (required >= numRows without `rows`)
+  scale?: number; // default 1
+  x: Tensor<B>; // [srcRows, cols]
+  rows?: IndexTensor<B>; // [numRows] source row of each output row; absent: row r reads row r
+  out?: B extends 'cpu' ? Float32Array : DeviceBuffer; // [numRows, cols] f32
+  stream?: Stream;
+}
+
 export interface LoraShrinkArgs<B extends Backend = 'cpu'> {
   dtype: ActDType;
   numTokens: number;
@@ -895,6 +912,23 @@ function prepSample(b: Backend, a: SampleArgs<Backend>) {
   };
 }
 
+function prepCastF32(b: Backend, a: CastF32Args<Backend>) {
+  const op = 'castF32';
+  const dtype = act(b, op, a.dtype);
+  const numRows = nonNegInt(op, 'numRows', a.numRows);
+  const cols = posInt(op, 'cols', a.cols);
+  const srcRows = a.srcRows === undefined ? numRows : nonNegInt(op, 'srcRows', a.srcRows);
+  const scale = a.scale === undefined ? 1 : finite(op, 'scale', a.scale);
+  const rows = optionalTensor(b, op, 'rows', a.rows, 'i32', numRows);
+  if (rows === null && numRows > srcRows) fail(op, `numRows (${numRows}) exceeds srcRows (${srcRows}) without a rows gather`);
+  if (b === 'cpu' && rows !== null) checkIndexRange(op, 'rows', rows as Int32Array, 0, srcRows);
+  const out = output(b, op, 'out', a.out, 'f32', numRows * cols);
+  return {
+    args: { dtype: DTYPE_CODE[dtype], numRows, cols, srcRows, scale, x: tensor(b, op, 'x', a.x, dtype, srcRows * cols), rows, out: out.arg, stream: streamArg(op, a.stream) },
+    out: out.value,
+  };
+}
+
 function prepSegments(b: Backend, op: string, a: { segStarts?: unknown; numSegs?: number; segSlots: unknown; ranks: unknown }, numTokens: number, numSlots: number, maxRank: number) {
   const ranks = tensor(b, op, 'ranks', a.ranks, 'i32', numSlots);
   let segStarts: unknown = null;
@@ -970,6 +1004,7 @@ export interface CpuOps {
   sample(a: SampleArgs<'cpu'>): SampleResult;
   loraShrink(a: LoraShrinkArgs<'cpu'>): Float32Array;
   loraExpand(a: LoraExpandArgs<'cpu'>): void;
+  castF32(a: CastF32Args<'cpu'>): Float32Array;
 }
 
 function makeCpu(): CpuOps {
@@ -989,6 +1024,7 @@ function makeCpu(): CpuOps {
     sample: (a) => run('sampling', prepSample('cpu', a as SampleArgs<Backend>)),
     loraShrink: (a) => run('lora_shrink', prepLoraShrink('cpu', a as LoraShrinkArgs<Backend>)),
     loraExpand: (a) => run('lora_expand', prepLoraExpand('cpu', a as LoraExpandArgs<Backend>)),
+    castF32: (a) => run('cast_f32', prepCastF32('cpu', a as CastF32Args<Backend>)),
   };
 }
 
@@ -1039,6 +1075,7 @@ export interface GpuOps {
   sample(a: SampleArgs<'gpu'>): void;
   loraShrink(a: LoraShrinkArgs<'gpu'>): void;
   loraExpand(a: LoraExpandArgs<'gpu'>): void;
+  castF32(a: CastF32Args<'gpu'>): void;
 }
 
 function byteView(v: ArrayBufferView): Uint8Array {
@@ -1142,6 +1179,7 @@ function makeGpu(m: Addon, status: GpuStatus): GpuOps {
     sample: (a) => run('sampling', prepSample('gpu', a as SampleArgs<Backend>)),
     loraShrink: (a) => run('lora_shrink', prepLoraShrink('gpu', a as LoraShrinkArgs<Backend>)),
     loraExpand: (a) => run('lora_expand', prepLoraExpand('gpu', a as LoraExpandArgs<Backend>)),
+    castF32: (a) => run('cast_f32', prepCastF32('gpu', a as CastF32Args<Backend>)),
   };
   return gpuOps;
 }

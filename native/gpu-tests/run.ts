@@ -187,6 +187,20 @@ guard('siluMul', () => {
   check('siluMul bf16', 'nmse vs CPU', nmse(decode('bf16', down(out, ref as Uint16Array)), decode('bf16', ref)), 1e-5);
 });
 
+guard('castF32', () => {
+  // The engine's use (sampled rows of bf16 logits, gathered and widened) plus odd shapes that
+  // take the scalar path; widening is exact, so the GPU must match the CPU bit for bit.
+  const r = rng(12);
+  for (const [srcRows, cols, numRows, gather, scale, dtype] of [[256, 32000, 200, false, 1, 'bf16'], [37, 1001, 13, true, 0.5, 'bf16'], [5, 77, 9, true, 2, 'f16']] as const) {
+    const x = encode(dtype, randn(r, srcRows * cols, 4));
+    const rows = gather ? Int32Array.from({ length: numRows }, (_, i) => (i * 7 + 3) % srcRows) : undefined;
+    const ref = c.castF32({ dtype, numRows, cols, srcRows, scale, x, rows });
+    const out = poisoned(numRows * cols * 4);
+    g.castF32({ dtype, numRows, cols, srcRows, scale, x: up(x), rows: rows ? up(rows) : undefined, out });
+    check(`castF32 ${dtype} ${numRows} of ${srcRows}x${cols} gather=${gather} scale=${scale}`, 'nmse vs CPU', nmse(down(out, ref), ref), 1e-12);
+  }
+});
+
 guard('kvWrite', () => {
   for (const cacheDtype of ['bf16', 'fp8e4m3'] as const) {
     const r = rng(5);

@@ -112,6 +112,7 @@ void export_silu_mul(Napi::Env env, Napi::Object exports);
 void export_gemm(Napi::Env env, Napi::Object exports);
 void export_sampling(Napi::Env env, Napi::Object exports);
 void export_lora(Napi::Env env, Napi::Object exports);
+void export_cast_f32(Napi::Env env, Napi::Object exports);
 
 #if STRATOS_WITH_CUDA
 constexpr bool kWithCuda = true;

@@ -109,6 +109,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   export_gemm(env, exports);
   export_sampling(env, exports);
   export_lora(env, exports);
+  export_cast_f32(env, exports);
   return exports;
 }
 

@@ -1,0 +1,207 @@
+// The engine loop: the shared policy core driving a runner, four calls per step as in nano-vllm
+// (schedule → execute → sample → onStepEnd). Arrival semantics follow the simulator's replica
+// exactly: a request that arrives at time t joins the scheduler at the first step boundary >= t
+// (an arrival exactly at a boundary is in time for it); an idle engine wakes at the next arrival.
+import { type BatchPlan, type PromptContent, type Scheduler, type SeqId, type SeqState, type StepOutcome } from '../policy/index.js';
+import type { Clock } from './clock.js';
+import type { ModelRunner, RunnerItem, SamplingParams } from './runner.js';
+import { GREEDY } from './runner.js';
+
+export interface EngineRequest {
+  /** Dense id, unique per engine; also the scheduler's seq id. */
+  readonly id: SeqId;
+  readonly tenant: string;
+  readonly adapter: string | null;
+  readonly priorityClass: number;
+  /** When the request arrives, on the engine's clock. */
+  readonly arrivalUs: number;
+  readonly promptTokens: number;
+  /** max_tokens: generation stops here (or at a stop token). */
+  readonly maxOutputTokens: number;
+  readonly content?: PromptContent;
+  /** The prompt; generated deterministically from (seed, id) when absent. */
+  readonly promptTokenIds?: Int32Array;
+  readonly sampling?: SamplingParams;
+}
+
+export interface EngineRequestSource {
+  /** The next request in arrival order, or null when there are no more. */
+  next(): EngineRequest | null;
+}
+
+/** One executed step, for the per-step log and for the metrics. */
+export interface EngineStepRecord {
+  readonly stepIndex: number;
+  /** The step boundary at which it was scheduled. */
+  readonly startUs: number;
+  readonly endUs: number;
+  /** Host time spent in schedule(). */
+  readonly scheduleUs: number;
+  /** Time in the runner (forward + sampling), wall clock. */
+  readonly runUs: number;
+  /** Device time of the forward (GPU events), when the runner measures it. */
+  readonly gpuUs: number | null;
+  readonly plan: BatchPlan;
+  /** Σ KV tokens over running sequences right after schedule (for KV waste). */
+  readonly liveTokens0: number;
+  readonly outcome: StepOutcome;
+}
+
+export interface EngineObserver {
+  /** A request joined the scheduler (or was rejected) at boundary `nowUs`. */
+  onAdmit?(request: EngineRequest, seq: SeqState | null, nowUs: number, rejectReason: string | null): void;
+  onStep?(record: EngineStepRecord): void;
+}
+
+export interface EngineOptions {
+  readonly scheduler: Scheduler;
+  readonly runner: ModelRunner;
+  readonly clock: Clock;
+  /** Seeds generated prompts and sampling. */
+  readonly seed: number;
+  /** Safety bound on steps (every loop has one). */
+  readonly maxSteps: number;
+  /** Tokens that end a request early (none: benchmarks generate exactly maxOutputTokens). */
+  readonly stopTokenIds?: readonly number[];
+  readonly observer?: EngineObserver;
+}
+
+interface Live {
+  readonly request: EngineRequest;
+  /** Prompt then generated tokens. */
+  readonly tokens: number[];
+  readonly sampling: SamplingParams;
+}
+
+export interface EngineResult {
+  readonly numSteps: number;
+  readonly endUs: number;
+  /** Generated tokens per finished request id. */
+  readonly outputs: ReadonlyMap<SeqId, readonly number[]>;
+}
+
+export class Engine {
+  private readonly live = new Map<SeqId, Live>();
+  private readonly outputs = new Map<SeqId, number[]>();
+  private readonly stopTokens: ReadonlySet<number>;
+
+  constructor(readonly options: EngineOptions) {
+    this.stopTokens = new Set(options.stopTokenIds ?? []);
+  }
+
+  async run(source: EngineRequestSource): Promise<EngineResult> {
+    const { scheduler, clock, observer } = this.options;
+    let next = source.next();
+    let lastArrivalUs = 0;
+    let numSteps = 0;
+    let numArrivals = 0;
+    // Bound: every pass runs a step or idles until the next arrival, which the following pass
+    // admits; so passes <= steps + 2 × arrivals + 1.
+    for (let pass = 0; ; pass++) {
+      if (numSteps > this.options.maxSteps) throw new Error(`engine: more than ${this.options.maxSteps} steps (raise the bound or shorten the run)`);
+      if (pass > numSteps + 2 * numArrivals + 1) throw new Error(`engine: idle pass ${pass} admitted nothing (${numSteps} steps, ${numArrivals} arrivals)`);
+      const nowUs = clock.nowUs();
+      while (next !== null && next.arrivalUs <= nowUs) {
+        if (next.arrivalUs < lastArrivalUs) throw new Error(`engine: arrival times decrease at request ${next.id}`);
+        lastArrivalUs = next.arrivalUs;
+        numArrivals++;
+        this.admit(next, nowUs);
+        next = source.next();
+      }
+      if (!scheduler.hasWork()) {
+        if (next === null) break;
+        await clock.sleepUntilUs(next.arrivalUs);
+        continue;
+      }
+      const plan = scheduler.schedule({ nowUs });
+      const scheduledUs = clock.nowUs();
+      numSteps++;
+      if (plan.items.length === 0) {
+        // Nothing can run until something arrives: close the empty step at once, as the simulator does.
+        const liveTokens0 = scheduler.runningContextTokens();
+        const outcome = scheduler.onStepEnd(plan, { nowUs });
+        observer?.onStep?.({ stepIndex: plan.stepIndex, startUs: nowUs, endUs: nowUs, scheduleUs: scheduledUs - nowUs, runUs: 0, gpuUs: null, plan, liveTokens0, outcome });
+        if (next === null) throw new Error('engine: work is waiting, nothing can be scheduled and nothing more arrives');
+        await clock.sleepUntilUs(next.arrivalUs);
+        continue;
+      }
+      const liveTokens0 = scheduler.runningContextTokens();
+      const items = plan.items.map((item): RunnerItem => {
+        const live = this.live.get(item.seqId)!;
+        const seq = scheduler.get(item.seqId)!;
+        return {
+          seqId: item.seqId,
+          contextTokens: item.contextTokens,
+          tokenIds: Int32Array.from(live.tokens.slice(item.contextTokens, item.contextTokens + item.numNewTokens)),
+          blockTable: scheduler.allocator.blockTable(item.seqId),
+          samples: item.samples,
+          sampling: live.sampling,
+          outputIndex: seq.numOutputTokens,
+        };
+      });
+      const runStartUs = clock.nowUs();
+      const result = this.options.runner.execute({ plan, items });
+      const endUs = clock.nowUs();
+      const stopped: SeqId[] = [];
+      plan.items.forEach((item, i) => {
+        if (!item.samples) return;
+        const token = result.tokens[i];
+        this.live.get(item.seqId)!.tokens.push(token);
+        if (this.stopTokens.has(token)) stopped.push(item.seqId);
+      });
+      const outcome = scheduler.onStepEnd(plan, { nowUs: endUs, stoppedSeqIds: stopped });
+      for (const seq of outcome.finished) this.finish(seq);
+      observer?.onStep?.({
+        stepIndex: plan.stepIndex, startUs: nowUs, endUs, scheduleUs: runStartUs - nowUs, runUs: endUs - runStartUs, gpuUs: result.gpuTimeUs, plan, liveTokens0, outcome,
+      });
+    }
+    return { numSteps, endUs: clock.nowUs(), outputs: this.outputs };
+  }
+
+  private admit(request: EngineRequest, nowUs: number): void {
+    const observer = this.options.observer;
+    if (request.promptTokens <= 0 || request.maxOutputTokens <= 0) {
+      // The policy core needs >= 1 prompt and output token; such a request is reported, not dropped.
+      observer?.onAdmit?.(request, null, nowUs, request.promptTokens <= 0 ? 'empty_prompt' : 'zero_output_tokens');
+      return;
+    }
+    const seq = this.options.scheduler.addRequest({
+      id: request.id,
+      tenant: request.tenant,
+      adapter: request.adapter,
+      priorityClass: request.priorityClass,
+      arrivalUs: request.arrivalUs,
+      promptTokens: request.promptTokens,
+      maxOutputTokens: request.maxOutputTokens,
+      ...(request.content !== undefined ? { content: request.content } : {}),
+    });
+    if (seq.status === 'rejected') {
+      observer?.onAdmit?.(request, seq, nowUs, seq.reason ?? 'unknown');
+      return;
+    }
+    const prompt = request.promptTokenIds ?? syntheticPrompt(this.options.seed, request.id, request.promptTokens, this.options.runner.vocabSize);
+    if (prompt.length !== request.promptTokens) throw new Error(`request ${request.id}: ${prompt.length} prompt token ids for promptTokens = ${request.promptTokens}`);
+    const sampling = request.sampling ?? { ...GREEDY, seed: this.options.seed * 1_000_003 + request.id };
+    this.live.set(request.id, { request, tokens: Array.from(prompt), sampling });
+    observer?.onAdmit?.(request, seq, nowUs, null);
+  }
+
+  private finish(seq: SeqState): void {
+    const live = this.live.get(seq.spec.id);
+    if (live === undefined) return;
+    this.outputs.set(seq.spec.id, live.tokens.slice(live.request.promptTokens));
+    this.live.delete(seq.spec.id);
+  }
+}
+
+/** A deterministic prompt of `n` token ids in [0, vocab) for request `id`. */
+export function syntheticPrompt(seed: number, id: number, n: number, vocab: number): Int32Array {
+  const out = new Int32Array(n);
+  let h = Math.imul(seed ^ 0x27d4eb2f, 0x165667b1) ^ Math.imul(id + 1, 0x9e3779b1);
+  for (let i = 0; i < n; i++) {
+    h = Math.imul(h ^ (h >>> 15), 0x85ebca6b) + i;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+    out[i] = ((h ^ (h >>> 16)) >>> 0) % vocab;
+  }
+  return out;
+}

@@ -1,0 +1,358 @@
+// The Llama forward pass over one mixed batch: every sequence's new tokens (prefill chunks and
+// decodes) go through the GEMMs together; attention reads each sequence's paged KV through the
+// policy's block table. Decodes (one new token) use the paged-decode kernel, longer chunks the
+// prefill kernel, so the token rows are laid out decodes first.
+import type { BlockCopy } from '../policy/index.js';
+import type { Device, Tensor, ActDtype } from './device.js';
+import type { ModelConfig } from './model-config.js';
+import { numElements } from './safetensors.js';
+import { layerName, RANDOM_POOL_SIZE, randomPool, type ModelWeights } from './weights.js';
+
+export interface ForwardSeq {
+  /** Token ids computed in this step (positions contextTokens ..). */
+  readonly tokenIds: Int32Array;
+  /** KV tokens already in the cache. */
+  readonly contextTokens: number;
+  /** The sequence's page table (covers contextTokens + tokenIds.length tokens at least). */
+  readonly blockTable: readonly number[];
+  /** Return logits for the last new token. */
+  readonly samples: boolean;
+}
+
+export interface ForwardInput {
+  readonly seqs: readonly ForwardSeq[];
+  /** Copy-on-write block copies to apply before the step. */
+  readonly blockCopies: readonly BlockCopy[];
+}
+
+/** Logits on the host: f32 values, or bf16 bits (the GPU's LM head writes bf16). */
+export interface HostLogits {
+  readonly dtype: ActDtype;
+  readonly data: Float32Array | Uint16Array;
+}
+
+/** Logits left on the device: `rows` rows of `vocab` values of `dtype` at the start of `logits`. */
+export interface DeviceLogits {
+  readonly dtype: ActDtype;
+  readonly logits: Tensor;
+  readonly rows: number;
+}
+
+export interface KvCacheShape {
+  readonly numBlocks: number;
+  readonly pageSizeTokens: number;
+}
+
+interface LayerWeights {
+  readonly inputNorm: Tensor;
+  readonly q: Tensor;
+  readonly k: Tensor;
+  readonly v: Tensor;
+  readonly o: Tensor;
+  readonly postNorm: Tensor;
+  /** gate and up stacked: [2 × ffn, hidden], so one GEMM feeds silu-mul. */
+  readonly gateUp: Tensor;
+  readonly down: Tensor;
+}
+
+export class LlamaModel {
+  readonly config: ModelConfig;
+  private readonly embed: Tensor;
+  private readonly layers: LayerWeights[] = [];
+  private readonly finalNorm: Tensor;
+  private readonly lmHead: Tensor;
+  private readonly kCache: Tensor[] = [];
+  private readonly vCache: Tensor[] = [];
+  private readonly blockElems: number;
+
+  constructor(
+    readonly device: Device,
+    weights: ModelWeights,
+    readonly kv: KvCacheShape,
+  ) {
+    const c = (this.config = weights.config);
+    const loader = new WeightLoader(device, weights);
+    this.embed = loader.load(['model.embed_tokens.weight']);
+    for (let l = 0; l < c.numLayers; l++) {
+      this.layers.push({
+        inputNorm: loader.load([layerName(l, 'input_layernorm')]),
+        q: loader.load([layerName(l, 'self_attn.q_proj')]),
+        k: loader.load([layerName(l, 'self_attn.k_proj')]),
+        v: loader.load([layerName(l, 'self_attn.v_proj')]),
+        o: loader.load([layerName(l, 'self_attn.o_proj')]),
+        postNorm: loader.load([layerName(l, 'post_attention_layernorm')]),
+        gateUp: loader.load([layerName(l, 'mlp.gate_proj'), layerName(l, 'mlp.up_proj')]),
+        down: loader.load([layerName(l, 'mlp.down_proj')]),
+      });
+    }
+    this.finalNorm = loader.load(['model.norm.weight']);
+    this.lmHead = loader.load(['lm_head.weight']);
+    this.blockElems = c.numKvHeads * kv.pageSizeTokens * c.headDim;
+    for (let l = 0; l < c.numLayers; l++) {
+      this.kCache.push(device.zeros(device.dtype, kv.numBlocks * this.blockElems));
+      this.vCache.push(device.zeros(device.dtype, kv.numBlocks * this.blockElems));
+    }
+  }
+
+  /**
+   * Runs one step and returns the logits [numSampling, vocab] on the host (f32, or bf16 bits
+   * where the LM head writes bf16), rows in the order of the sampling sequences. Writes the new
+   * tokens' K and V into the cache.
+   */
+  forward(input: ForwardInput): HostLogits {
+    const out = this.forwardOnDevice(input);
+    if (out === null) return { dtype: 'f32', data: new Float32Array(0) };
+    return { dtype: out.dtype, data: this.device.readHost(out.logits, out.dtype, out.rows * this.config.vocabSize) };
+  }
+
+  /**
+   * Runs one step and leaves the logits on the device: rows [0, rows) of `logits` are the
+   * sampling sequences in input order (f32 where the device's GEMM writes f32, else bf16);
+   * valid until the next step. Null when no sequence samples. Work may still be queued.
+   */
+  forwardOnDevice(input: ForwardInput): DeviceLogits | null {
+    const c = this.config;
+    const dev = this.device;
+    const dt: ActDtype = dev.dtype;
+    const page = this.kv.pageSizeTokens;
+    dev.resetScratch();
+    for (const copy of input.blockCopies) {
+      for (let l = 0; l < c.numLayers; l++) {
+        dev.copy(this.kCache[l], copy.dstBlock * this.blockElems, this.kCache[l], copy.srcBlock * this.blockElems, this.blockElems, dt);
+        dev.copy(this.vCache[l], copy.dstBlock * this.blockElems, this.vCache[l], copy.srcBlock * this.blockElems, this.blockElems, dt);
+      }
+    }
+    const layout = planLayout(input.seqs, page, this.kv.numBlocks, (n) => dev.rowBucket(n));
+    if (layout.numTokens === 0) return null;
+    // Token-wise ops run over T rows: the step's tokens padded to a bucket, so GEMM shapes (each
+    // autotuned once on the GPU) repeat across steps; padding rows write no KV and are never read.
+    const T = layout.ids.length;
+    const S = layout.numSampled;
+    const SR = layout.sampleRows.length;
+    const [ids, positions, slots, decodeTables, decodeLens, cuSeqlens, prefillLens, prefillTables, sampleRows] = dev.ints([
+      layout.ids, layout.positions, layout.slots, layout.decodeTables, layout.decodeLens, layout.cuSeqlens, layout.prefillLens, layout.prefillTables, layout.sampleRows,
+    ]);
+    const H = c.hiddenSize;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const h = dev.scratch(dt, T * H); // residual stream [T, hidden]
+    const x = dev.scratch(dt, T * H); // normed input of the next matmul
+    const q = dev.scratch(dt, T * qDim);
+    const k = dev.scratch(dt, T * kvDim);
+    const v = dev.scratch(dt, T * kvDim);
+    const attn = dev.scratch(dt, T * qDim);
+    const y = dev.scratch(dt, T * H); // a sublayer's output, added to h by the next norm
+    const gu = dev.scratch(dt, T * 2 * c.ffnSize);
+    const act = dev.scratch(dt, T * c.ffnSize);
+    const eps = c.rmsNormEps;
+    const numDecode = layout.numDecode;
+    const numPrefillSeqs = layout.prefillLens.length;
+    const numPrefillTokens = layout.numTokens - numDecode;
+
+    dev.embedding({ dtype: dt, vocab: c.vocabSize, hidden: H, numTokens: T, table: this.embed, ids, out: h });
+    for (let l = 0; l < c.numLayers; l++) {
+      const w = this.layers[l];
+      if (l === 0) dev.rmsnorm({ dtype: dt, numTokens: T, hidden: H, eps, x: h, weight: w.inputNorm, out: x });
+      else dev.rmsnorm({ dtype: dt, numTokens: T, hidden: H, eps, x: y, residual: h, weight: w.inputNorm, out: x });
+      dev.gemm({ dtype: dt, m: T, n: qDim, k: H, a: x, b: w.q, c: q });
+      dev.gemm({ dtype: dt, m: T, n: kvDim, k: H, a: x, b: w.k, c: k });
+      dev.gemm({ dtype: dt, m: T, n: kvDim, k: H, a: x, b: w.v, c: v });
+      dev.rope({ dtype: dt, numTokens: T, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, theta: c.ropeTheta, neox: true, positions, q, k });
+      const cache = { numKvHeads: c.numKvHeads, headDim: c.headDim, pageSize: page, numPages: this.kv.numBlocks, kCache: this.kCache[l], vCache: this.vCache[l] };
+      dev.kvWrite({ dtype: dt, cacheDtype: dt, numTokens: T, key: k, value: v, slotMapping: slots, ...cache });
+      if (numDecode > 0) {
+        dev.pagedDecode({
+          dtype: dt, kvDtype: dt, numSeqs: numDecode, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen,
+          q: dev.view(q, dt, 0, numDecode * qDim), blockTables: decodeTables, seqLens: decodeLens, out: dev.view(attn, dt, 0, numDecode * qDim), ...cache,
+        });
+      }
+      if (numPrefillSeqs > 0) {
+        dev.prefill({
+          dtype: dt, numSeqs: numPrefillSeqs, numTokens: numPrefillTokens, numHeads: c.numHeads, maxPagesPerSeq: layout.prefillMaxPages, maxQLen: layout.prefillMaxQ,
+          q: dev.view(q, dt, numDecode * qDim, numPrefillTokens * qDim), cuSeqlensQ: cuSeqlens, seqLensKv: prefillLens, blockTables: prefillTables,
+          out: dev.view(attn, dt, numDecode * qDim, numPrefillTokens * qDim), ...cache,
+        });
+      }
+      dev.gemm({ dtype: dt, m: T, n: H, k: qDim, a: attn, b: w.o, c: y });
+      dev.rmsnorm({ dtype: dt, numTokens: T, hidden: H, eps, x: y, residual: h, weight: w.postNorm, out: x });
+      dev.gemm({ dtype: dt, m: T, n: 2 * c.ffnSize, k: H, a: x, b: w.gateUp, c: gu });
+      dev.siluMul({ dtype: dt, numTokens: T, d: c.ffnSize, x: gu, out: act });
+      dev.gemm({ dtype: dt, m: T, n: H, k: c.ffnSize, a: act, b: w.down, c: y });
+    }
+    if (S === 0) {
+      dev.sync();
+      return null;
+    }
+    // Only the sampled rows need the final norm and the LM head: gather them (an embedding
+    // lookup over the token rows) and the residual they add to.
+    const ySampled = dev.scratch(dt, SR * H);
+    const hSampled = dev.scratch(dt, SR * H);
+    dev.embedding({ dtype: dt, vocab: T, hidden: H, numTokens: SR, table: y, ids: sampleRows, out: ySampled });
+    dev.embedding({ dtype: dt, vocab: T, hidden: H, numTokens: SR, table: h, ids: sampleRows, out: hSampled });
+    const final = dev.scratch(dt, SR * H);
+    dev.rmsnorm({ dtype: dt, numTokens: SR, hidden: H, eps, x: ySampled, residual: hSampled, weight: this.finalNorm, out: final });
+    if (dev.gemmF32Out) {
+      const logits = dev.scratch('f32', SR * c.vocabSize) as Float32Array;
+      dev.gemm({ dtype: dt, outDtype: 'f32', m: SR, n: c.vocabSize, k: H, a: final, b: this.lmHead, c: logits });
+      return { dtype: 'f32', logits, rows: S };
+    }
+    const logits = dev.scratch(dt, SR * c.vocabSize);
+    dev.gemm({ dtype: dt, m: SR, n: c.vocabSize, k: H, a: final, b: this.lmHead, c: logits });
+    return { dtype: dt, logits, rows: S };
+  }
+}
+
+/** Host-side index arrays of one step. Token arrays have the padded row count. */
+export interface StepLayout {
+  /** Real tokens (rows beyond are padding: token 0 at position 0, KV slot -1 = not written). */
+  readonly numTokens: number;
+  /** Sequences that sample (rows of sampleRows beyond are padding pointing at row 0). */
+  readonly numSampled: number;
+  readonly numDecode: number;
+  readonly ids: Int32Array;
+  readonly positions: Int32Array;
+  readonly slots: Int32Array;
+  readonly decodeTables: Int32Array;
+  readonly decodeLens: Int32Array;
+  readonly decodeMaxPages: number;
+  readonly decodeMaxLen: number;
+  readonly cuSeqlens: Int32Array;
+  readonly prefillLens: Int32Array;
+  readonly prefillTables: Int32Array;
+  readonly prefillMaxPages: number;
+  readonly prefillMaxQ: number;
+  /** Row (in the decode-first layout) of each sampling sequence's last token, in input order. */
+  readonly sampleRows: Int32Array;
+}
+
+/**
+ * Lays the step's tokens out decodes first and builds every index array the kernels take;
+ * `padRows` gives the row count for a number of real rows (identity: no padding).
+ */
+export function planLayout(seqs: readonly ForwardSeq[], page: number, numBlocks: number, padRows: (n: number) => number = (n) => n): StepLayout {
+  const decodeIdx: number[] = [];
+  const prefillIdx: number[] = [];
+  seqs.forEach((s, i) => (s.tokenIds.length === 1 ? decodeIdx : prefillIdx).push(i));
+  const order = [...decodeIdx, ...prefillIdx];
+  let T = 0;
+  for (const s of seqs) T += s.tokenIds.length;
+  const rows = T === 0 ? 0 : padRows(T);
+  if (rows < T) throw new Error(`padRows(${T}) = ${rows}: must not be below the token count`);
+  const ids = new Int32Array(rows);
+  const positions = new Int32Array(rows);
+  const slots = new Int32Array(rows).fill(-1);
+  const firstRow = new Array<number>(seqs.length);
+  let row = 0;
+  for (const i of order) {
+    const s = seqs[i];
+    firstRow[i] = row;
+    for (let j = 0; j < s.tokenIds.length; j++) {
+      const pos = s.contextTokens + j;
+      const block = s.blockTable[Math.floor(pos / page)];
+      if (block === undefined || block < 0 || block >= numBlocks) throw new Error(`seq ${i}: no valid block for position ${pos} (table has ${s.blockTable.length})`);
+      ids[row] = s.tokenIds[j];
+      positions[row] = pos;
+      slots[row] = block * page + (pos % page);
+      row++;
+    }
+  }
+  const tables = (idx: number[]): { tables: Int32Array; lens: Int32Array; maxPages: number; maxLen: number } => {
+    let maxPages = 1;
+    let maxLen = 0;
+    const lens = new Int32Array(idx.length);
+    idx.forEach((i, n) => {
+      lens[n] = seqs[i].contextTokens + seqs[i].tokenIds.length;
+      maxLen = Math.max(maxLen, lens[n]);
+      maxPages = Math.max(maxPages, Math.ceil(lens[n] / page));
+    });
+    const t = new Int32Array(idx.length * maxPages);
+    idx.forEach((i, n) => {
+      const used = Math.ceil(lens[n] / page);
+      for (let p = 0; p < used; p++) t[n * maxPages + p] = seqs[i].blockTable[p];
+    });
+    return { tables: t, lens, maxPages, maxLen };
+  };
+  const d = tables(decodeIdx);
+  const p = tables(prefillIdx);
+  const cuSeqlens = new Int32Array(prefillIdx.length + 1);
+  let maxQ = 0;
+  prefillIdx.forEach((i, n) => {
+    cuSeqlens[n + 1] = cuSeqlens[n] + seqs[i].tokenIds.length;
+    maxQ = Math.max(maxQ, seqs[i].tokenIds.length);
+  });
+  const sampleRows: number[] = [];
+  seqs.forEach((s, i) => {
+    if (s.samples) sampleRows.push(firstRow[i] + s.tokenIds.length - 1);
+  });
+  const numSampled = sampleRows.length;
+  const sampleRowsPadded = new Int32Array(numSampled === 0 ? 0 : padRows(numSampled));
+  sampleRowsPadded.set(sampleRows);
+  return {
+    numTokens: T,
+    numSampled,
+    numDecode: decodeIdx.length,
+    ids, positions, slots,
+    decodeTables: d.tables, decodeLens: d.lens, decodeMaxPages: d.maxPages, decodeMaxLen: d.maxLen,
+    cuSeqlens, prefillLens: p.lens, prefillTables: p.tables, prefillMaxPages: p.maxPages, prefillMaxQ: Math.max(1, maxQ),
+    sampleRows: sampleRowsPadded,
+  };
+}
+
+/**
+ * Puts named weights (stacked in order) on the device. Random weights on the GPU are filled by
+ * device copies of windows of an uploaded pool, so a 7B model needs no 13 GB of host arrays.
+ */
+class WeightLoader {
+  private readonly pools = new Map<string, Tensor>();
+  constructor(
+    private readonly device: Device,
+    private readonly weights: ModelWeights,
+  ) {}
+
+  load(names: readonly string[]): Tensor {
+    const dev = this.device;
+    const dt = dev.dtype;
+    const specs = names.map((n) => {
+      const s = this.weights.specs.find((x) => x.name === n);
+      if (s === undefined) throw new Error(`no weight ${n}`);
+      return s;
+    });
+    const total = specs.reduce((a, s) => a + numElements(s.shape), 0);
+    const recipes = names.map((n) => this.weights.recipe(n));
+    if (dev.kind === 'gpu' && this.weights.seed !== null && recipes.every((r) => r !== null)) {
+      const out = dev.zeros(dt, total);
+      let offset = 0;
+      specs.forEach((s, i) => {
+        const r = recipes[i]!;
+        const key = `${r.offset}/${r.scale}`;
+        let pool = this.pools.get(key);
+        if (pool === undefined) {
+          pool = dev.upload(randomPool(this.weights.seed!, r, dt === 'bf16' ? 'bf16' : 'f32'));
+          this.pools.set(key, pool);
+        }
+        const n = numElements(s.shape);
+        let done = 0;
+        let j = r.start;
+        // Bound: each copy takes min(n - done, P - j) > 0 elements.
+        while (done < n) {
+          const len = Math.min(n - done, RANDOM_POOL_SIZE - j);
+          dev.copy(out, offset + done, pool, j, len, dt);
+          done += len;
+          j = 0;
+        }
+        offset += n;
+      });
+      return out;
+    }
+    const wd = dt === 'bf16' ? 'bf16' : 'f32';
+    if (names.length === 1) return dev.upload(this.weights.tensor(names[0], wd));
+    const host = wd === 'f32' ? new Float32Array(total) : new Uint16Array(total);
+    let offset = 0;
+    for (const n of names) {
+      const t = this.weights.tensor(n, wd);
+      host.set(t as never, offset);
+      offset += t.length;
+    }
+    return dev.upload(host);
+  }
+}

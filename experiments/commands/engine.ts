@@ -1,0 +1,247 @@
+// `stratos engine bench`: the real engine (or the fake runner) on the same workload configs and
+// flags as `stratos simulate`, writing the same summary.json and requests.csv through the
+// simulator's writers, plus the per-step log (steps.csv) the validation needs.
+import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { createScheduler } from '../../engine/policy/index.js';
+import { RealClock, VirtualClock, type Clock } from '../../engine/runtime/clock.js';
+import { Engine, type EngineRequest, type EngineRequestSource } from '../../engine/runtime/engine.js';
+import { EngineError } from '../../engine/runtime/errors.js';
+import { FakeRunner, type StepDurationFn } from '../../engine/runtime/fake-runner.js';
+import { kvBytesPerToken, MODEL_CONFIG_NAMES, modelConfig } from '../../engine/runtime/model-config.js';
+import { LlamaRunner, type Backend } from '../../engine/runtime/model-runner.js';
+import type { ModelRunner } from '../../engine/runtime/runner.js';
+import { loadHfFolder, randomWeights, writeHfFolder, type ModelWeights } from '../../engine/runtime/weights.js';
+import type { SimConfig } from '../../sim/config.js';
+import type { Replica } from '../../sim/replica/replica.js';
+import type { SimulationResult } from '../../sim/simulation.js';
+import { ENGINE_STEP_COLUMNS, EngineMetrics, engineStepCsvLine, type EngineStepRow } from './engine-metrics.js';
+import { rawSimConfig, simulateCommand, summaryTable, type SimulateArgs } from './simulate.js';
+
+export type BenchBackend = Backend | 'fake';
+
+export interface EngineBenchOptions {
+  readonly backend: BenchBackend;
+  /** A built-in shape (tiny, llama2-7b, llama2-13b); ignored with `checkpoint`. */
+  readonly model: string;
+  /** A Hugging Face folder to load instead of random weights. */
+  readonly checkpoint?: string;
+  readonly dtype: 'bf16' | 'f32';
+  /** Fake backend: each step's duration. Default: the simulator's cost model for `config`. */
+  readonly stepDurationUs?: StepDurationFn;
+  /** KV blocks; default config.kv.numBlocks, else derived (simulator capacity for fake, free memory for gpu, 1024 for cpu). */
+  readonly numBlocks?: number;
+  readonly outDir?: string;
+  /** Also write the weights as a Hugging Face folder here. */
+  readonly saveWeights?: string;
+  readonly maxSteps?: number;
+  readonly onStep?: (row: EngineStepRow) => void;
+}
+
+export interface EngineBenchResult {
+  readonly summary: Record<string, unknown>;
+  readonly requestsCsv: string;
+  readonly steps: readonly EngineStepRow[];
+  readonly outputs: ReadonlyMap<number, readonly number[]>;
+}
+
+/** Workload requests in arrival order, as engine requests with dense ids. */
+async function workloadSource(config: SimConfig, metrics: EngineMetrics): Promise<EngineRequestSource> {
+  const { RngStreams } = await import('../../sim/kernel/rng.js');
+  const { buildWorkload } = await import('../../sim/workload/build.js');
+  const { source } = buildWorkload(config, new RngStreams(config.seed));
+  let id = 0;
+  return {
+    next(): EngineRequest | null {
+      const r = source.next();
+      if (r === null) return null;
+      const req: EngineRequest = {
+        id: id++, tenant: r.tenant, adapter: r.adapter, priorityClass: r.priorityClass, arrivalUs: r.arrivalUs,
+        promptTokens: r.promptTokens, maxOutputTokens: r.outputTokens, ...(r.content !== undefined ? { content: r.content } : {}),
+      };
+      metrics.addRequest(req);
+      return req;
+    },
+  };
+}
+
+function loadWeights(opts: EngineBenchOptions, seed: number): ModelWeights {
+  return opts.checkpoint !== undefined ? loadHfFolder(opts.checkpoint) : randomWeights(modelConfig(opts.model), seed);
+}
+
+/** KV blocks that fit in free GPU memory next to the weights and the workspace (90% of total, as vLLM's default). */
+function gpuKvBlocks(weights: ModelWeights, pageSizeTokens: number, totalMemBytes: number): number {
+  const c = weights.config;
+  const weightBytes = weights.specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0) * 2;
+  const reserve = 4e9; // workspace, CUDA context, cuBLAS and the random pools
+  const kvBytes = totalMemBytes * 0.9 - weightBytes - reserve;
+  return Math.max(1, Math.floor(kvBytes / (kvBytesPerToken(c, 2) * pageSizeTokens)));
+}
+
+export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions): Promise<EngineBenchResult> {
+  const { schedulerConfig, replicaShape } = await import('../../sim/simulation.js');
+  const { buildSummary } = await import('../../sim/metrics/summary.js');
+  const { requestsCsv } = await import('../../sim/metrics/csv.js');
+  const { kvCapacity } = await import('../../sim/catalog.js');
+  let clock: Clock;
+  let runner: ModelRunner;
+  let numBlocks: number;
+  let weightsSource = 'none';
+  if (opts.backend === 'fake') {
+    const virtual = new VirtualClock();
+    clock = virtual;
+    numBlocks = opts.numBlocks ?? config.kv.numBlocks ?? kvCapacity({ shape: replicaShape(config), gpuMemoryUtilization: config.kv.gpuMemoryUtilization, maxNumBatchedTokens: config.scheduler.maxNumBatchedTokens, pageSizeTokens: config.kv.pageSizeTokens }).numBlocks;
+    let duration = opts.stepDurationUs;
+    if (duration === undefined) {
+      const { buildCostModel } = await import('../../sim/simulation.js');
+      const { shapeOfPlan } = await import('../../sim/replica/step-shape.js');
+      const cost = buildCostModel(config, replicaShape(config));
+      const slots = new Set<number>();
+      duration = (plan) => (plan.items.length === 0 ? 0 : cost.stepUs(shapeOfPlan(plan, slots)));
+    }
+    runner = new FakeRunner(virtual, duration);
+  } else {
+    const weights = loadWeights(opts, config.seed);
+    weightsSource = weights.source;
+    if (opts.saveWeights !== undefined) writeHfFolder(opts.saveWeights, weights, opts.dtype);
+    if (opts.backend === 'gpu') {
+      const { gpu } = await import('../../native/index.js');
+      numBlocks = opts.numBlocks ?? config.kv.numBlocks ?? gpuKvBlocks(weights, config.kv.pageSizeTokens, gpu().status.totalMemBytes ?? 0);
+    } else {
+      numBlocks = opts.numBlocks ?? config.kv.numBlocks ?? 1024;
+    }
+    runner = new LlamaRunner(weights, {
+      backend: opts.backend, dtype: opts.dtype, kv: { numBlocks, pageSizeTokens: config.kv.pageSizeTokens },
+      maxNumBatchedTokens: config.scheduler.maxNumBatchedTokens, maxNumSeqs: config.scheduler.maxNumSeqs,
+    });
+    // GEMM plans are tuned on a shape's first call: tune them all before the clock starts.
+    if (opts.backend === 'gpu') (runner as LlamaRunner).warmup();
+    // The workload's time 0 is when the model is ready, so loading never shows up as queueing.
+    clock = new RealClock();
+  }
+  const steps: EngineStepRow[] = [];
+  const metrics = new EngineMetrics(Math.round(config.sla.windowS * 1e6), config.kv.pageSizeTokens, (row) => {
+    steps.push(row);
+    opts.onStep?.(row);
+  });
+  const scheduler = createScheduler(schedulerConfig(config, numBlocks));
+  const engine = new Engine({ scheduler, runner, clock, seed: config.seed, maxSteps: opts.maxSteps ?? 100_000_000, observer: metrics });
+  let outputs: ReadonlyMap<number, readonly number[]>;
+  try {
+    ({ outputs } = await engine.run(await workloadSource(config, metrics)));
+  } finally {
+    runner.close();
+  }
+  const endUs = metrics.close();
+  const model = opts.checkpoint !== undefined ? 'checkpoint' : opts.model;
+  const benchConfig = { ...config, model, ...(opts.backend === 'cpu' ? { gpu: 'cpu' } : {}) } as SimConfig;
+  const kv = { weightBytesPerGpu: 0, activationBytesPerGpu: 0, kvBytesPerGpu: 0, numBlocks, numTokens: numBlocks * config.kv.pageSizeTokens };
+  // buildSummary reads only `stats` of each replica: the engine is one replica.
+  const replicas = [{ stats: metrics.stats } as unknown as Replica];
+  const calibration = opts.backend === 'fake' ? 'uncalibrated' : 'measured';
+  const result = { config: benchConfig, records: metrics.records, replicas, costModel: { name: `engine-${opts.backend}`, calibration }, kv, endUs } as unknown as SimulationResult;
+  const base = buildSummary(result);
+  const stepWall = steps.reduce((a, s) => a + s.durationUs, 0);
+  const gpuSteps = steps.filter((s) => s.gpuUs !== null);
+  const summary: Record<string, unknown> = {
+    ...base,
+    stratos_output: 'engine-bench',
+    label: calibration,
+    engine: {
+      backend: opts.backend,
+      runner: runner.name,
+      dtype: opts.backend === 'fake' ? null : opts.dtype,
+      weights: weightsSource,
+      steps: steps.length,
+      step_ms_mean: steps.length > 0 ? Math.round((stepWall / steps.length) * 1000) / 1e6 : null,
+      schedule_ms_mean: steps.length > 0 ? Math.round((steps.reduce((a, s) => a + s.scheduleUs, 0) / steps.length) * 1000) / 1e6 : null,
+      gpu_ms_mean: gpuSteps.length > 0 ? Math.round((gpuSteps.reduce((a, s) => a + s.gpuUs!, 0) / gpuSteps.length) * 1000) / 1e6 : null,
+      host_fraction: gpuSteps.length > 0 ? Math.round((gpuSteps.reduce((a, s) => a + s.hostUs!, 0) / Math.max(1, gpuSteps.reduce((a, s) => a + s.durationUs, 0))) * 1000) / 1000 : null,
+      host_fraction_definition: 'share of step wall time not covered by device time (GPU events around the forward)',
+    },
+  };
+  const csv = requestsCsv(metrics.records, model);
+  if (opts.outDir !== undefined) {
+    mkdirSync(opts.outDir, { recursive: true });
+    writeFileSync(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+    writeFileSync(join(opts.outDir, 'requests.csv'), csv);
+    const fd = openSync(join(opts.outDir, 'steps.csv'), 'w');
+    try {
+      writeSync(fd, ENGINE_STEP_COLUMNS.join(',') + '\n');
+      for (let i = 0; i < steps.length; i += 4096) writeSync(fd, steps.slice(i, i + 4096).map(engineStepCsvLine).join('\n') + '\n');
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { summary, requestsCsv: csv, steps, outputs };
+}
+
+interface EngineBenchArgs extends SimulateArgs {
+  backend?: string;
+  checkpoint?: string;
+  dtype?: string;
+  'kv-blocks'?: number;
+  'save-weights'?: string;
+}
+
+const BACKENDS: readonly BenchBackend[] = ['cpu', 'gpu', 'fake'];
+
+export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
+  command: 'bench',
+  describe: 'Run the real engine on a workload; same outputs as simulate, plus steps.csv',
+  builder: (y: Argv) =>
+    (simulateCommand.builder as (y: Argv) => Argv)(y)
+      .option('backend', { type: 'string', describe: 'cpu (native CPU reference ops) | gpu (CUDA kernels) | fake (no model; step times from the cost model)', default: 'cpu' })
+      .option('checkpoint', { type: 'string', describe: 'Hugging Face Llama folder (config.json + safetensors) instead of random weights' })
+      .option('dtype', { type: 'string', describe: 'bf16 | f32 (f32 on the cpu backend only)' })
+      .option('kv-blocks', { type: 'number', describe: 'KV cache blocks (default: derived from memory; 1024 on cpu)' })
+      .option('save-weights', { type: 'string', describe: 'also write the weights as a Hugging Face folder' })
+      .example('stratos engine bench --backend cpu --model tiny --rate 4 --duration 2 --input-tokens uniform:8:64 --output-tokens uniform:4:16 --out out/e', '')
+      .epilogue(`--model for cpu/gpu: ${MODEL_CONFIG_NAMES.join(', ')}; random weights are seeded by --seed. --steps is implied (steps.csv is always written with --out).`),
+  handler: async (args) => {
+    const { parseSimConfig } = await import('../../sim/config.js');
+    const backend = (args.backend ?? 'cpu') as BenchBackend;
+    const fail = (message: string): void => {
+      process.stderr.write(`stratos engine bench: ${message}\n`);
+      process.exitCode = 2;
+    };
+    if (!BACKENDS.includes(backend)) return fail(`backend = ${args.backend}: allowed: ${BACKENDS.join(', ')}`);
+    const model = args.model ?? (backend === 'fake' ? 'llama2-13b' : 'tiny');
+    const dtype = (args.dtype ?? (backend === 'gpu' ? 'bf16' : 'f32')) as 'bf16' | 'f32';
+    if (dtype !== 'bf16' && dtype !== 'f32') return fail(`dtype = ${args.dtype}: allowed: bf16, f32`);
+    // The simulator's schema knows only its catalog's models: the engine's shape is checked here.
+    const raw = rawSimConfig({ ...args, model: backend === 'fake' ? model : undefined });
+    let config: SimConfig;
+    try {
+      if (backend !== 'fake' && args.checkpoint === undefined) modelConfig(model);
+      config = parseSimConfig(raw, args.config ?? 'flags');
+    } catch (e) {
+      return fail((e as Error).message);
+    }
+    try {
+      const { summary } = await runEngineBench(config, {
+        backend, model, dtype,
+        ...(args.checkpoint !== undefined ? { checkpoint: args.checkpoint } : {}),
+        ...(args['kv-blocks'] !== undefined ? { numBlocks: args['kv-blocks'] } : {}),
+        ...(args.out !== undefined ? { outDir: args.out } : {}),
+        ...(args['save-weights'] !== undefined ? { saveWeights: args['save-weights'] } : {}),
+      });
+      process.stdout.write(summaryTable(summary) + '\n');
+      if (args.out !== undefined) process.stdout.write(`wrote ${args.out}/summary.json, ${args.out}/requests.csv, ${args.out}/steps.csv\n`);
+    } catch (e) {
+      if (e instanceof EngineError || (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code?: unknown }).code !== 'invariant')) {
+        return fail((e as Error).message);
+      }
+      throw e;
+    }
+  },
+};
+
+/** `stratos engine <action>`. */
+export const engineCommand: CommandModule = {
+  command: 'engine <action>',
+  describe: 'Drive the real engine (bench)',
+  builder: (y) => y.command(engineBenchCommand as unknown as CommandModule).demandCommand(1, 'name an action: bench'),
+  handler: () => {},
+};
