@@ -7,6 +7,7 @@ interface StartArgs {
   serial?: boolean;
   popularity?: string;
   autoscale?: boolean;
+  'cost-model'?: string;
 }
 
 /** `npm start`: the case study's fleet-day, baseline vs optimized, as a before/after table. */
@@ -20,6 +21,7 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('seed', { type: 'number' })
       .option('popularity', { type: 'string', describe: 'tenant popularity in each tier: zipf (default) | servegen (client shares of ../shared/traces/alibaba-servegen)' })
       .option('autoscale', { type: 'boolean', describe: "let the autoscaler resize the optimized stack's pools (default: the fleet stays at 256 GPUs)" })
+      .option('cost-model', { type: 'string', describe: 'roofline (default: analytic, uncalibrated, fits the 2-minute budget) | profile (the A100 calibration profile; about 6 minutes on 2 cores)' })
       .option('serial', { type: 'boolean', describe: 'run the two stacks one after the other instead of on two worker threads' }),
   handler: async (args) => {
     const { runStart, DEFAULT_START } = await import('../start.js');
@@ -31,6 +33,12 @@ export const startCommand: CommandModule<object, StartArgs> = {
         process.exitCode = 2;
         return;
       }
+    }
+    const costModel = args['cost-model'] ?? DEFAULT_START.costModel;
+    if (costModel !== 'profile' && costModel !== 'roofline') {
+      process.stderr.write(`stratos start: --cost-model = ${costModel}: allowed: roofline, profile\n`);
+      process.exitCode = 2;
+      return;
     }
     let servegenFile: string | undefined;
     if (args.popularity !== undefined && args.popularity !== 'zipf') {
@@ -45,6 +53,6 @@ export const startCommand: CommandModule<object, StartArgs> = {
         return;
       }
     }
-    await runStart({ slice, hours, seed: args.seed ?? DEFAULT_START.seed, parallel: args.serial !== true, autoscale: args.autoscale === true, ...(servegenFile !== undefined ? { servegenFile } : {}) });
+    await runStart({ slice, hours, seed: args.seed ?? DEFAULT_START.seed, parallel: args.serial !== true, costModel, autoscale: args.autoscale === true, ...(servegenFile !== undefined ? { servegenFile } : {}) });
   },
 };

@@ -133,7 +133,7 @@ export function planCharts(data: ReportData): ChartPlan {
     notes.push('The sweep does not vary the fleet size (replicas): no "SLA attainment vs fleet size" chart.');
   }
 
-  const withCost = rows.filter((r) => num(m(r).cost?.usd_per_million_tokens) !== null);
+  const withCost = rows.filter((r) => num(m(r).cost?.gpu_cost_usd_per_m_output_tokens) !== null);
   if (withCost.length > 0) {
     charts.push({
       kind: 'line',
@@ -141,10 +141,10 @@ export function planCharts(data: ReportData): ChartPlan {
       title: '$/M tokens vs SLA attainment',
       xLabel: 'SLA attainment (% of requests)',
       yLabel: 'cost ($ per million output tokens)',
-      series: [{ name: 'points', points: withCost.map((r) => [(num(m(r).sla?.attainment) ?? 0) * 100, m(r).cost.usd_per_million_tokens as number] as [number, number]).sort((a, b) => a[0] - b[0]) }],
+      series: [{ name: 'points', points: withCost.map((r) => [(num(m(r).sla?.attainment) ?? 0) * 100, m(r).cost.gpu_cost_usd_per_m_output_tokens as number] as [number, number]).sort((a, b) => a[0] - b[0]) }],
     });
   } else {
-    notes.push('No cost in summary.json (cost accounting arrives with the fleet features): the "$/M tokens vs SLA" chart is skipped.');
+    notes.push('No cost in summary.json (runs without a `fleet` section have no pricing): the "$/M tokens vs SLA" chart is skipped.');
   }
 
   for (const [key, title] of COMPARISONS) {

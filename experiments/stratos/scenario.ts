@@ -81,6 +81,8 @@ export interface ScenarioOptions {
   readonly servegenFile?: string;
   /** Optimized stack only: let the autoscaler resize each pool between 1 replica and its full size. */
   readonly autoscale?: boolean;
+  /** The step cost model: the A100 calibration profile, or the analytic roofline (default: profile). */
+  readonly costModel?: 'profile' | 'roofline';
 }
 
 /** Zipf(1) shares over n tenants (ServeGen's tenant skew is of this kind: top 10 of 162 send 63%). */
@@ -146,7 +148,7 @@ export function scenarioConfig(o: ScenarioOptions): SimConfigInput {
     seed: o.seed,
     scheduler: { maxNumSeqs: 256, maxSeqLenTokens: CASE.contextLimitTokens, agingS: 2 },
     kv: { allocator: baseline ? 'contiguous' : 'paged', pageSizeTokens: 16, prefixCaching: !baseline },
-    cost: { sampling: baseline ? 'cpu' : 'gpu', cpuSamplingUsPerToken: ASSUMED.cpuSamplingUsPerToken },
+    cost: { model: o.costModel ?? 'profile', sampling: baseline ? 'cpu' : 'gpu', cpuSamplingUsPerToken: ASSUMED.cpuSamplingUsPerToken },
     // Baseline: one adapter resident per replica (a switch waits for the adapter's requests to drain);
     // optimized: 16 slots shared by every tenant's adapters.
     lora: { numSlots: baseline ? 1 : 16, eviction: 'lru' },

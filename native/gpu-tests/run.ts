@@ -228,9 +228,18 @@ guard('kvWrite', () => {
 });
 
 guard('lora', () => {
-  for (const segments of [false, true]) {
+  // Cases: per-token slots; short segments; a 260-token segment (several 32-token chunks on
+  // grid.z); 64 segments with one of 600 tokens (grid.z capped, so blocks step over chunks).
+  const manySegLens = [600, ...Array.from({ length: 63 }, () => 6)];
+  const cases: { name: string; numTokens: number; segLens?: number[]; segSlotList?: number[] }[] = [
+    { name: 'per-token', numTokens: 23 },
+    { name: 'segments', numTokens: 23, segLens: [4, 6, 1, 12], segSlotList: [3, -1, 0, 4] },
+    { name: 'long segment', numTokens: 300, segLens: [260, 3, 37], segSlotList: [2, -1, 0] },
+    { name: '64 segments', numTokens: 978, segLens: manySegLens, segSlotList: manySegLens.map((_, i) => (i % 7 === 6 ? -1 : i % 5)) },
+  ];
+  for (const tc of cases) {
     const r = rng(6);
-    const numTokens = 23;
+    const numTokens = tc.numTokens;
     const inDim = 4096;
     const outDim = 4096;
     const maxRank = 16;
@@ -242,21 +251,25 @@ guard('lora', () => {
     const b = encode('bf16', randn(r, numSlots * outDim * maxRank, 0.02));
     const base = encode('bf16', randn(r, numTokens * outDim));
     const tokSlots = Int32Array.from({ length: numTokens }, (_, i) => (i % 6 === 5 ? -1 : i % numSlots));
-    const seg = segments
-      ? { segStarts: new Int32Array([0, 4, 10, 11, 23]), numSegs: 4, segSlots: new Int32Array([3, -1, 0, 4]) }
-      : { segSlots: tokSlots };
+    let seg: { segStarts?: Int32Array; numSegs?: number; segSlots: Int32Array } = { segSlots: tokSlots };
+    if (tc.segLens) {
+      const starts = [0];
+      for (const len of tc.segLens) starts.push(starts[starts.length - 1] + len);
+      if (starts[starts.length - 1] !== numTokens) throw new Error(`lora case ${tc.name}: segments cover ${starts[starts.length - 1]} of ${numTokens} tokens`);
+      seg = { segStarts: new Int32Array(starts), numSegs: tc.segLens.length, segSlots: new Int32Array(tc.segSlotList!) };
+    }
     const y = c.loraShrink({ dtype: 'bf16', numTokens, inDim, maxRank, numSlots, x, a, ranks, ...seg });
     const out = base.slice();
     c.loraExpand({ dtype: 'bf16', numTokens, outDim, maxRank, numSlots, y, b, ranks, scales, out, ...seg });
-    const dseg = segments ? { segStarts: up(seg.segStarts!), numSegs: 4, segSlots: up(seg.segSlots) } : { segSlots: up(seg.segSlots) };
+    const dseg = seg.segStarts ? { segStarts: up(seg.segStarts), numSegs: seg.numSegs!, segSlots: up(seg.segSlots) } : { segSlots: up(seg.segSlots) };
     const dy = poisoned(numTokens * maxRank * 4);
     const dout = up(base);
     const dRanks = up(ranks);
     g.loraShrink({ dtype: 'bf16', numTokens, inDim, maxRank, numSlots, x: up(x), a: up(a), ranks: dRanks, y: dy, ...dseg });
     g.loraExpand({ dtype: 'bf16', numTokens, outDim, maxRank, numSlots, y: dy, b: up(b), ranks: dRanks, scales: up(scales), out: dout, ...dseg });
-    check(`lora shrink segments=${segments}`, 'nmse vs CPU', nmse(down(dy, y), y), 1e-8);
+    check(`lora shrink ${tc.name} (${numTokens} tokens)`, 'nmse vs CPU', nmse(down(dy, y), y), 1e-8);
     const delta = (h: Uint16Array) => Array.from(decode('bf16', h), (v, i) => v - bf16(base[i]));
-    check(`lora expand segments=${segments}`, 'nmse of the added delta vs CPU', nmse(delta(down(dout, out as Uint16Array)), delta(out as Uint16Array)), 1e-4);
+    check(`lora expand ${tc.name} (${numTokens} tokens)`, 'nmse of the added delta vs CPU', nmse(delta(down(dout, out as Uint16Array)), delta(out as Uint16Array)), 1e-4);
   }
 });
 function bf16(h: number): number {

@@ -1,6 +1,11 @@
 // Multi-LoRA shrink and expand over a batch mixing adapters (slots) of different ranks.
-// shrink: one warp per (segment, rank row): the warp streams the A row once per 8-token tile.
-// expand: one thread per (segment, output column): B row in 16-byte pieces, y from shared memory.
+// shrink: one warp per (segment, rank row, token chunk): the warp streams the A row once per 8-token tile.
+// expand: one thread per (segment, output column, token chunk): B row in 16-byte pieces, y from shared memory.
+// Token chunks (grid.z): a long segment (a prefill on one adapter) is split into kChunkTokens-token
+// chunks spread over grid.z, so its time no longer grows with tokens / adapters on one block.
+// grid.z is sized from the token count (the host does not know segment lengths) and capped so
+// segments x chunks stays near kTargetSegChunkBlocks; blocks stride over chunks by gridDim.z and
+// a block whose chunk starts past its segment's end does nothing. Per-token grouping keeps grid.z = 1.
 #include "common.cuh"
 #include "stratos/ops/lora.h"
 
@@ -9,6 +14,20 @@ namespace stratos {
 namespace {
 
 constexpr int kTokTile = 8;
+constexpr int kChunkTokens = 32;  // tokens per grid.z chunk: a multiple of kTokTile
+constexpr int64_t kTargetSegChunkBlocks = 1024;  // cap on grid.x * grid.z (bounds the idle blocks)
+static_assert(kChunkTokens % kTokTile == 0, "a chunk holds whole token tiles");
+
+// grid.z for a launch: enough chunks for the longest possible segment (all tokens), but at most
+// kTargetSegChunkBlocks / segs (blocks loop over further chunks), at least 1; 1 per-token.
+unsigned token_chunks(int64_t num_tokens, int64_t segs, bool segmented) {
+  if (!segmented) return 1u;
+  const int64_t need = (num_tokens + kChunkTokens - 1) / kChunkTokens;
+  int64_t cap = kTargetSegChunkBlocks / segs;
+  if (cap < 1) cap = 1;
+  if (cap > 65535) cap = 65535;
+  return static_cast<unsigned>(need < cap ? (need < 1 ? 1 : need) : cap);
+}
 
 __device__ __forceinline__ void seg_range(const int32_t* starts, int seg, int& t0, int& t1) {
   if (starts) { t0 = starts[seg]; t1 = starts[seg + 1]; }
@@ -30,33 +49,36 @@ __global__ void lora_shrink_kernel(const T* __restrict__ x, const T* __restrict_
   const bool active = slot >= 0 && slot < num_slots && r < ranks[slot];
   const T* arow = a + (static_cast<int64_t>(slot) * max_rank + r) * in_dim;
   const int nvec = in_dim / 8;
-  for (int tb = t0; tb < t1; tb += kTokTile) {
-    float acc[kTokTile];
+  for (int cb = t0 + static_cast<int>(blockIdx.z) * kChunkTokens; cb < t1; cb += static_cast<int>(gridDim.z) * kChunkTokens) {
+    const int ce = min(cb + kChunkTokens, t1);
+    for (int tb = cb; tb < ce; tb += kTokTile) {
+      float acc[kTokTile];
 #pragma unroll
-    for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
-    if (active) {
-      for (int c = lane; c < nvec; c += 32) {
-        Vec16<T> av;
-        av.load_nc(arow + c * 8);
-        float af[8];
-        av.to_f32(af);
+      for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
+      if (active) {
+        for (int c = lane; c < nvec; c += 32) {
+          Vec16<T> av;
+          av.load_nc(arow + c * 8);
+          float af[8];
+          av.to_f32(af);
 #pragma unroll
-        for (int i = 0; i < kTokTile; ++i) {
-          if (tb + i < t1) {
-            Vec16<T> xv;
-            xv.load_nc(x + static_cast<int64_t>(tb + i) * in_dim + c * 8);
-            float xf[8];
-            xv.to_f32(xf);
+          for (int i = 0; i < kTokTile; ++i) {
+            if (tb + i < ce) {
+              Vec16<T> xv;
+              xv.load_nc(x + static_cast<int64_t>(tb + i) * in_dim + c * 8);
+              float xf[8];
+              xv.to_f32(xf);
 #pragma unroll
-            for (int e = 0; e < 8; ++e) acc[i] = fmaf(xf[e], af[e], acc[i]);
+              for (int e = 0; e < 8; ++e) acc[i] = fmaf(xf[e], af[e], acc[i]);
+            }
           }
         }
       }
-    }
 #pragma unroll
-    for (int i = 0; i < kTokTile; ++i) {
-      const float v = warp_sum(acc[i]);
-      if (lane == 0 && tb + i < t1) y[static_cast<int64_t>(tb + i) * max_rank + r] = v;
+      for (int i = 0; i < kTokTile; ++i) {
+        const float v = warp_sum(acc[i]);
+        if (lane == 0 && tb + i < ce) y[static_cast<int64_t>(tb + i) * max_rank + r] = v;
+      }
     }
   }
 }
@@ -76,32 +98,36 @@ __global__ void lora_expand_kernel(const float* __restrict__ y, const T* __restr
   const int rank = ranks[slot];
   const float scale = scales[slot];
   const T* brow = b + (static_cast<int64_t>(slot) * out_dim + n) * max_rank;
-  for (int tb = t0; tb < t1; tb += kTokTile) {
-    __syncthreads();
-    for (int i = threadIdx.x; i < kTokTile * max_rank; i += blockDim.x) {
-      const int tt = i / max_rank, rr = i % max_rank;
-      sy[i] = (tb + tt < t1 && rr < rank) ? y[static_cast<int64_t>(tb + tt) * max_rank + rr] : 0.0f;
-    }
-    __syncthreads();
-    if (n >= out_dim) continue;
-    float acc[kTokTile];
+  // cb, ce and tb depend on the block only, so every thread reaches each __syncthreads.
+  for (int cb = t0 + static_cast<int>(blockIdx.z) * kChunkTokens; cb < t1; cb += static_cast<int>(gridDim.z) * kChunkTokens) {
+    const int ce = min(cb + kChunkTokens, t1);
+    for (int tb = cb; tb < ce; tb += kTokTile) {
+      __syncthreads();
+      for (int i = threadIdx.x; i < kTokTile * max_rank; i += blockDim.x) {
+        const int tt = i / max_rank, rr = i % max_rank;
+        sy[i] = (tb + tt < ce && rr < rank) ? y[static_cast<int64_t>(tb + tt) * max_rank + rr] : 0.0f;
+      }
+      __syncthreads();
+      if (n >= out_dim) continue;
+      float acc[kTokTile];
 #pragma unroll
-    for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
-    for (int rc = 0; rc < rank; rc += 8) {
-      Vec16<T> bv;
-      bv.load_nc(brow + rc);
-      float bf[8];
-      bv.to_f32(bf);
+      for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
+      for (int rc = 0; rc < rank; rc += 8) {
+        Vec16<T> bv;
+        bv.load_nc(brow + rc);
+        float bf[8];
+        bv.to_f32(bf);
 #pragma unroll
-      for (int i = 0; i < kTokTile; ++i)
+        for (int i = 0; i < kTokTile; ++i)
 #pragma unroll
-        for (int e = 0; e < 8; ++e) acc[i] = fmaf(sy[i * max_rank + rc + e], rc + e < rank ? bf[e] : 0.0f, acc[i]);
-    }
+          for (int e = 0; e < 8; ++e) acc[i] = fmaf(sy[i * max_rank + rc + e], rc + e < rank ? bf[e] : 0.0f, acc[i]);
+      }
 #pragma unroll
-    for (int i = 0; i < kTokTile; ++i) {
-      if (tb + i < t1) {
-        T* o = out + static_cast<int64_t>(tb + i) * out_dim + n;
-        *o = Elem<T>::from_f32(Elem<T>::to_f32(*o) + scale * acc[i]);
+      for (int i = 0; i < kTokTile; ++i) {
+        if (tb + i < ce) {
+          T* o = out + static_cast<int64_t>(tb + i) * out_dim + n;
+          *o = Elem<T>::from_f32(Elem<T>::to_f32(*o) + scale * acc[i]);
+        }
       }
     }
   }
@@ -114,7 +140,8 @@ void lora_shrink_cuda(const LoraShrinkParams& p, void* stream) {
   const int64_t segs = p.seg_starts ? p.num_segs : p.num_tokens;
   if (segs == 0 || p.num_tokens == 0) return;
   const int warps = 4;
-  const dim3 grid(static_cast<unsigned>(segs), static_cast<unsigned>((p.max_rank + warps - 1) / warps));
+  const dim3 grid(static_cast<unsigned>(segs), static_cast<unsigned>((p.max_rank + warps - 1) / warps),
+                  token_chunks(p.num_tokens, segs, p.seg_starts != nullptr));
   STRATOS_DISPATCH_16(p.dtype, T, "lora_shrink", {
     lora_shrink_kernel<T><<<grid, warps * 32, 0, as_stream(stream)>>>(
         static_cast<const T*>(p.x), static_cast<const T*>(p.a), p.ranks, p.seg_starts, p.seg_slots, p.y,
@@ -128,7 +155,8 @@ void lora_expand_cuda(const LoraExpandParams& p, void* stream) {
   const int64_t segs = p.seg_starts ? p.num_segs : p.num_tokens;
   if (segs == 0 || p.num_tokens == 0) return;
   const int threads = 256;
-  const dim3 grid(static_cast<unsigned>(segs), static_cast<unsigned>((p.out_dim + threads - 1) / threads));
+  const dim3 grid(static_cast<unsigned>(segs), static_cast<unsigned>((p.out_dim + threads - 1) / threads),
+                  token_chunks(p.num_tokens, segs, p.seg_starts != nullptr));
   const size_t smem = static_cast<size_t>(kTokTile) * p.max_rank * sizeof(float);
   STRATOS_DISPATCH_16(p.dtype, T, "lora_expand", {
     lora_expand_kernel<T><<<grid, threads, smem, as_stream(stream)>>>(
