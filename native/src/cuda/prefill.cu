@@ -13,6 +13,7 @@
 // this kernel serves head dim 64 and every other build. See prefill_kernel_choice().
 #include <cstdlib>
 #include <string>
+#include <type_traits>
 
 #include "common.cuh"
 #include "stratos/ops/prefill.h"
@@ -26,6 +27,7 @@ namespace stratos {
 namespace {
 
 constexpr int BN = 64;
+constexpr int kMmaWarps = 4;  // the mma.sync kernel: 4 warps of 16 query rows (8 measured no faster)
 constexpr float kLog2e = 1.4426950408889634f;
 
 __device__ __forceinline__ uint32_t smem_addr(const void* p) {
@@ -85,14 +87,91 @@ __device__ __forceinline__ float fast_exp2(float x) {  // ex2.approx: 2^x, -inf 
   return y;
 }
 
-// WARPS warps, each owning 16 query rows: BM = 16 * WARPS queries per block.
-template <typename T, int HEAD_DIM, int WARPS>
-__global__ void __launch_bounds__(WARPS * 32) prefill_kernel(
+// ---- The steps both kernels share. A thread holds two query rows (row_a and row_a + 8) of the S
+// and O accumulators in the mma.sync m16n8 layout: acc[n][j] is row j / 2, column
+// n * 8 + (lane % 4) * 2 + j % 2 of n-tile n (a wgmma accumulator holds the same per warp).
+
+// Masks the S tile of keys [key0, key0 + BN): keys after a row's query position (causal) or past
+// the sequence. Only tiles that cross the diagonal or the end need it.
+template <int NTILES>
+__device__ __forceinline__ void mask_scores(float (&sacc)[NTILES][4], int key0, int first_q_pos, const int (&qpos)[2], int kvlen,
+                                            int lane) {
+  const bool needs_mask = key0 + BN - 1 > first_q_pos || key0 + BN > kvlen;
+  if (needs_mask) {
+#pragma unroll
+    for (int n = 0; n < NTILES; ++n) {
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int key = key0 + n * 8 + (lane & 3) * 2 + (j & 1);
+        if (key > qpos[j >> 1] || key >= kvlen) sacc[n][j] = -INFINITY;
+      }
+    }
+  }
+}
+
+// Online softmax of row r (0 or 1) over one S tile (4 threads share a row): updates the row's
+// running max m (log2 units) and sum l, turns its scores into P = 2^(S * scale_log2 - m) and
+// returns the factor the row's O must be scaled by. The scale into log2 units is folded into the
+// exponent's FMA (scale > 0, so the maximum of raw scores is the maximum of scaled ones).
+template <int NTILES>
+__device__ __forceinline__ float softmax_row(float (&sacc)[NTILES][4], int r, float& m, float& l, float scale_log2) {
+  float mx = -INFINITY;
+#pragma unroll
+  for (int n = 0; n < NTILES; ++n) mx = fmaxf(mx, fmaxf(sacc[n][2 * r], sacc[n][2 * r + 1]));
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+  mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+  const float m_new = fmaxf(m, mx * scale_log2);  // running max in log2 units
+  const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a fully masked row so far
+  const float corr = fast_exp2(m - m_use);
+  float sum = 0.0f;
+#pragma unroll
+  for (int n = 0; n < NTILES; ++n) {
+    sacc[n][2 * r] = fast_exp2(fmaf(sacc[n][2 * r], scale_log2, -m_use));
+    sacc[n][2 * r + 1] = fast_exp2(fmaf(sacc[n][2 * r + 1], scale_log2, -m_use));
+    sum += sacc[n][2 * r] + sacc[n][2 * r + 1];
+  }
+  sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+  sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+  l = l * corr + sum;
+  m = m_new;
+  return corr;
+}
+
+// k-step kc of O += P V takes P straight from the S accumulators: keys kc*16 .. kc*16+15 of this
+// thread's rows, packed to 16-bit pairs, are the A fragment (m16n8k16, or wgmma's from registers).
+template <typename T, int NTILES>
+__device__ __forceinline__ void pack_p(uint32_t (&a)[4], const float (&sacc)[NTILES][4], int kc) {
+  a[0] = Mma<T>::pack(sacc[2 * kc][0], sacc[2 * kc][1]);
+  a[1] = Mma<T>::pack(sacc[2 * kc][2], sacc[2 * kc][3]);
+  a[2] = Mma<T>::pack(sacc[2 * kc + 1][0], sacc[2 * kc + 1][1]);
+  a[3] = Mma<T>::pack(sacc[2 * kc + 1][2], sacc[2 * kc + 1][3]);
+}
+
+// Normalizes this thread's two rows of O and stores those that exist.
+template <typename T, int HEAD_DIM>
+__device__ __forceinline__ void store_rows(const float (&o)[HEAD_DIM / 8][4], const float (&l)[2], T* __restrict__ out, int q0,
+                                           int qi_a, int qlen, int num_heads, int h, int lane) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int qi = qi_a + r * 8;
+    if (qi >= qlen) continue;
+    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
+    T* dst = out + ((static_cast<int64_t>(q0) + qi) * num_heads + h) * HEAD_DIM + (lane & 3) * 2;
+#pragma unroll
+    for (int d = 0; d < HEAD_DIM / 8; ++d) {
+      const uint32_t packed = Mma<T>::pack(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
+      *reinterpret_cast<uint32_t*>(dst + d * 8) = packed;
+    }
+  }
+}
+
+template <typename T, int HEAD_DIM>
+__global__ void __launch_bounds__(kMmaWarps * 32) prefill_kernel(
     const T* __restrict__ q, const int32_t* __restrict__ cu_seqlens_q, const int32_t* __restrict__ seq_lens_kv,
     const int32_t* __restrict__ block_tables, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
     T* __restrict__ out, int num_heads, int num_kv_heads, int page_shift, int max_pages_per_seq, int num_pages,
     float scale_log2) {
-  constexpr int BM = 16 * WARPS, kThreads = WARPS * 32;
+  constexpr int BM = 16 * kMmaWarps, kThreads = kMmaWarps * 32;
   constexpr int CHUNKS = HEAD_DIM / 8;  // 16-byte chunks per row
   constexpr int KSTEPS = HEAD_DIM / 16;
   constexpr int DTILES = HEAD_DIM / 8;
@@ -185,53 +264,18 @@ __global__ void __launch_bounds__(WARPS * 32) prefill_kernel(
         Mma<T>::run(sacc[2 * np + 1], qf[kk], b[2], b[3]);
       }
     }
-    // Mask (causal diagonal, end of the sequence); the scale into log2 units is folded into the
-    // exponent's FMA below (scale > 0, so the maximum of raw scores is the maximum of scaled ones).
-    const int key0 = tile * BN;
-    const bool needs_mask = key0 + BN - 1 > first_q_pos || key0 + BN > kvlen;
-    if (needs_mask) {
-#pragma unroll
-      for (int n = 0; n < NTILES; ++n) {
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int key = key0 + n * 8 + (lane & 3) * 2 + (j & 1);
-          if (key > qpos[j >> 1] || key >= kvlen) sacc[n][j] = -INFINITY;
-        }
-      }
-    }
-    // Online softmax over the two rows this thread holds (4 threads share a row).
+    mask_scores(sacc, tile * BN, first_q_pos, qpos, kvlen, lane);
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < NTILES; ++n) mx = fmaxf(mx, fmaxf(sacc[n][2 * r], sacc[n][2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m[r], mx * scale_log2);  // running max in log2 units
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a fully masked row so far
-      const float corr = fast_exp2(m[r] - m_use);
-      float sum = 0.0f;
-#pragma unroll
-      for (int n = 0; n < NTILES; ++n) {
-        sacc[n][2 * r] = fast_exp2(fmaf(sacc[n][2 * r], scale_log2, -m_use));
-        sacc[n][2 * r + 1] = fast_exp2(fmaf(sacc[n][2 * r + 1], scale_log2, -m_use));
-        sum += sacc[n][2 * r] + sacc[n][2 * r + 1];
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      l[r] = l[r] * corr + sum;
-      m[r] = m_new;
+      const float corr = softmax_row(sacc, r, m[r], l[r], scale_log2);
 #pragma unroll
       for (int d = 0; d < DTILES; ++d) { o[d][2 * r] *= corr; o[d][2 * r + 1] *= corr; }
     }
-    // O += P V, P straight from the S accumulators.
+    // O += P V.
 #pragma unroll
     for (int kc = 0; kc < BN / 16; ++kc) {
       uint32_t a[4];
-      a[0] = Mma<T>::pack(sacc[2 * kc][0], sacc[2 * kc][1]);
-      a[1] = Mma<T>::pack(sacc[2 * kc][2], sacc[2 * kc][3]);
-      a[2] = Mma<T>::pack(sacc[2 * kc + 1][0], sacc[2 * kc + 1][1]);
-      a[3] = Mma<T>::pack(sacc[2 * kc + 1][2], sacc[2 * kc + 1][3]);
+      pack_p<T>(a, sacc, kc);
 #pragma unroll
       for (int dp = 0; dp < DTILES / 2; ++dp) {
         uint32_t b[4];
@@ -243,32 +287,17 @@ __global__ void __launch_bounds__(WARPS * 32) prefill_kernel(
     __syncthreads();  // the next iteration's load overwrites the buffer just read
   }
   cp_async_wait<0>();
-
-  // Normalize and store rows that exist.
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int qi = q_start + row_a + r * 8;
-    if (qi >= qlen) continue;
-    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-    T* dst = out + ((static_cast<int64_t>(q0) + qi) * num_heads + h) * HEAD_DIM + (lane & 3) * 2;
-#pragma unroll
-    for (int d = 0; d < DTILES; ++d) {
-      const uint32_t packed = Mma<T>::pack(o[d][2 * r] * inv, o[d][2 * r + 1] * inv);
-      *reinterpret_cast<uint32_t*>(dst + d * 8) = packed;
-    }
-  }
+  store_rows<T, HEAD_DIM>(o, l, out, q0, q_start + row_a, qlen, num_heads, h, lane);
 }
 
 #include "prefill_wgmma.cuh"
 
-template <typename T, int HEAD_DIM, int WARPS>
-void launch(const PrefillParams& p, cudaStream_t stream) {
-  constexpr int BM = 16 * WARPS, kThreads = WARPS * 32;
+// Launches one of the kernels (they take the same arguments) over (heads, query tiles of bm, sequences).
+template <auto kernel, typename T>
+void launch_kernel(const PrefillParams& p, int bm, int threads, size_t smem, cudaStream_t stream) {
   int page_shift = 0;
   while ((1 << page_shift) < p.page_size) ++page_shift;
-  const size_t smem = static_cast<size_t>(BM + 4 * BN) * HEAD_DIM * sizeof(T);
-  auto kernel = prefill_kernel<T, HEAD_DIM, WARPS>;
-  static bool configured = false;  // one per instantiation
+  static bool configured = false;  // one per kernel
   if (!configured) {
     STRATOS_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
     // Ask for the largest shared-memory carveout so two blocks fit on an SM (the carveout is a
@@ -276,41 +305,29 @@ void launch(const PrefillParams& p, cudaStream_t stream) {
     STRATOS_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
     configured = true;
   }
-  const int q_tiles = static_cast<int>((p.max_q_len + BM - 1) / BM);
+  const int q_tiles = static_cast<int>((p.max_q_len + bm - 1) / bm);
   STRATOS_CHECK(q_tiles <= 65535 && p.num_seqs <= 65535, "prefill", "too many query tiles or sequences for one launch");
   const dim3 grid(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.num_seqs));
-  kernel<<<grid, kThreads, smem, stream>>>(
+  kernel<<<grid, threads, smem, stream>>>(
       static_cast<const T*>(p.q), p.cu_seqlens_q, p.seq_lens_kv, p.block_tables, static_cast<const T*>(p.k_cache),
       static_cast<const T*>(p.v_cache), static_cast<T*>(p.out), static_cast<int>(p.num_heads),
       static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
       p.scale * kLog2e);
   cuda_check_launch("prefill");
+}
+
+template <typename T, int HEAD_DIM>
+void launch(const PrefillParams& p, cudaStream_t stream) {
+  constexpr int BM = 16 * kMmaWarps;
+  const size_t smem = static_cast<size_t>(BM + 4 * BN) * HEAD_DIM * sizeof(T);
+  launch_kernel<prefill_kernel<T, HEAD_DIM>, T>(p, BM, kMmaWarps * 32, smem, stream);
 }
 
 template <typename T, int NWG, int STAGES>
 void launch_wgmma(const PrefillParams& p, cudaStream_t stream) {
   constexpr int BM = 64 * NWG;
-  int page_shift = 0;
-  while ((1 << page_shift) < p.page_size) ++page_shift;
   const size_t smem = static_cast<size_t>(BM + 2 * STAGES * BN) * 128 * sizeof(T) + 1024;  // + alignment slack
-  auto kernel = prefill_wgmma_kernel<T, NWG, STAGES>;
-  static bool configured = false;  // one per instantiation
-  if (!configured) {
-    STRATOS_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-    // Ask for the largest shared-memory carveout so two blocks fit on an SM (the carveout is a
-    // hint; without it the driver may configure only enough for one).
-    STRATOS_CUDA(cudaFuncSetAttribute(kernel, cudaFuncAttributePreferredSharedMemoryCarveout, 100));
-    configured = true;
-  }
-  const int q_tiles = static_cast<int>((p.max_q_len + BM - 1) / BM);
-  STRATOS_CHECK(q_tiles <= 65535 && p.num_seqs <= 65535, "prefill", "too many query tiles or sequences for one launch");
-  const dim3 grid(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.num_seqs));
-  kernel<<<grid, NWG * 128, smem, stream>>>(
-      static_cast<const T*>(p.q), p.cu_seqlens_q, p.seq_lens_kv, p.block_tables, static_cast<const T*>(p.k_cache),
-      static_cast<const T*>(p.v_cache), static_cast<T*>(p.out), static_cast<int>(p.num_heads),
-      static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
-      p.scale * kLog2e);
-  cuda_check_launch("prefill");
+  launch_kernel<prefill_wgmma_kernel<T, NWG, STAGES>, T>(p, BM, NWG * 128, smem, stream);
 }
 
 // Which kernel runs head_dim 128: wgmma with NWG warpgroups per block and a STAGES-deep K/V
@@ -362,10 +379,10 @@ void prefill_cuda(const PrefillParams& p, void* stream) {
       case PrefillKernel::Wg1S3: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_wgmma<T, 1, 3>(p, s))); break;
       case PrefillKernel::Wg2S3: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_wgmma<T, 2, 3>(p, s))); break;
       case PrefillKernel::Wg2S4: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_wgmma<T, 2, 4>(p, s))); break;
-      default: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch<T, 128, 4>(p, s))); break;
+      default: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch<T, 128>(p, s))); break;
     }
   } else if (p.head_dim == 64) {
-    STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch<T, 64, 4>(p, s)));
+    STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch<T, 64>(p, s)));
   } else {
     throw Error("prefill: headDim must be 64 or 128 on the GPU");
   }

@@ -1,5 +1,5 @@
 // Prefill attention on Hopper tensor cores (wgmma, sm_90a), head_dim 128. Included by prefill.cu,
-// which owns the helpers (cp.async, paging, Mma<T>::pack, fast_exp2) and the dispatch.
+// which owns the helpers (cp.async, Mma<T>::pack, the shared softmax steps) and the dispatch.
 //
 // One block per (query head, tile of BM = 64 * NWG queries, sequence); warpgroup g owns query
 // rows [64g, 64g + 64). K/V tiles of BN = 64 keys are gathered out of the pages with cp.async into
@@ -10,8 +10,8 @@
 //   S = Q K^T:  wgmma m64n64k16, A = Q and B = K both K-major in shared memory (8 k-steps);
 //   O += P V:   wgmma m64n128k16, A = P from registers (the S accumulator layout, as in the
 //               mma.sync kernel), B = V N-major in shared memory (imm-trans-b, 4 k-steps).
-// The softmax, masking and the store are the mma.sync kernel's: a wgmma accumulator holds, per
-// warp, the same 16-row fragments as mma.sync's m16n8 (d[4n + j] = that kernel's sacc[n][j]).
+// The masking, softmax, P packing and store are prefill.cu's shared steps: a wgmma accumulator
+// holds, per warp, the same 16-row fragments as mma.sync's m16n8 (d[4n + j] = acc[n][j]).
 #pragma once
 
 namespace wgmma_detail {
@@ -47,50 +47,43 @@ __device__ __forceinline__ void pin_u(uint32_t (&r)[N][4]) {
     for (int j = 0; j < 4; ++j) asm volatile("" : "+r"(r[i][j])::"memory");
 }
 
-template <typename T> struct Wgmma;
-template <> struct Wgmma<__nv_bfloat16> {
-  // d[32] = (scale_d ? d : 0) + A B; A and B K-major in shared memory (m64n64k16).
-  static __device__ __forceinline__ void ss_n64(float (&d)[32], uint64_t a_desc, uint64_t b_desc, int scale_d) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-        : "l"(a_desc), "l"(b_desc), "r"(scale_d));
-  }
-  // d[64] += A B; A from registers (this warp's 16 rows of the m64k16 fragment), B N-major in
-  // shared memory (m64n128k16, imm-trans-b = 1).
-  static __device__ __forceinline__ void rs_n128(float (&d)[64], const uint32_t (&a)[4], uint64_t b_desc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(1));
-  }
-};
+// The two instructions' PTX for AB = "bf16" or "f16", and their accumulator operand lists.
+#define STRATOS_WGMMA_SS_N64(AB) \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n" \
+  "wgmma.mma_async.sync.aligned.m64n64k16.f32." AB "." AB " " \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
+#define STRATOS_WGMMA_RS_N128(AB) \
+  "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n" \
+  "wgmma.mma_async.sync.aligned.m64n128k16.f32." AB "." AB " " \
+  "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
+#define STRATOS_WGMMA_D32(d) "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+#define STRATOS_WGMMA_D64(d) STRATOS_WGMMA_D32(d), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
 
-template <> struct Wgmma<__half> {
+template <typename T>
+struct Wgmma {
+  static constexpr bool kBf16 = std::is_same<T, __nv_bfloat16>::value;
   // d[32] = (scale_d ? d : 0) + A B; A and B K-major in shared memory (m64n64k16).
   static __device__ __forceinline__ void ss_n64(float (&d)[32], uint64_t a_desc, uint64_t b_desc, int scale_d) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, %32, %33, p, 1, 1, 0, 0;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
-        : "l"(a_desc), "l"(b_desc), "r"(scale_d));
+    if constexpr (kBf16) asm volatile(STRATOS_WGMMA_SS_N64("bf16") : STRATOS_WGMMA_D32(d) : "l"(a_desc), "l"(b_desc), "r"(scale_d));
+    else asm volatile(STRATOS_WGMMA_SS_N64("f16") : STRATOS_WGMMA_D32(d) : "l"(a_desc), "l"(b_desc), "r"(scale_d));
   }
   // d[64] += A B; A from registers (this warp's 16 rows of the m64k16 fragment), B N-major in
   // shared memory (m64n128k16, imm-trans-b = 1).
   static __device__ __forceinline__ void rs_n128(float (&d)[64], const uint32_t (&a)[4], uint64_t b_desc) {
-    asm volatile(
-        "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"
-        "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 "
-        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, {%64, %65, %66, %67}, %68, p, 1, 1, 1;\n}\n"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(1));
+    if constexpr (kBf16) asm volatile(STRATOS_WGMMA_RS_N128("bf16") : STRATOS_WGMMA_D64(d) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(1));
+    else asm volatile(STRATOS_WGMMA_RS_N128("f16") : STRATOS_WGMMA_D64(d) : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b_desc), "r"(1));
   }
 };
+#undef STRATOS_WGMMA_SS_N64
+#undef STRATOS_WGMMA_RS_N128
+#undef STRATOS_WGMMA_D32
+#undef STRATOS_WGMMA_D64
+
+// The accumulators are [N][4] arrays as in the mma.sync kernel; wgmma and pin take them flat.
+template <int N>
+__device__ __forceinline__ float (&flat(float (&a)[N][4]))[N * 4] {
+  return reinterpret_cast<float (&)[N * 4]>(a);
+}
 
 }  // namespace wgmma_detail
 
@@ -170,9 +163,9 @@ __global__ void __launch_bounds__(NWG * 128) prefill_wgmma_kernel(
     cp_async_commit();
   }
 
-  float o[DTILES * 4];
+  float o[DTILES][4];
 #pragma unroll
-  for (int i = 0; i < DTILES * 4; ++i) o[i] = 0.0f;
+  for (int d = 0; d < DTILES; ++d) o[d][0] = o[d][1] = o[d][2] = o[d][3] = 0.0f;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   const int row_a = wg * 64 + wl * 16 + (lane >> 2);  // this thread's two rows: row_a, row_a + 8
   const int qpos[2] = {ctx + q_start + row_a, ctx + q_start + row_a + 8};
@@ -194,98 +187,49 @@ __global__ void __launch_bounds__(NWG * 128) prefill_wgmma_kernel(
     cp_async_commit();
 
     // S = Q K^T for this warpgroup's 64 rows x BN keys.
-    float sacc[NTILES * 4];
+    float sacc[NTILES][4];
     fence();
 #pragma unroll
     for (int kk = 0; kk < HEAD_DIM / 16; ++kk) {
       const uint32_t koff = (kk & 3) * 32;  // 16 columns = 32 bytes inside a 128-byte row
       const uint64_t a_desc = q_desc0 + (((kk >> 2) * (BM * 128) + koff) >> 4);
       const uint64_t b_desc = k_desc0 + ((buf * kKvBytes + (kk >> 2) * (BN * 128) + koff) >> 4);
-      Wgmma<T>::ss_n64(sacc, a_desc, b_desc, kk > 0 ? 1 : 0);
+      Wgmma<T>::ss_n64(flat(sacc), a_desc, b_desc, kk > 0 ? 1 : 0);
     }
     commit();
     wait0();
-    pin(sacc);
+    pin(flat(sacc));
 
-    const int key0 = tile * BN;
-    const bool needs_mask = key0 + BN - 1 > first_q_pos || key0 + BN > kvlen;
-    if (needs_mask) {
-#pragma unroll
-      for (int n = 0; n < NTILES; ++n) {
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-          const int key = key0 + n * 8 + (lane & 3) * 2 + (j & 1);
-          if (key > qpos[j >> 1] || key >= kvlen) sacc[4 * n + j] = -INFINITY;
-        }
-      }
-    }
+    mask_scores(sacc, tile * BN, first_q_pos, qpos, kvlen, lane);
     float corr_r[2];
 #pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < NTILES; ++n) mx = fmaxf(mx, fmaxf(sacc[4 * n + 2 * r], sacc[4 * n + 2 * r + 1]));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_new = fmaxf(m[r], mx * scale_log2);
-      const float m_use = m_new == -INFINITY ? 0.0f : m_new;
-      const float corr = fast_exp2(m[r] - m_use);
-      float sum = 0.0f;
-#pragma unroll
-      for (int n = 0; n < NTILES; ++n) {
-        sacc[4 * n + 2 * r] = fast_exp2(fmaf(sacc[4 * n + 2 * r], scale_log2, -m_use));
-        sacc[4 * n + 2 * r + 1] = fast_exp2(fmaf(sacc[4 * n + 2 * r + 1], scale_log2, -m_use));
-        sum += sacc[4 * n + 2 * r] + sacc[4 * n + 2 * r + 1];
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-      l[r] = l[r] * corr + sum;
-      m[r] = m_new;
-      corr_r[r] = corr;
-    }
+    for (int r = 0; r < 2; ++r) corr_r[r] = softmax_row(sacc, r, m[r], l[r], scale_log2);
     // Rescale O only where a row's maximum moved (corr == 1 exactly otherwise: x * 1 == x).
     if (!__all_sync(0xffffffffu, corr_r[0] == 1.0f && corr_r[1] == 1.0f)) {
 #pragma unroll
       for (int d = 0; d < DTILES; ++d) {
-        o[4 * d + 0] *= corr_r[0]; o[4 * d + 1] *= corr_r[0];
-        o[4 * d + 2] *= corr_r[1]; o[4 * d + 3] *= corr_r[1];
+        o[d][0] *= corr_r[0]; o[d][1] *= corr_r[0];
+        o[d][2] *= corr_r[1]; o[d][3] *= corr_r[1];
       }
     }
     // O += P V, P straight from the S accumulators.
     uint32_t pa[BN / 16][4];
 #pragma unroll
-    for (int kc = 0; kc < BN / 16; ++kc) {
-      pa[kc][0] = Mma<T>::pack(sacc[8 * kc + 0], sacc[8 * kc + 1]);
-      pa[kc][1] = Mma<T>::pack(sacc[8 * kc + 2], sacc[8 * kc + 3]);
-      pa[kc][2] = Mma<T>::pack(sacc[8 * kc + 4], sacc[8 * kc + 5]);
-      pa[kc][3] = Mma<T>::pack(sacc[8 * kc + 6], sacc[8 * kc + 7]);
-    }
-    pin(o);
+    for (int kc = 0; kc < BN / 16; ++kc) pack_p<T>(pa[kc], sacc, kc);
+    pin(flat(o));
     fence();
 #pragma unroll
     for (int kc = 0; kc < BN / 16; ++kc) {
       // V rows kc*16 .. kc*16+15 (the k-step); LBO = the offset of the second 64-column block.
       const uint64_t b_desc = v_desc0 + ((buf * kKvBytes + kc * 2048) >> 4);
-      Wgmma<T>::rs_n128(o, pa[kc], b_desc);
+      Wgmma<T>::rs_n128(flat(o), pa[kc], b_desc);
     }
     commit();
     wait0();
-    pin(o);
+    pin(flat(o));
     pin_u(pa);  // the wgmma read pa asynchronously: keep its registers untouched until the wait
   }
   cp_async_wait<0>();
-
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    const int qi = q_start + row_a + r * 8;
-    if (qi >= qlen) continue;
-    const float inv = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-    T* dst = out + ((static_cast<int64_t>(q0) + qi) * num_heads + h) * HEAD_DIM + (lane & 3) * 2;
-#pragma unroll
-    for (int d = 0; d < DTILES; ++d) {
-      const uint32_t packed = Mma<T>::pack(o[4 * d + 2 * r] * inv, o[4 * d + 2 * r + 1] * inv);
-      *reinterpret_cast<uint32_t*>(dst + d * 8) = packed;
-    }
-  }
+  store_rows<T, HEAD_DIM>(o, l, out, q0, q_start + row_a, qlen, num_heads, h, lane);
 #endif
 }

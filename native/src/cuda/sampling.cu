@@ -50,6 +50,18 @@ struct SearchSmem {
   int bin;
 };
 
+// Adds v (MASS: a weight or a sum of weights, split into 16-bit halves; else a count) to bin b.
+template <bool MASS>
+__device__ __forceinline__ void bin_add(SearchSmem& ss, int b, uint32_t v) {
+  if (MASS) { atomicAdd(&ss.hi[b], v >> 16); atomicAdd(&ss.lo[b], v & 0xffffu); }
+  else atomicAdd(&ss.lo[b], v);
+}
+// What bin b holds (MASS: the mass; else the count).
+template <bool MASS>
+__device__ __forceinline__ unsigned long long bin_value(const SearchSmem& ss, int b) {
+  return MASS ? (static_cast<unsigned long long>(ss.hi[b]) << 16) + ss.lo[b] : ss.lo[b];
+}
+
 // Bin of a weight w >= kSmallLimit: e = floor(log2 w) in [17, 31], 7 more bits; bins 128..2047.
 __device__ __forceinline__ int log_bin(uint32_t w) {
   const int e = 31 - __clz(w);
@@ -89,7 +101,7 @@ __device__ __forceinline__ void find_crossing_256(SearchSmem& ss, unsigned long 
 #pragma unroll
   for (int j = 0; j < 8; ++j) {
     const int b = lane * 8 + j;
-    h[j] = MASS ? (static_cast<unsigned long long>(ss.hi[b]) << 16) + ss.lo[b] : ss.lo[b];
+    h[j] = bin_value<MASS>(ss, b);
     ss.hi[b] = 0;
     ss.lo[b] = 0;
     s += h[j];
@@ -134,22 +146,17 @@ __device__ uint32_t threshold_search(const uint32_t* sw, uint32_t lo, unsigned l
     if (w >= lo) {
       if (w < kSmallLimit) small += MASS ? w : 1u;  // <= 32 * 2^17 per thread
       else {
-        const int b = log_bin(w);
-        if (MASS) { atomicAdd(&ss.hi[b], w >> 16); atomicAdd(&ss.lo[b], w & 0xffffu); }
-        else atomicAdd(&ss.lo[b], 1u);
+        bin_add<MASS>(ss, log_bin(w), MASS ? w : 1u);
       }
     }
   }
   small = __reduce_add_sync(0xffffffffu, small);  // <= 1024 * 2^17 = 2^27 per warp
-  if (lane == 0 && small) {
-    if (MASS) { atomicAdd(&ss.hi[0], small >> 16); atomicAdd(&ss.lo[0], small & 0xffffu); }
-    else atomicAdd(&ss.lo[0], small);
-  }
+  if (lane == 0 && small) bin_add<MASS>(ss, 0, small);
   __syncthreads();
   // ---- block-wide suffix scan: thread t owns bins 2t and 2t + 1 (and clears them).
   const int b0 = 2 * tid;
-  const unsigned long long h0 = MASS ? (static_cast<unsigned long long>(ss.hi[b0]) << 16) + ss.lo[b0] : ss.lo[b0];
-  const unsigned long long h1 = MASS ? (static_cast<unsigned long long>(ss.hi[b0 + 1]) << 16) + ss.lo[b0 + 1] : ss.lo[b0 + 1];
+  const unsigned long long h0 = bin_value<MASS>(ss, b0);
+  const unsigned long long h1 = bin_value<MASS>(ss, b0 + 1);
   ss.hi[b0] = 0; ss.lo[b0] = 0; ss.hi[b0 + 1] = 0; ss.lo[b0 + 1] = 0;
   const unsigned long long s = h0 + h1;
   const unsigned long long S_warp = warp_suffix_u64(s, lane);  // bins >= b0 within this warp
@@ -220,9 +227,7 @@ __device__ uint32_t threshold_search(const uint32_t* sw, uint32_t lo, unsigned l
         const uint32_t w = sw[i * kThreads + tid];
         const uint32_t off = w - base;
         if (w >= lo && w >= base && off < sp) {
-          const int b = static_cast<int>(off >> sh);
-          if (MASS) { atomicAdd(&ss.hi[b], w >> 16); atomicAdd(&ss.lo[b], w & 0xffffu); }
-          else atomicAdd(&ss.lo[b], 1u);
+          bin_add<MASS>(ss, static_cast<int>(off >> sh), MASS ? w : 1u);
         }
       }
       __syncthreads();
@@ -282,172 +287,170 @@ __global__ void __launch_bounds__(kThreads, 1) sampling_kernel(SamplingParams p)
   // (A persistent variant that kept the next row's logits in registers during the search was
   // measured slower on the H200: at 64 registers per thread they spill.)
   const int64_t row = blockIdx.x;
+  const float* x = p.logits + row * V;
   float xv[VPT];
-  load_row<VPT>(xv, p.logits + row * V, V, tid);
-  {
-    const float* x = p.logits + row * V;
-    // ---- invalid values and the row maximum (out-of-vocabulary slots hold -inf)
-    bool bad = false;
-    float mx = -INFINITY;
+  load_row<VPT>(xv, x, V, tid);
+  // ---- invalid values and the row maximum (out-of-vocabulary slots hold -inf)
+  bool bad = false;
+  float mx = -INFINITY;
 #pragma unroll
-    for (int i = 0; i < VPT; ++i) {
-      bad |= isnan(xv[i]) || xv[i] == INFINITY;
-      mx = fmaxf(mx, xv[i]);
-    }
-    mx = warp_max(mx);
-    if (lane == 0) fmax_w[warp] = mx;
-    const bool any_bad = __syncthreads_or(bad);  // also publishes fmax_w
-    mx = warp_max(fmax_w[lane]);
-    const float temp = p.temperature[row];
-    int status = kSampleOk;
-    if (any_bad) status = kSampleInvalidLogits;
-    else if (mx == -INFINITY) status = kSampleAllMasked;
-    else if (!(temp >= 0.0f) || isinf(temp)) status = kSampleInvalidParams;
-    if (status != kSampleOk) {  // uniform across the block
-      if (tid == 0) { p.tokens[row] = 0; p.logprobs[row] = __int_as_float(0x7fc00000); p.status[row] = status; }
-      return;
-    }
+  for (int i = 0; i < VPT; ++i) {
+    bad |= isnan(xv[i]) || xv[i] == INFINITY;
+    mx = fmaxf(mx, xv[i]);
+  }
+  mx = warp_max(mx);
+  if (lane == 0) fmax_w[warp] = mx;
+  const bool any_bad = __syncthreads_or(bad);  // also publishes fmax_w
+  mx = warp_max(fmax_w[lane]);
+  const float temp = p.temperature[row];
+  int status = kSampleOk;
+  if (any_bad) status = kSampleInvalidLogits;
+  else if (mx == -INFINITY) status = kSampleAllMasked;
+  else if (!(temp >= 0.0f) || isinf(temp)) status = kSampleInvalidParams;
+  if (status != kSampleOk) {  // uniform across the block
+    if (tid == 0) { p.tokens[row] = 0; p.logprobs[row] = __int_as_float(0x7fc00000); p.status[row] = status; }
+    return;
+  }
 
-    if (temp == 0.0f) {  // greedy: max value, lowest index on ties
-      float raw = 0.0f;
-      float bv = -INFINITY;
-      int bi = 0x7fffffff;
+  if (temp == 0.0f) {  // greedy: max value, lowest index on ties
+    float raw = 0.0f;
+    float bv = -INFINITY;
+    int bi = 0x7fffffff;
 #pragma unroll
-      for (int j = 0; j < CHUNKS; ++j)
+    for (int j = 0; j < CHUNKS; ++j)
 #pragma unroll
-        for (int c = 0; c < 4; ++c) {
-          const int idx = (j * kThreads + tid) * 4 + c;
-          const float v = xv[4 * j + c];
-          raw += expf(v - mx);
-          if (idx < V && (v > bv || (v == bv && idx < bi))) { bv = v; bi = idx; }
-        }
-      raw = warp_sum(raw);
+      for (int c = 0; c < 4; ++c) {
+        const int idx = (j * kThreads + tid) * 4 + c;
+        const float v = xv[4 * j + c];
+        raw += expf(v - mx);
+        if (idx < V && (v > bv || (v == bv && idx < bi))) { bv = v; bi = idx; }
+      }
+    raw = warp_sum(raw);
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1) {
+      const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
+      const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
+      if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
+    }
+    if (lane == 0) { s_best_val[warp] = bv; s_best_idx[warp] = bi; fsum_w[warp] = raw; }
+    __syncthreads();
+    if (warp == 0) {
+      bv = s_best_val[lane];
+      bi = s_best_idx[lane];
+      const float log_z = mx + logf(warp_sum(fsum_w[lane]));
 #pragma unroll
       for (int o = 16; o > 0; o >>= 1) {
         const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
         const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
         if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
       }
-      if (lane == 0) { s_best_val[warp] = bv; s_best_idx[warp] = bi; fsum_w[warp] = raw; }
-      __syncthreads();
-      if (warp == 0) {
-        bv = s_best_val[lane];
-        bi = s_best_idx[lane];
-        const float log_z = mx + logf(warp_sum(fsum_w[lane]));
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1) {
-          const float ov = __shfl_xor_sync(0xffffffffu, bv, o);
-          const int oi = __shfl_xor_sync(0xffffffffu, bi, o);
-          if (ov > bv || (ov == bv && oi < bi)) { bv = ov; bi = oi; }
-        }
-        if (lane == 0) { p.tokens[row] = bi; p.logprobs[row] = bv - log_z; p.status[row] = kSampleOk; }
-      }
-      return;
+      if (lane == 0) { p.tokens[row] = bi; p.logprobs[row] = bv - log_z; p.status[row] = kSampleOk; }
     }
+    return;
+  }
 
-    // ---- integer weights into shared memory, and the log-sum-exp of the raw logits (for the
-    // logprob). With temperature 1 the weight's exp is the log-sum-exp's term (x / 1 == x).
-    float raw = 0.0f;
-    if (temp == 1.0f) {
+  // ---- integer weights into shared memory, and the log-sum-exp of the raw logits (for the
+  // logprob). With temperature 1 the weight's exp is the log-sum-exp's term (x / 1 == x).
+  float raw = 0.0f;
+  if (temp == 1.0f) {
 #pragma unroll
-      for (int i = 0; i < VPT; ++i) {
-        const float e = expf(xv[i] - mx);
-        raw += e;
-        sw[i * kThreads + tid] = static_cast<uint32_t>(e * kWeightScale);
-      }
-    } else {
-#pragma unroll
-      for (int i = 0; i < VPT; ++i) {
-        raw += expf(xv[i] - mx);
-        sw[i * kThreads + tid] = static_cast<uint32_t>(expf((xv[i] - mx) / temp) * kWeightScale);
-      }
+    for (int i = 0; i < VPT; ++i) {
+      const float e = expf(xv[i] - mx);
+      raw += e;
+      sw[i * kThreads + tid] = static_cast<uint32_t>(e * kWeightScale);
     }
-    raw = warp_sum(raw);
-    if (lane == 0) fsum_w[warp] = raw;
-    uint32_t thresh = 1;
-    const float min_p = p.min_p[row];
-    if (min_p > 0.0f) thresh = max(thresh, static_cast<uint32_t>(fminf(min_p, 1.0f) * kWeightScale));
-    const int32_t top_k = p.top_k[row];
-    const float top_p = p.top_p[row];
-    __syncthreads();  // sw and fsum_w complete
-    const float log_z = mx + logf(warp_sum(fsum_w[lane]));
-    if (top_k > 0 && top_k < V) thresh = max(thresh, threshold_search<VPT, false>(sw, 0u, static_cast<unsigned long long>(top_k), false, 0.0, ss));
-    if (top_p < 1.0f) thresh = max(thresh, threshold_search<VPT, true>(sw, thresh, 0ull, true, static_cast<double>(fmaxf(top_p, 0.0f)), ss));
+  } else {
+#pragma unroll
+    for (int i = 0; i < VPT; ++i) {
+      raw += expf(xv[i] - mx);
+      sw[i * kThreads + tid] = static_cast<uint32_t>(expf((xv[i] - mx) / temp) * kWeightScale);
+    }
+  }
+  raw = warp_sum(raw);
+  if (lane == 0) fsum_w[warp] = raw;
+  uint32_t thresh = 1;
+  const float min_p = p.min_p[row];
+  if (min_p > 0.0f) thresh = max(thresh, static_cast<uint32_t>(fminf(min_p, 1.0f) * kWeightScale));
+  const int32_t top_k = p.top_k[row];
+  const float top_p = p.top_p[row];
+  __syncthreads();  // sw and fsum_w complete
+  const float log_z = mx + logf(warp_sum(fsum_w[lane]));
+  if (top_k > 0 && top_k < V) thresh = max(thresh, threshold_search<VPT, false>(sw, 0u, static_cast<unsigned long long>(top_k), false, 0.0, ss));
+  if (top_p < 1.0f) thresh = max(thresh, threshold_search<VPT, true>(sw, thresh, 0ull, true, static_cast<double>(fmaxf(top_p, 0.0f)), ss));
 
-    // ---- draw: chunk totals (16-bit halves so warp and block sums stay in u32), then a scan
-    // inside the chosen chunk.
-    uint32_t chi[CHUNKS], clo[CHUNKS];
+  // ---- draw: chunk totals (16-bit halves so warp and block sums stay in u32), then a scan
+  // inside the chosen chunk.
+  uint32_t chi[CHUNKS], clo[CHUNKS];
 #pragma unroll
-    for (int j = 0; j < CHUNKS; ++j) {
-      chi[j] = 0;
-      clo[j] = 0;
-#pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const uint32_t w = sw[(4 * j + c) * kThreads + tid];
-        const uint32_t wi = w >= thresh ? w : 0u;
-        chi[j] += wi >> 16;
-        clo[j] += wi & 0xffffu;
-      }
-    }
-#pragma unroll
-    for (int j = 0; j < CHUNKS; ++j) {
-      const uint32_t wh = __reduce_add_sync(0xffffffffu, chi[j]);  // <= 32 * 4 * 2^15
-      const uint32_t wl = __reduce_add_sync(0xffffffffu, clo[j]);  // <= 32 * 4 * 2^16
-      if (lane == 0) { red_hi[j][warp] = wh; red_lo[j][warp] = wl; }
-    }
-    __syncthreads();
-    unsigned long long csum[CHUNKS];
-    unsigned long long total = 0;
-#pragma unroll
-    for (int j = 0; j < CHUNKS; ++j) {
-      const uint32_t bh = __reduce_add_sync(0xffffffffu, red_hi[j][lane]);  // <= 2^27
-      const uint32_t bl = __reduce_add_sync(0xffffffffu, red_lo[j][lane]);  // <= 2^28
-      csum[j] = (static_cast<unsigned long long>(bh) << 16) + bl;
-      total += csum[j];
-    }
-    unsigned long long r = mulhi_u64(philox_u64(p.seeds[row], p.offsets[row]), total);
-    int chosen = 0;
-    {
-      bool found = false;
-#pragma unroll
-      for (int j = 0; j < CHUNKS; ++j) {
-        if (!found) {
-          if (r < csum[j]) { chosen = j; found = true; }
-          else r -= csum[j];
-        }
-      }
-    }
-    // this thread's kept weights in the chosen chunk, then an exclusive scan of their sum over threads
-    uint32_t wk[4];
-    unsigned long long my = 0;
+  for (int j = 0; j < CHUNKS; ++j) {
+    chi[j] = 0;
+    clo[j] = 0;
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
-      const uint32_t w = sw[(4 * chosen + c) * kThreads + tid];
-      wk[c] = w >= thresh ? w : 0u;
-      my += wk[c];
+      const uint32_t w = sw[(4 * j + c) * kThreads + tid];
+      const uint32_t wi = w >= thresh ? w : 0u;
+      chi[j] += wi >> 16;
+      clo[j] += wi & 0xffffu;
     }
-    unsigned long long incl = my;
+  }
 #pragma unroll
-    for (int o = 1; o < 32; o <<= 1) {
-      const unsigned long long n = __shfl_up_sync(0xffffffffu, incl, o);
-      if (lane >= o) incl += n;
-    }
-    if (lane == 31) scan[warp] = incl;
-    __syncthreads();
-    const unsigned long long before = warp_sum_u64(lane < warp ? scan[lane] : 0ull);
-    const unsigned long long excl = before + incl - my;
-    if (my > 0 && r >= excl && r < excl + my) {
-      unsigned long long acc = excl;
-      int token = -1;
+  for (int j = 0; j < CHUNKS; ++j) {
+    const uint32_t wh = __reduce_add_sync(0xffffffffu, chi[j]);  // <= 32 * 4 * 2^15
+    const uint32_t wl = __reduce_add_sync(0xffffffffu, clo[j]);  // <= 32 * 4 * 2^16
+    if (lane == 0) { red_hi[j][warp] = wh; red_lo[j][warp] = wl; }
+  }
+  __syncthreads();
+  unsigned long long csum[CHUNKS];
+  unsigned long long total = 0;
 #pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        if (token < 0 && wk[c] > 0 && r < acc + wk[c]) token = (chosen * kThreads + tid) * 4 + c;
-        acc += wk[c];
+  for (int j = 0; j < CHUNKS; ++j) {
+    const uint32_t bh = __reduce_add_sync(0xffffffffu, red_hi[j][lane]);  // <= 2^27
+    const uint32_t bl = __reduce_add_sync(0xffffffffu, red_lo[j][lane]);  // <= 2^28
+    csum[j] = (static_cast<unsigned long long>(bh) << 16) + bl;
+    total += csum[j];
+  }
+  unsigned long long r = mulhi_u64(philox_u64(p.seeds[row], p.offsets[row]), total);
+  int chosen = 0;
+  {
+    bool found = false;
+#pragma unroll
+    for (int j = 0; j < CHUNKS; ++j) {
+      if (!found) {
+        if (r < csum[j]) { chosen = j; found = true; }
+        else r -= csum[j];
       }
-      p.tokens[row] = token;
-      p.logprobs[row] = __ldg(x + token) - log_z;
-      p.status[row] = kSampleOk;
     }
+  }
+  // this thread's kept weights in the chosen chunk, then an exclusive scan of their sum over threads
+  uint32_t wk[4];
+  unsigned long long my = 0;
+#pragma unroll
+  for (int c = 0; c < 4; ++c) {
+    const uint32_t w = sw[(4 * chosen + c) * kThreads + tid];
+    wk[c] = w >= thresh ? w : 0u;
+    my += wk[c];
+  }
+  unsigned long long incl = my;
+#pragma unroll
+  for (int o = 1; o < 32; o <<= 1) {
+    const unsigned long long n = __shfl_up_sync(0xffffffffu, incl, o);
+    if (lane >= o) incl += n;
+  }
+  if (lane == 31) scan[warp] = incl;
+  __syncthreads();
+  const unsigned long long before = warp_sum_u64(lane < warp ? scan[lane] : 0ull);
+  const unsigned long long excl = before + incl - my;
+  if (my > 0 && r >= excl && r < excl + my) {
+    unsigned long long acc = excl;
+    int token = -1;
+#pragma unroll
+    for (int c = 0; c < 4; ++c) {
+      if (token < 0 && wk[c] > 0 && r < acc + wk[c]) token = (chosen * kThreads + tid) * 4 + c;
+      acc += wk[c];
+    }
+    p.tokens[row] = token;
+    p.logprobs[row] = __ldg(x + token) - log_z;
+    p.status[row] = kSampleOk;
   }
 }
 
