@@ -52,27 +52,13 @@ export function runConfig(config: SimConfig, opts: { outDir?: string; writeSteps
   const summary = result.fleet === undefined ? buildSummary(result) : fleetSummary(result, buildSummary(result));
   if (opts.outDir !== undefined) {
     writeFileSync(join(opts.outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
-    writeFileSync(join(opts.outDir, 'requests.csv'), result.fleet === undefined ? requestsCsv(result.records, config.model) : fleetRequestsCsv(result));
+    writeFileSync(join(opts.outDir, 'requests.csv'), requestsCsv(result.records, result.fleet === undefined ? config.model : fleetModelOf(result)));
   }
   return { result, summary };
 }
 
-function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-/** requests.csv of a fleet: the same columns, with each request's own model in the `model` column. */
-function fleetRequestsCsv(result: SimulationResult): string {
+/** The model of each request of a fleet: its pool's, or '' when it was refused before a pool was known. */
+function fleetModelOf(result: SimulationResult): (id: number) => string {
   const f = result.fleet!;
-  const records = result.records;
-  const lines = requestsCsv(records, '\u0000').split('\n');
-  for (let id = 0; id < records.size; id++) {
-    const p = f.requestPool[id] >= 0 ? f.requestPool[id] : records.replica[id] >= 0 ? f.slotPool[records.replica[id]] : -1;
-    const model = p >= 0 ? f.pools[p].model : '';
-    const prefix = `${id},${csvField(records.tenant[id])},\u0000,`;
-    const line = lines[id + 1];
-    if (!line.startsWith(prefix)) throw new Error(`requests.csv row ${id} does not start as expected`);
-    lines[id + 1] = `${id},${csvField(records.tenant[id])},${model},` + line.slice(prefix.length);
-  }
-  return lines.join('\n');
+  return (id) => (f.requestPool[id] >= 0 ? f.pools[f.requestPool[id]].model : '');
 }

@@ -7,7 +7,6 @@ import { DEFAULT_ROOFLINE } from './cost/roofline.js';
 import { adapterBytes, DiskLoadCostModel, LoraRegistry } from './fleet/lora-registry.js';
 import { Router, type ReplicaView } from './fleet/router.js';
 import type { FleetConfig } from './fleet/schema.js';
-import { FleetTimeline, type FleetEvent } from './fleet/timeline.js';
 import { EventQueue } from './kernel/event-queue.js';
 import { RngStreams } from './kernel/rng.js';
 import { RequestRecords } from './metrics/records.js';
@@ -131,11 +130,6 @@ export function buildCostModel(config: SimConfig, shape: ReplicaShape, loraRank:
 /** Steps one replica may run before the simulation gives up (an explicit bound, not a limit users meet). */
 const MAX_STEPS_PER_REPLICA = 2_000_000_000;
 
-/** The fleet a config describes; without `fleet`, one pool from the top-level keys, round-robin, no limits. */
-function fleetOf(config: SimConfig): FleetConfig | null {
-  return config.fleet ?? null;
-}
-
 interface PoolSpec {
   readonly name: string;
   readonly model: ModelName;
@@ -183,14 +177,14 @@ function poolLoraRank(config: SimConfig, fleet: FleetConfig, registry: LoraRegis
  * `config.fleet` the fleet is one pool of `config.replicas` replicas with round-robin routing and
  * no router limits, which is exactly the single-pool simulator (same bytes out).
  *
- * Events: the kernel queue holds one pending arrival (the workload is pulled lazily) and, in step
- * mode, one step-end or wake-up per replica; the fleet timeline holds faults, failover detection,
- * recoveries and autoscaler ticks (fleet events go first at equal times). Routing happens when
+ * Events: the queue holds one pending arrival (the workload is pulled lazily), in step mode one
+ * step-end or wake-up per replica, and with a fleet its faults, failover detections, recoveries,
+ * autoscaler ticks and provisionings (fleet events go first at equal times). Routing happens when
  * an arrival is handled; lazy replicas are advanced only when an event concerns them (their
  * arrival, a load query by the router, a fault), so a replica runs its own steps in between.
  */
 export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: SimulationHooks = {}): SimulationResult {
-  const fleet = fleetOf(config);
+  const fleet = config.fleet ?? null;
   const lazy = config.mode === 'lazy';
   const windowUs = Math.round(config.sla.windowS * 1e6);
   const records = new RequestRecords();
@@ -316,7 +310,6 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   const rngs = new RngStreams(config.seed);
   const router = fleet !== null ? new Router(fleet, poolIndex, records, rngs.fork('fleet/router')) : null;
   const queue = new EventQueue();
-  const timeline = new FleetTimeline();
   /** Step mode: whether a step-end or wake event for the slot's replica is already queued. */
   const boundaryQueued: boolean[] = slotPool.map(() => false);
   const advance = (slot: number, timeUs: number): void => {
@@ -326,7 +319,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   const view: ReplicaView = {
     advance,
     queueLength: (slot) => slotReplica[slot]!.numInSystem(),
-    kvBlocksUsed: (slot) => slotReplica[slot]!.kvBlocksUsedNow(),
+    kvBlocksUsed: (slot) => slotReplica[slot]!.scheduler.allocator.numBlocksUsed(),
     slotOf: (id) => records.replica[id],
   };
   const queueBoundary = (slot: number): void => {
@@ -386,7 +379,8 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
       const entry = registry.resolve(req.tenant, req.adapter);
       if (entry !== null && entry.name !== req.adapter) req = { ...req, adapter: entry.name };
     }
-    const id = records.add({ tenant: req.tenant, adapter: req.adapter, replica: fleet === null ? requests.length % pools[0].up.length : -1, arrivalUs: req.arrivalUs, inputTokens: req.promptTokens, outputTokens: req.outputTokens });
+    // The replica is set when the request is dispatched (-1: refused before that).
+    const id = records.add({ tenant: req.tenant, adapter: req.adapter, replica: -1, arrivalUs: req.arrivalUs, inputTokens: req.promptTokens, outputTokens: req.outputTokens });
     requests.push(req);
     retries.push(0);
     queue.push({ timeUs: req.arrivalUs, kind: 'arrival', replica: 0, payload: id });
@@ -402,6 +396,8 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
     const refusal = router.admit(id, req.tenant, req.promptTokens, timeUs, view);
     if (refusal !== null) endRequest(id, timeUs, 'rejected', refusal);
     else dispatch(id, pools[p!], timeUs);
+    // The autoscaler judges every request its pool was asked to serve, refused ones included.
+    if (p !== undefined && fleet!.autoscaler.enabled) recentIds[p].push(id);
   };
 
   // ---- faults, failover, recovery, autoscaling ----
@@ -414,16 +410,16 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   const scheduleRandomFault = (slot: number, fromUs: number): void => {
     if (mtbfUs === Infinity || sourceDone) return;
     const gapUs = Math.max(1, Math.round(-Math.log(1 - faultRng()) * mtbfUs));
-    timeline.push({ timeUs: fromUs + gapUs, kind: 'fault', target: slot });
+    queue.push({ timeUs: fromUs + gapUs, kind: 'fault', replica: slot, payload: 0 });
   };
   if (fleet !== null) {
     for (const pool of pools) for (const slot of pool.up) scheduleRandomFault(slot, 0);
     for (const s of fleet.faults.schedule) {
       const pool = pools[poolIndex.get(s.pool)!];
-      timeline.push({ timeUs: Math.round(s.atS * 1e6), kind: 'fault', target: pool.slots[s.replica] });
+      queue.push({ timeUs: Math.round(s.atS * 1e6), kind: 'fault', replica: pool.slots[s.replica], payload: 0 });
       slotRecoverUs[pool.slots[s.replica]] = Math.round(s.downS * 1e6);
     }
-    if (fleet.autoscaler.enabled) for (const pool of pools) timeline.push({ timeUs: Math.round(fleet.autoscaler.intervalS * 1e6), kind: 'tick', target: pool.index });
+    if (fleet.autoscaler.enabled) for (const pool of pools) queue.push({ timeUs: Math.round(fleet.autoscaler.intervalS * 1e6), kind: 'tick', replica: pool.index, payload: 0 });
   }
   const activate = (pool: PoolRuntime, slot: number, nowUs: number): void => {
     newReplica(slot);
@@ -444,10 +440,10 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
     pool.numFailures++;
     for (const id of slotRequests[slot]) if (records.status[id] === 'pending') slotOrphans[slot].push(id);
     slotRequests[slot] = [];
-    timeline.push({ timeUs: nowUs + failoverUs, kind: 'detect', target: slot });
+    queue.push({ timeUs: nowUs + failoverUs, kind: 'detect', replica: slot, payload: 0 });
     const downUs = slotRecoverUs[slot] > 0 ? slotRecoverUs[slot] : Math.max(1, Math.round(-Math.log(1 - faultRng()) * mttrUs));
     slotRecoverUs[slot] = 0;
-    timeline.push({ timeUs: nowUs + Math.max(downUs, failoverUs), kind: 'recover', target: slot });
+    queue.push({ timeUs: nowUs + Math.max(downUs, failoverUs), kind: 'recover', replica: slot, payload: 0 });
   };
   const onDetect = (slot: number, nowUs: number): void => {
     const pool = pools[slotPool[slot]];
@@ -548,7 +544,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
         provisioning[p]++;
         lastScaleUpUs[p] = nowUs;
         pay(free, nowUs);
-        timeline.push({ timeUs: nowUs + Math.round(a.provisionS * 1e6), kind: 'provisioned', target: free });
+        queue.push({ timeUs: nowUs + Math.round(a.provisionS * 1e6), kind: 'provisioned', replica: free, payload: 0 });
       }
     } else if (
       // Scale down only with no miss, nothing queued, no recent scale-up, and a load per replica
@@ -567,7 +563,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
       stopServing(slot, nowUs);
       draining.push(slot);
     }
-    if (!sourceDone) timeline.push({ timeUs: nowUs + Math.round(a.intervalS * 1e6), kind: 'tick', target: p });
+    if (!sourceDone) queue.push({ timeUs: nowUs + Math.round(a.intervalS * 1e6), kind: 'tick', replica: p, payload: 0 });
   };
   const onProvisioned = (slot: number, nowUs: number): void => {
     const pool = pools[slotPool[slot]];
@@ -575,47 +571,31 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
     activate(pool, slot, nowUs);
     scheduleRandomFault(slot, nowUs);
   };
-  const onFleetEvent = (ev: FleetEvent): void => {
-    switch (ev.kind) {
-      case 'fault':
-        onFault(ev.target, ev.timeUs);
-        break;
-      case 'detect':
-        onDetect(ev.target, ev.timeUs);
-        break;
-      case 'recover':
-        onRecover(ev.target, ev.timeUs);
-        break;
-      case 'tick':
-        onTick(ev.target, ev.timeUs);
-        break;
-      case 'provisioned':
-        onProvisioned(ev.target, ev.timeUs);
-        break;
-    }
-  };
+  /** Handler per fleet event kind: (the slot, or the pool for a tick; the event's time). */
+  const onFleetEvent = { fault: onFault, detect: onDetect, recover: onRecover, tick: onTick, provisioned: onProvisioned } as const;
 
   // ---- the run loop ----
   pullNext();
   const progressEvery = hooks.progressEvery ?? 10_000;
   let numArrivals = 0;
   let numFleetEvents = 0;
-  // Bound: every kernel event is an arrival, a wake-up (at most one per arrival or fleet event) or,
+  // Bound: every other event is an arrival, a wake-up (at most one per arrival or fleet event) or,
   // in step mode, the end of a step; fleet events are bounded by the failures and ticks they chain.
   const stepEventBound = lazy ? 0 : slotPool.length * MAX_STEPS_PER_REPLICA;
-  for (let numEvents = 0; queue.size > 0 || timeline.size > 0; numEvents++) {
+  for (let numEvents = 0; queue.size > 0; numEvents++) {
     if (numEvents > 2 * (numArrivals + numRetries + numFleetEvents + 1) + stepEventBound) throw new Error(`event bound exceeded after ${numEvents} events and ${numArrivals} arrivals`);
-    const next = queue.peek();
-    if (timeline.size > 0 && (next === undefined || timeline.peekTimeUs() <= next.timeUs)) {
-      numFleetEvents++;
-      onFleetEvent(timeline.pop()!);
-      continue;
-    }
     const ev = queue.pop()!;
     switch (ev.kind) {
+      case 'fault':
+      case 'detect':
+      case 'recover':
+      case 'tick':
+      case 'provisioned':
+        numFleetEvents++;
+        onFleetEvent[ev.kind](ev.replica, ev.timeUs);
+        break;
       case 'arrival':
         onArrival(ev.payload, ev.timeUs);
-        if (router !== null && requestPoolArr[ev.payload] >= 0 && fleet!.autoscaler.enabled) recentIds[requestPoolArr[ev.payload]].push(ev.payload);
         pullNext();
         if (++numArrivals % progressEvery === 0) hooks.onProgress?.(ev.timeUs, numArrivals);
         break;

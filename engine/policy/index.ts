@@ -8,7 +8,7 @@ export { ContiguousAllocator, type ContiguousAllocatorConfig } from './contiguou
 export { LoraCache, type LoraAcquisition } from './lora-cache.js';
 export { WaitingQueue } from './waiting-queue.js';
 export { DEFAULT_SCHEDULER_CONFIG, schedulerConfigErrors, type SchedulerConfig } from './scheduler/config.js';
-export { Scheduler, isDecoding, prefillTarget, type AdmissionVerdict } from './scheduler/scheduler.js';
+export { Scheduler, isDecoding, newSeqState, prefillTarget, type AdmissionVerdict } from './scheduler/scheduler.js';
 export { StaticScheduler } from './scheduler/static.js';
 export { ContinuousScheduler } from './scheduler/continuous.js';
 export { ChunkedScheduler } from './scheduler/chunked.js';

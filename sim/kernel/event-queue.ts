@@ -5,21 +5,23 @@
 
 /**
  * Rank per event kind, lower first at equal times:
- * - arrival (0): a request reaches its replica's inbox. Before step-end so that an arrival at the
+ * - fleet events (0): a fault, its detection, a recovery, an autoscaler tick, a provisioned
+ *   replica (fleet runs only). First, so that routing at that instant sees the fleet as changed.
+ * - arrival (1): a request reaches its replica's inbox. Before step-end so that an arrival at the
  *   exact end of a step is added at that boundary ("first step boundary >= arrival time").
- * - step-end (1): a replica finishes a step (step mode only; lazy replicas run steps internally).
- * - wake (2): an idle replica starts a step; after arrivals so that every arrival at that instant
+ * - step-end (2): a replica finishes a step (step mode only; lazy replicas run steps internally).
+ * - wake (3): an idle replica starts a step; after arrivals so that every arrival at that instant
  *   is in the first step.
  */
-export const EVENT_RANK = { arrival: 0, 'step-end': 1, wake: 2 } as const;
+export const EVENT_RANK = { fault: 0, detect: 0, recover: 0, tick: 0, provisioned: 0, arrival: 1, 'step-end': 2, wake: 3 } as const;
 export type EventKind = keyof typeof EVENT_RANK;
 
 export interface SimEvent {
   readonly timeUs: number;
   readonly kind: EventKind;
-  /** Index of the replica the event is for. */
+  /** Index of the replica (slot) the event is for; for a tick, the pool's index. */
   readonly replica: number;
-  /** Kind-specific payload: the request index for arrivals, unused otherwise. */
+  /** Kind-specific payload: the request index for arrivals, the slot's generation for step-end and wake, unused otherwise. */
   readonly payload: number;
 }
 

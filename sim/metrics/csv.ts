@@ -24,8 +24,11 @@ function millis(us: number): string {
   return us < 0 ? '' : (us / 1000).toFixed(3);
 }
 
-/** requests.csv: one row per request in id (arrival) order, LF line endings, trailing newline. */
-export function requestsCsv(records: RequestRecords, model: string): string {
+/**
+ * requests.csv: one row per request in id (arrival) order, LF line endings, trailing newline.
+ * `model` is every row's model, or each request's (a fleet's pools serve different models).
+ */
+export function requestsCsv(records: RequestRecords, model: string | ((id: number) => string)): string {
   const lines: string[] = [REQUEST_COLUMNS.join(',')];
   for (let id = 0; id < records.size; id++) {
     const lat = requestLatenciesUs(records, id);
@@ -34,7 +37,7 @@ export function requestsCsv(records: RequestRecords, model: string): string {
       [
         String(id),
         field(records.tenant[id]),
-        model,
+        typeof model === 'string' ? model : model(id),
         field(records.adapter[id] ?? ''),
         seconds(records.arrivalUs[id]),
         seconds(records.firstTokenUs[id]),

@@ -53,12 +53,7 @@ export class ReplicaStats {
   }
 
   addItl(tenant: string, gapUs: number, count: number, timeUs: number): void {
-    this.addItlTo(this.tenantItl(tenant), gapUs, count, timeUs);
-  }
-
-  /** addItl with the tenant's samples (tenantItl) already looked up by the caller. */
-  addItlTo(tenantItl: WeightedSamples, gapUs: number, count: number, timeUs: number): void {
-    tenantItl.add(gapUs, count);
+    this.tenantItl(tenant).add(gapUs, count);
     this.windowItl(Math.floor(timeUs / this.windowUs)).add(gapUs, count);
   }
 

@@ -267,11 +267,9 @@ export class Replica {
     const segSteps = this.segmentSteps;
     const segSums = this.segmentSumsUs;
     let numSegments = 0;
-    // The open segment (count 0: none yet), stored when the next one starts and after the loop.
+    // Key and window of the last segment (numSegments - 1), which a step with both equal extends.
     let segKey = -1;
     let segWindow = -1;
-    let segCount = 0;
-    let segSumUs = 0;
     let laterMaxUs = 0;
     // The SLA window of the current step's end, recomputed only when a step ends at or after
     // nextWindowUs (where the next window starts).
@@ -314,32 +312,21 @@ export class Replica {
           nextWindowUs = windowUs > 0 ? (window + 1) * windowUs : -Infinity;
         }
         if (key === segKey && window === segWindow) {
-          segCount++;
-          segSumUs += d;
+          segSteps[numSegments - 1]++;
+          segSums[numSegments - 1] += d;
         } else {
-          if (segCount > 0) {
-            segKeys[numSegments] = segKey;
-            segWindows[numSegments] = segWindow;
-            segSteps[numSegments] = segCount;
-            segSums[numSegments] = segSumUs;
-            numSegments++;
-          }
           segKey = key;
           segWindow = window;
-          segCount = 1;
-          segSumUs = d;
+          segKeys[numSegments] = key;
+          segWindows[numSegments] = window;
+          segSteps[numSegments] = 1;
+          segSums[numSegments] = d;
+          numSegments++;
         }
       }
       // Only a decode run has more than one step; each of its steps adds one token per sequence.
       ctx += n;
       live += n;
-    }
-    if (segCount > 0) {
-      segKeys[numSegments] = segKey;
-      segWindows[numSegments] = segWindow;
-      segSteps[numSegments] = segCount;
-      segSums[numSegments] = segSumUs;
-      numSegments++;
     }
     // Every term is an integer below 2^53, so summing per plan first changes no sum.
     stats.kvBlockUs += kvBlockUs;
@@ -380,20 +367,12 @@ export class Replica {
       const id = item.seqId;
       const tenant = records.tenantIndex[id];
       if (isRun) {
-        if (!(runCounts[tenant] > 0)) {
-          runCounts[tenant] = 0;
-          runTenants.push(tenant);
-        }
-        runCounts[tenant]++;
+        tally(runCounts, runTenants, tenant);
       }
       const last = records.lastTokenUs[id];
       let maxItl = records.maxItlUs[id];
       if (last === startUs) {
-        if (!(commonCounts[tenant] > 0)) {
-          commonCounts[tenant] = 0;
-          commonTenants.push(tenant);
-        }
-        commonCounts[tenant]++;
+        tally(commonCounts, commonTenants, tenant);
         if (commonGapUs > maxItl) maxItl = commonGapUs;
       } else if (last >= 0) {
         const gap = firstEndUs - last;
@@ -442,23 +421,10 @@ export class Replica {
       const count = runCounts[tenant];
       runCounts[tenant] = 0;
       const samples = this.tenantItl(tenant);
-      for (let s = 0; s < numSegments; s++) {
-        if (segIndexes[s] >= 0) samples.addAtDenseIndex(segIndexes[s], segSteps[s] * count, segSums[s] * count);
-        else samples.addBucketed(segKeys[s], segSteps[s] * count, segSums[s] * count);
-      }
+      for (let s = 0; s < numSegments; s++) this.addSegment(samples, s, count);
     }
-    if (numSegments > 0) {
-      let samplesWindow = -1;
-      let samples: WeightedSamples | null = null;
-      for (let s = 0; s < numSegments; s++) {
-        if (segWindows[s] !== samplesWindow || samples === null) {
-          samplesWindow = segWindows[s];
-          samples = stats.windowItl(samplesWindow);
-        }
-        if (segIndexes[s] >= 0) samples.addAtDenseIndex(segIndexes[s], segSteps[s] * n, segSums[s] * n);
-        else samples.addBucketed(segKeys[s], segSteps[s] * n, segSums[s] * n);
-      }
-    }
+    // And to its window with all n sequences (stats.windowItl is quick for the same window again).
+    for (let s = 0; s < numSegments; s++) this.addSegment(stats.windowItl(segWindows[s]), s, n);
 
     const outcome = this.scheduler.onStepEnd(plan, { nowUs: endUs });
     this.plan = null;
@@ -468,6 +434,15 @@ export class Replica {
       const status = seq.status === 'finished' ? 'completed' : 'aborted';
       this.end(seq.spec.id, endUs, status, seq.status === 'finished' ? '' : (seq.reason ?? ''), seq.numPreemptions);
     }
+  }
+
+  /** Segment `s` of the plan's later steps, `numSeqs` times over (its histogram index is in segmentIndexes). */
+  private addSegment(samples: WeightedSamples, s: number, numSeqs: number): void {
+    const steps = this.segmentSteps[s] * numSeqs;
+    const sumUs = this.segmentSumsUs[s] * numSeqs;
+    const index = this.segmentIndexes[s];
+    if (index >= 0) samples.addAtDenseIndex(index, steps, sumUs);
+    else samples.addBucketed(this.segmentKeys[s], steps, sumUs);
   }
 
   /** The ITL samples of the SLA window holding `timeUs`. */
@@ -491,35 +466,40 @@ export class Replica {
     this.stats.changeInSystem(timeUs, -1);
   }
 
-  // ---- Fleet additions (sim/fleet): load queries for the router, and failure ----
-
-  /** Requests here that have not ended: delivered but not yet admitted, waiting, and running. */
-  numInSystem(): number {
-    return this.inbox.length - this.inboxHead + this.scheduler.numWaiting() + this.scheduler.numRunning();
-  }
+  // ---- Load queries for the router, and failure (sim/fleet) ----
 
   /** Requests here that are not running yet (delivered or waiting). */
   numQueued(): number {
     return this.inbox.length - this.inboxHead + this.scheduler.numWaiting();
   }
 
-  kvBlocksUsedNow(): number {
-    return this.scheduler.allocator.numBlocksUsed();
+  /**
+   * Requests here that have not ended: queued and running. Not stats.inSystem: after `fail` the
+   * scheduler keeps its last state, which a router that has not yet detected the failure still sees.
+   */
+  numInSystem(): number {
+    return this.numQueued() + this.scheduler.numRunning();
   }
 
   /**
    * The replica fails at `nowUs` (the caller has advanced it to just before): the step in flight
    * is lost and every request on it leaves this replica; the caller retries or fails them. The
    * replica is inert afterwards (a recovered replica is a new one: its KV and adapters are gone).
-   * Returns how many requests left.
    */
-  fail(nowUs: number): number {
-    const numLeft = this.stats.inSystem;
+  fail(nowUs: number): void {
     this.plan = null;
     this.inbox = [];
     this.inboxHead = 0;
     this.nextBoundaryUs = Infinity;
-    this.stats.changeInSystem(nowUs, -numLeft);
-    return numLeft;
+    this.stats.changeInSystem(nowUs, -this.stats.inSystem);
   }
+}
+
+/** Counts one more for `key`, listing the key in `touched` at its first count (the caller reads and zeroes the touched counts). */
+function tally(counts: number[], touched: number[], key: number): void {
+  if (!(counts[key] > 0)) {
+    counts[key] = 0;
+    touched.push(key);
+  }
+  counts[key]++;
 }

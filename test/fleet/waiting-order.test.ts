@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { newSeqState } from '../../engine/policy/scheduler/scheduler.js';
 import type { SeqState } from '../../engine/policy/types.js';
 import { WaitingQueue } from '../../engine/policy/waiting-queue.js';
 
@@ -19,17 +20,7 @@ function reference(seqs: readonly SeqState[], agingUs: number, nowUs: number): n
 }
 
 function seq(id: number, arrivalUs: number, priorityClass: number): SeqState {
-  return {
-    spec: { id, tenant: 't', adapter: null, priorityClass, arrivalUs, promptTokens: 1, maxOutputTokens: 1 },
-    status: 'waiting',
-    reason: null,
-    numComputedTokens: 0,
-    numOutputTokens: 0,
-    numPreemptions: 0,
-    numCachedPromptTokens: 0,
-    admitOrder: -1,
-    waitingSinceUs: arrivalUs,
-  };
+  return newSeqState({ id, tenant: 't', adapter: null, priorityClass, arrivalUs, promptTokens: 1, maxOutputTokens: 1 });
 }
 
 describe('waiting queue: next order change', () => {

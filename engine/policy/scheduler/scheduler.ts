@@ -99,17 +99,7 @@ export abstract class Scheduler {
     assertPosInt(spec.maxOutputTokens, 'maxOutputTokens');
     assertNonNegInt(spec.priorityClass, 'priorityClass');
     assertNonNegInt(spec.arrivalUs, 'arrivalUs');
-    const seq: SeqState = {
-      spec,
-      status: 'waiting',
-      reason: null,
-      numComputedTokens: 0,
-      numOutputTokens: 0,
-      numPreemptions: 0,
-      numCachedPromptTokens: 0,
-      admitOrder: -1,
-      waitingSinceUs: spec.arrivalUs,
-    };
+    const seq = newSeqState(spec);
     const rejection = this.rejectionReason(spec);
     if (rejection !== null) {
       seq.status = 'rejected';
@@ -611,6 +601,21 @@ export abstract class Scheduler {
     if (this.allocator.worstCaseBlocks(totalTokens) > this.admitLimitBlocks) return 'kv_capacity';
     return null;
   }
+}
+
+/** A request's state as it arrives: waiting since its arrival, nothing computed or generated. */
+export function newSeqState(spec: RequestSpec): SeqState {
+  return {
+    spec,
+    status: 'waiting',
+    reason: null,
+    numComputedTokens: 0,
+    numOutputTokens: 0,
+    numPreemptions: 0,
+    numCachedPromptTokens: 0,
+    admitOrder: -1,
+    waitingSinceUs: spec.arrivalUs,
+  };
 }
 
 /** Tokens a sequence must have in KV before it decodes: its prompt plus what it had generated. */
