@@ -67,6 +67,19 @@ export const SAMPLING_PARAMS: Readonly<Record<string, { temperature: number; top
   topk_topp: { temperature: 0.8, topK: 50, topP: 0.9 },
 };
 
+/** `length` f32 logits drawn as randn × 2.5 (Box–Muller, one pair per two draws): a realistic spread for the samplers, whose search cost depends on it. */
+export function normalLogits(length: number, random: () => number): Float32Array {
+  const logits = new Float32Array(length);
+  for (let i = 0; i < length; i += 2) {
+    const u = Math.max(random(), 1e-12);
+    const v = random();
+    const m = 2.5 * Math.sqrt(-2 * Math.log(u));
+    logits[i] = m * Math.cos(2 * Math.PI * v);
+    if (i + 1 < length) logits[i + 1] = m * Math.sin(2 * Math.PI * v);
+  }
+  return logits;
+}
+
 /** Splits `tokens` into `parts` contiguous segments as evenly as possible: [parts + 1] starts. */
 function segmentStarts(tokens: number, parts: number): Int32Array {
   const s = new Int32Array(parts + 1);
@@ -162,14 +175,7 @@ export function prepareBench(k: Case, x: BenchContext): Bench {
       const { batch } = p;
       const vocab = num(cfg, 'vocab');
       const sp = SAMPLING_PARAMS[cfg.method as string];
-      const logits = new Float32Array(batch * vocab);
-      for (let i = 0; i < logits.length; i += 2) {
-        const u = Math.max(random(), 1e-12);
-        const v = random();
-        const m = 2.5 * Math.sqrt(-2 * Math.log(u));
-        logits[i] = m * Math.cos(2 * Math.PI * v);
-        if (i + 1 < logits.length) logits[i + 1] = m * Math.sin(2 * Math.PI * v);
-      }
+      const logits = normalLogits(batch * vocab, random); // [batch, vocab]
       const args = {
         batch, vocab, logits,
         temperature: new Float32Array(batch).fill(sp.temperature), topK: new Int32Array(batch).fill(sp.topK), topP: new Float32Array(batch).fill(sp.topP), minP: new Float32Array(batch),

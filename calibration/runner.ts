@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cpu, gpu, nativeStatus } from '../native/index.js';
-import { prepareBench, type BenchContext } from './benches.js';
+import { normalLogits, prepareBench, type BenchContext } from './benches.js';
 import { buildCases, CASE_FAMILIES, gridAxes, seededRandom, summarizeCases, type CaseFamily, type GridName } from './grids.js';
 import { Arena, fillRandom, GraphTimer, timeHost, type TimingStats } from './harness.js';
 import { hostInfo, kernelSourcesSha256, nvidiaSmi } from './provenance.js';
@@ -89,15 +89,7 @@ export function runCalibration(opts: RunOptions, progress: (line: string) => voi
   const arena = new Arena(g, ARENA_BYTES);
   fillRandom(g, arena, random, stream);
   // Realistic logits rows for the sampler (its search cost depends on the distribution).
-  const rows = new Float32Array(LOGITS_ROWS * LOGITS_VOCAB);
-  for (let i = 0; i < rows.length; i += 2) {
-    const u = Math.max(random(), 1e-12);
-    const v = random();
-    const m = 2.5 * Math.sqrt(-2 * Math.log(u));
-    rows[i] = m * Math.cos(2 * Math.PI * v);
-    rows[i + 1] = m * Math.sin(2 * Math.PI * v);
-  }
-  const logits = arena.put(rows, stream);
+  const logits = arena.put(normalLogits(LOGITS_ROWS * LOGITS_VOCAB, random), stream); // [LOGITS_ROWS, LOGITS_VOCAB]
   arena.pin();
   const ctx: BenchContext = { g, c, arena, stream, random, logits, logitsRows: LOGITS_ROWS, logitsVocab: LOGITS_VOCAB, pinned: g.hostAlloc(PINNED_BYTES) };
   const timer = new GraphTimer(g, stream);

@@ -1,12 +1,12 @@
 // The one place a simulation gets its cost model: the GPU's calibration profile (measured for
 // the H200, derived for the A100) or, when asked, the uncalibrated roofline.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GpuName, ReplicaShape } from '../catalog.js';
 import type { CostModel } from './cost-model.js';
 import { DEFAULT_PROFILE_OPTIONS, ProfileCostModel, type ProfileCostOptions } from './profile-model.js';
-import { loadProfile, ProfileError, type Profile } from './profile.js';
+import { CompiledProfile, loadProfile, ProfileError, type Profile } from './profile.js';
 import { RooflineCostModel, type RooflineParams } from './roofline.js';
 
 export const PROFILE_FILES: Readonly<Record<GpuName, string>> = {
@@ -44,9 +44,43 @@ export function defaultProfilePath(gpu: GpuName): string {
   return found;
 }
 
+/** A profile file as read: frozen (every cost model built from it shares it), compiled on first use. */
+interface LoadedProfile {
+  readonly mtimeMs: number;
+  readonly size: number;
+  readonly profile: Profile;
+  compiled: CompiledProfile | null;
+}
+
+/**
+ * Profile files read so far, by resolved path: a fleet builds a cost model per pool and a sweep one
+ * per point, and reading, checking and compiling ~170 KB of JSON each time was most of that. A file
+ * changed since (modification time or size) is read again.
+ */
+const loadedProfiles = new Map<string, LoadedProfile>();
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function loadProfileOnce(path: string): LoadedProfile {
+  const key = resolve(path);
+  const stat = statSync(key, { throwIfNoEntry: false });
+  const hit = loadedProfiles.get(key);
+  if (stat !== undefined && hit !== undefined && hit.mtimeMs === stat.mtimeMs && hit.size === stat.size) return hit;
+  const loaded: LoadedProfile = { mtimeMs: stat?.mtimeMs ?? NaN, size: stat?.size ?? NaN, profile: deepFreeze(loadProfile(path)), compiled: null };
+  if (stat !== undefined) loadedProfiles.set(key, loaded);
+  return loaded;
+}
+
 export function createCostModel(shape: ReplicaShape, options: CreateCostModelOptions): CostModel {
   if ((options.costModel ?? 'profile') === 'roofline') return new RooflineCostModel(shape, options.roofline);
-  const profile = options.profile ?? loadProfile(options.profilePath ?? defaultProfilePath(shape.gpu.name));
+  const loaded = options.profile === undefined ? loadProfileOnce(options.profilePath ?? defaultProfilePath(shape.gpu.name)) : null;
+  const profile = loaded?.profile ?? (options.profile as Profile);
   if (profile.gpu !== shape.gpu.name) {
     throw new ProfileError(`profile ${profile.name} is for ${profile.gpu}, the replica runs on ${shape.gpu.name}`);
   }
@@ -61,5 +95,6 @@ export function createCostModel(shape: ReplicaShape, options: CreateCostModelOpt
     pageSizeTokens: options.pageSizeTokens,
     ...(options.cpuSamplingUsPerToken !== undefined ? { cpuSamplingUsPerToken: options.cpuSamplingUsPerToken } : {}),
   };
-  return new ProfileCostModel(shape, profile, profileOptions);
+  if (loaded !== null) loaded.compiled ??= new CompiledProfile(profile);
+  return new ProfileCostModel(shape, loaded?.compiled ?? profile, profileOptions);
 }

@@ -17,12 +17,14 @@ export class EfficiencyGrid {
   /** ln(efficiency), NaN where missing; row-major, last axis fastest. */
   private readonly lnEff: Float64Array;
   private readonly strides: number[];
-  private readonly numPresent: number;
   /** 1 where the point was measured, 0 where it was filled by clamping. */
   private readonly measured: Uint8Array;
-  // Scratch for efficiency(): no allocation per call.
+  // Scratch for efficiency(): no allocation per call. lo[a] and t[a] stay valid for the next call
+  // while its axis-a value equals lastX[a] (callers repeat most axes: a decode run keeps its batch
+  // and page size), so only the axes that changed pay for their log and search.
   private readonly lo = new Int32Array(4);
   private readonly t = new Float64Array(4);
+  private readonly lastX = new Float64Array(4).fill(NaN);
 
   constructor(axes: readonly GridAxis[], efficiency: readonly (number | null)[]) {
     if (axes.length === 0 || axes.length > 4) throw new Error(`a grid needs 1 to 4 axes, got ${axes.length}`);
@@ -53,7 +55,6 @@ export class EfficiencyGrid {
       }
     }
     if (present === 0) throw new Error('a grid needs at least one measured point');
-    this.numPresent = present;
     this.measured = Uint8Array.from(this.lnEff, (v) => (Number.isNaN(v) ? 0 : 1));
     this.fillMissing();
   }
@@ -98,16 +99,14 @@ export class EfficiencyGrid {
     return this.lnEff.length;
   }
 
-  get numMeasured(): number {
-    return this.numPresent;
-  }
-
   /** Efficiency at `point` (one value per axis, in axis order). */
   efficiency(point: readonly number[]): number {
     const d = this.axes.length;
     const lo = this.lo;
     const t = this.t;
+    const lastX = this.lastX;
     for (let a = 0; a < d; a++) {
+      if (point[a] === lastX[a]) continue;
       const u = this.u[a];
       const n = u.length;
       const x = point[a] + this.axes[a].offset;
@@ -131,6 +130,7 @@ export class EfficiencyGrid {
         lo[a] = i;
         t[a] = (ux - u[i]) / (u[i + 1] - u[i]);
       }
+      lastX[a] = point[a];
     }
     let wSum = 0;
     let acc = 0;

@@ -52,8 +52,6 @@ export interface FitInput {
 export interface FitResult {
   readonly profile: Profile;
   readonly holdout: readonly Sample[];
-  /** Per-table leave-one-out detail, for reports. */
-  readonly looPoints: readonly { family: Family; config: string; point: Record<string, number>; measured: number; estimate: number; edge: boolean }[];
 }
 
 function efficiencyOf(s: Sample, peaks: Peaks): number {
@@ -164,10 +162,9 @@ export function padToMonotone(
 }
 
 /** Leave-one-out errors of every table, by family. */
-export function leaveOneOut(tables: readonly ProfileTable[]): { interior: Map<Family, number[]>; edge: Map<Family, number[]>; points: FitResult['looPoints'] } {
+export function leaveOneOut(tables: readonly ProfileTable[]): { interior: Map<Family, number[]>; edge: Map<Family, number[]> } {
   const interior = new Map<Family, number[]>();
   const edge = new Map<Family, number[]>();
-  const points: { family: Family; config: string; point: Record<string, number>; measured: number; estimate: number; edge: boolean }[] = [];
   for (const t of tables) {
     const grid = new EfficiencyGrid(t.axes, t.efficiency);
     for (let idx = 0; idx < grid.size; idx++) {
@@ -181,13 +178,9 @@ export function leaveOneOut(tables: readonly ProfileTable[]): { interior: Map<Fa
       const list = into.get(t.family) ?? [];
       list.push(err);
       into.set(t.family, list);
-      const ind = grid.indices(idx);
-      const point: Record<string, number> = {};
-      t.axes.forEach((a, i) => (point[a.name] = a.values[ind[i]]));
-      points.push({ family: t.family, config: keyText(FAMILY_SPECS[t.family].configKeys, t.config), point, measured, estimate: est.estimate, edge: est.edge });
     }
   }
-  return { interior, edge, points };
+  return { interior, edge };
 }
 
 /** Relative time error of a profile on samples (e.g. the held-back ones), by family. */
@@ -243,5 +236,5 @@ export function fitProfile(input: FitInput): FitResult {
     tables,
   };
   const profile: Profile = { ...base, fit: { ...base.fit, holdoutError: statsByFamily(sampleErrors(base, holdout)) } };
-  return { profile, holdout, looPoints: loo.points };
+  return { profile, holdout };
 }

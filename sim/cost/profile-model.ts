@@ -55,11 +55,36 @@ function remember(memo: Map<number, number>, key: number, value: number): void {
   memo.set(key, value);
 }
 
+/** The same for a pure function of two numbers, keyed by the first and then the second (fast small-integer keys). */
+class PairMemo {
+  private readonly byFirst = new Map<number, Map<number, number>>();
+  private size = 0;
+
+  get(a: number, b: number): number | undefined {
+    return this.byFirst.get(a)?.get(b);
+  }
+
+  set(a: number, b: number, value: number): void {
+    if (this.size >= MEMO_LIMIT) {
+      this.byFirst.clear();
+      this.size = 0;
+    }
+    let inner = this.byFirst.get(a);
+    if (inner === undefined) {
+      inner = new Map();
+      this.byFirst.set(a, inner);
+    }
+    inner.set(b, value);
+    this.size++;
+  }
+}
+
 export class ProfileCostModel implements CostModel {
   readonly name: string;
   readonly calibration = 'calibrated' as const;
   /** What was not measured, or not measured at this exact shape, and what stood in for it. */
   readonly notes: readonly string[];
+  readonly profile: Profile;
   private readonly compiled: CompiledProfile;
   private readonly peaks: Peaks;
   private readonly dims: ShardDims;
@@ -80,22 +105,30 @@ export class ProfileCostModel implements CostModel {
   private readonly copyD2H: Bound | null;
   private readonly copyH2D: Bound | null;
   private readonly lora: { inDim: number; outDim: number; bound: Bound }[] | null;
-  private readonly adapterBytesPerGpu: number;
+  /** One adapter load (copy of its weights to one GPU): the same for every load. */
+  private readonly adapterLoadUs: number;
   private readonly allReduceBytesPerToken: number;
   private readonly allReduceFixedUs: number;
   private readonly allReduceBytesPerUs: number;
   private readonly hostOverheadUs: number;
-  // Memos of pure functions of one integer (steps repeat the same token and sample counts).
+  // Memos of pure functions of integers (steps repeat the same token, sample and adapter counts).
   private readonly tokensMemo = new Map<number, number>();
   private readonly sampledMemo = new Map<number, number>();
+  private readonly loraMemo = new PairMemo();
+  /** Decode attention by sequences and cached tokens: a pool's replicas run through the same pairs. */
+  private readonly decodeMemo = new PairMemo();
+  /** Scratch point of decodeAttentionLayerUs (no allocation per step). */
+  private readonly decodePoint = [0, 0, 0];
 
+  /** `source`: a profile, or one compiled already (a profile file shared by many cost models). */
   constructor(
     readonly shape: ReplicaShape,
-    readonly profile: Profile,
+    source: Profile | CompiledProfile,
     readonly options: ProfileCostOptions = DEFAULT_PROFILE_OPTIONS,
   ) {
     const notes: string[] = [];
-    this.compiled = new CompiledProfile(profile);
+    this.compiled = source instanceof CompiledProfile ? source : new CompiledProfile(source);
+    const profile = (this.profile = this.compiled.profile);
     this.peaks = profile.peaks;
     const { model, tp } = shape;
     if (model.numHeads % tp !== 0) throw new ProfileError(`tp = ${tp} must divide ${model.name}'s ${model.numHeads} heads`);
@@ -153,7 +186,8 @@ export class ProfileCostModel implements CostModel {
     this.lora = this.compiled.has('lora') ? projections.map((p) => ({ inDim: p.inDim, outDim: p.outDim, bound: bind('lora', { inDim: p.inDim, outDim: p.outDim }) })) : null;
     if (!this.lora) notes.push('lora: not in the profile; adapter matmuls are not priced');
     // One adapter on one GPU: A [rank, in] and B [out, rank] per projection and layer, bf16.
-    this.adapterBytesPerGpu = projections.reduce((s, p) => s + rank * (p.inDim + p.outDim) * 2, 0) * model.numLayers;
+    const adapterBytes = projections.reduce((s, p) => s + rank * (p.inDim + p.outDim) * 2, 0) * model.numLayers;
+    this.adapterLoadUs = this.copyH2D ? this.at(this.copyH2D, { bytes: adapterBytes }) : (adapterBytes / this.peaks.pcieBytesPerS) * 1e6;
     // Ring all-reduce of the [tokens, hidden] bf16 activations, twice per layer.
     this.allReduceBytesPerToken = tp > 1 ? (2 * model.numLayers * model.hiddenSize * 2 * (tp - 1)) / tp : 0;
     if (tp > 1 && profile.allReduce) {
@@ -240,9 +274,17 @@ export class ProfileCostModel implements CostModel {
 
   /** One layer's decode attention over `decodeCtx` cached tokens of `numDecode` sequences. */
   private decodeAttentionLayerUs(numDecode: number, decodeCtx: number): number {
+    const hit = this.decodeMemo.get(numDecode, decodeCtx);
+    if (hit !== undefined) return hit;
     const kvTokens = decodeCtx + numDecode; // each query also attends to its own new token
     const work = decodeWork(this.decode.config, numDecode, kvTokens, this.kvBytes);
-    return this.priced(this.decode, work, [numDecode, kvTokens / numDecode, this.options.pageSizeTokens]);
+    const point = this.decodePoint;
+    point[0] = numDecode;
+    point[1] = kvTokens / numDecode;
+    point[2] = this.options.pageSizeTokens;
+    const us = this.priced(this.decode, work, point);
+    this.decodeMemo.set(numDecode, decodeCtx, us);
+    return us;
   }
 
   private attentionUs(s: StepShape): number {
@@ -284,17 +326,19 @@ export class ProfileCostModel implements CostModel {
     if (numAdapters <= 0 || !this.lora) return 0;
     // Every token of the step is assumed to carry an adapter (the shape does not say how many do).
     const adapters = Math.min(numAdapters, tokens);
+    const hit = this.loraMemo.get(tokens, adapters);
+    if (hit !== undefined) return hit;
     const rank = this.options.loraRank;
     let layer = 0;
     for (const p of this.lora) layer += this.at(p.bound, { tokens, adapters, rank });
-    return layer * this.numLayers;
+    const us = layer * this.numLayers;
+    this.loraMemo.set(tokens, adapters, us);
+    return us;
   }
 
   private loadsUs(numLoads: number): number {
     if (numLoads <= 0) return 0;
-    const bytes = this.adapterBytesPerGpu;
-    const one = this.copyH2D ? this.at(this.copyH2D, { bytes }) : (bytes / this.peaks.pcieBytesPerS) * 1e6;
-    return numLoads * one;
+    return numLoads * this.adapterLoadUs;
   }
 
   /**
@@ -307,13 +351,18 @@ export class ProfileCostModel implements CostModel {
   decodeRunUs(numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[]): number {
     let pushed = 0;
     let t = startUs;
+    // Only attention changes from step to step: the other terms are priced once per run.
+    const baseUs = this.hostOverheadUs + this.loadsUs(0);
+    const tokensUs = numSeqs > 0 ? this.tokensUs(numSeqs) : 0;
+    const loraUs = numSeqs > 0 ? this.loraUs(numSeqs, numAdapters) : 0;
+    const sampledUs = numSeqs > 0 ? this.sampledUs(numSeqs) : 0;
     for (let i = 0; i < maxSteps; i++) {
       if (i > 0 && t >= limitUs) break;
-      let total = this.hostOverheadUs + this.loadsUs(0);
+      let total = baseUs;
       if (numSeqs > 0) {
         const attention = (0 + this.decodeAttentionLayerUs(numSeqs, contextTokens0 + i * numSeqs)) * this.numLayers;
-        total += this.tokensUs(numSeqs) + attention + this.loraUs(numSeqs, numAdapters);
-        total += this.sampledUs(numSeqs);
+        total += tokensUs + attention + loraUs;
+        total += sampledUs;
       }
       const d = Math.max(1, Math.ceil(total));
       durationsUs.push(d);

@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import type { BatchPlan } from '../../engine/policy/index.js';
 import { GPUS, MODELS, type GpuName, type KvDtype, type ModelName, type ReplicaShape, type WeightDtype } from '../../sim/catalog.js';
 import type { StepShape } from '../../sim/cost/cost-model.js';
 import { createCostModel } from '../../sim/cost/create.js';
@@ -11,7 +12,7 @@ import { deriveProfile } from '../../sim/cost/profile-derive.js';
 import { DEFAULT_PROFILE_OPTIONS, ProfileCostModel, type ProfileCostOptions } from '../../sim/cost/profile-model.js';
 import { loadProfile, parseProfile, ProfileError } from '../../sim/cost/profile.js';
 import { DEFAULT_ROOFLINE, RooflineCostModel } from '../../sim/cost/roofline.js';
-import { decodeRunStepShape } from '../../sim/replica/step-shape.js';
+import { decodeRunStepShape, shapeOfPlan } from '../../sim/replica/step-shape.js';
 import { syntheticSamples, SYNTHETIC_META } from './synthetic.js';
 
 const profile = fitProfile({ samples: syntheticSamples(['llama2-7b', 'llama2-13b', 'llama2-70b'], 'full'), meta: SYNTHETIC_META, gpu: 'h200' }).profile;
@@ -22,40 +23,16 @@ const shape = (model: ModelName, tp = 1, gpu: GpuName = 'h200', weightDtype: Wei
 
 interface Item { isPrefill: boolean; contextTokens: number; numNewTokens: number; samples: boolean }
 
-/** A step's shape from its items, as sim/replica/step-shape.ts computes it. */
+/** A step's shape from its items, by the simulator's own shapeOfPlan (the items carry no adapter: `numAdapters` says how many). */
 function shapeOf(items: Item[], numAdapters = 0, numLoraLoads = 0): StepShape {
-  let contextTokensSum = 0;
-  let prefillAttentionPairs = 0;
-  let decodeContextTokensSum = 0;
-  let numPrefillTokens = 0;
-  let numDecodeTokens = 0;
-  let numPrefillSeqs = 0;
-  let numSampled = 0;
-  let longest = 0;
-  let prefillLongestNewTokens = 0;
-  let prefillLongestContextTokens = 0;
-  for (const it of items) {
-    contextTokensSum += it.contextTokens;
-    if (it.isPrefill) {
-      numPrefillSeqs++;
-      numPrefillTokens += it.numNewTokens;
-      const pairs = (it.numNewTokens * (2 * it.contextTokens + it.numNewTokens + 1)) / 2;
-      prefillAttentionPairs += pairs;
-      if (it.contextTokens + it.numNewTokens > longest) {
-        longest = it.contextTokens + it.numNewTokens;
-        prefillLongestNewTokens = it.numNewTokens;
-        prefillLongestContextTokens = it.contextTokens;
-      }
-    } else {
-      numDecodeTokens += it.numNewTokens;
-      decodeContextTokensSum += it.contextTokens;
-    }
-    if (it.samples) numSampled++;
-  }
-  return {
-    numSeqs: items.length, numPrefillTokens, numDecodeTokens, contextTokensSum, prefillAttentionPairs, numSampled, numLoraLoads, numAdapters,
-    decodeContextTokensSum, numPrefillSeqs, prefillLongestNewTokens, prefillLongestContextTokens,
-  };
+  const newTokens = (prefill: boolean): number => items.reduce((sum, it) => (it.isPrefill === prefill ? sum + it.numNewTokens : sum), 0);
+  const plan = {
+    items: items.map((it) => ({ ...it, adapterSlot: -1 })),
+    numPrefillTokens: newTokens(true),
+    numDecodeTokens: newTokens(false),
+    loraLoads: Array.from({ length: numLoraLoads }),
+  } as unknown as BatchPlan;
+  return { ...shapeOfPlan(plan, new Set()), numAdapters };
 }
 
 const decodeItem = (ctx: number): Item => ({ isPrefill: false, contextTokens: ctx, numNewTokens: 1, samples: true });
