@@ -73,6 +73,13 @@ export function findCapacity(raw: Record<string, unknown>, opts: CapacityOptions
   };
   let best: Evaluation | null = null;
   let fail: Evaluation | null = null;
+  // A bisection step: evaluates v and keeps it as the best pass or the latest fail; returns whether it passed.
+  const probe = (v: number): boolean => {
+    const m = ev(v);
+    if (m.pass) best = m;
+    else fail = m;
+    return m.pass;
+  };
   if (opts.target === 'replicas') {
     const maxR = opts.maxReplicas ?? 256;
     let lo = 0; // fails (no replicas)
@@ -88,14 +95,8 @@ export function findCapacity(raw: Record<string, unknown>, opts: CapacityOptions
       best = e;
       while (hi - lo > 1) {
         const mid = Math.floor((lo + hi) / 2);
-        const m = ev(mid);
-        if (m.pass) {
-          hi = mid;
-          best = m;
-        } else {
-          lo = mid;
-          fail = m;
-        }
+        if (probe(mid)) hi = mid;
+        else lo = mid;
       }
       if (fail !== null && fail.value !== hi - 1) fail = null;
     }
@@ -116,14 +117,8 @@ export function findCapacity(raw: Record<string, unknown>, opts: CapacityOptions
       fail = h.pass ? null : h;
       for (let i = 0; fail !== null && (hi - lo) / hi > tol && i < 40; i++) {
         const mid = Math.round(((lo + hi) / 2) * 1e6) / 1e6;
-        const m = ev(mid);
-        if (m.pass) {
-          lo = mid;
-          best = m;
-        } else {
-          hi = mid;
-          fail = m;
-        }
+        if (probe(mid)) lo = mid;
+        else hi = mid;
       }
     }
   }

@@ -47,39 +47,48 @@ function setIf(obj: Record<string, unknown>, path: string, value: unknown): void
   o[keys[keys.length - 1]] = value;
 }
 
+/** Flags that set one config key each, in the order they are applied. */
+const FLAG_KEYS: readonly (readonly [keyof SimulateArgs, string])[] = [
+  ['model', 'model'],
+  ['gpu', 'gpu'],
+  ['tp', 'tp'],
+  ['replicas', 'replicas'],
+  ['policy', 'policy'],
+  ['mode', 'mode'],
+  ['seed', 'seed'],
+  ['weight-dtype', 'weightDtype'],
+  ['kv-dtype', 'kvDtype'],
+  ['page-size', 'kv.pageSizeTokens'],
+  ['allocator', 'kv.allocator'],
+  ['max-num-seqs', 'scheduler.maxNumSeqs'],
+  ['max-num-batched-tokens', 'scheduler.maxNumBatchedTokens'],
+  ['sampling', 'cost.sampling'],
+  ['cost-model', 'cost.model'],
+  ['profile', 'cost.profile'],
+  ['rate', 'workload.rate'],
+  ['duration', 'workload.durationS'],
+  ['arrival', 'workload.arrival'],
+  ['cv', 'workload.cv'],
+  ['input-tokens', 'workload.inputTokens'],
+  ['output-tokens', 'workload.outputTokens'],
+];
+
+/** Trace slicing flags, applied after --trace / --trace-format. */
+const TRACE_FLAG_KEYS: readonly (readonly [keyof SimulateArgs, string])[] = [
+  ['rate-scale', 'trace.rateScale'],
+  ['trace-start', 'trace.startS'],
+  ['trace-end', 'trace.endS'],
+];
 
 /** The raw config that the file and the flags describe (flags override the file); `engine bench` reuses it. */
 export function rawSimConfig(args: SimulateArgs): Record<string, unknown> {
   const raw: Record<string, unknown> = args.config ? readConfigObject(args.config) : {};
-  setIf(raw, 'model', args.model);
-  setIf(raw, 'gpu', args.gpu);
-  setIf(raw, 'tp', args.tp);
-  setIf(raw, 'replicas', args.replicas);
-  setIf(raw, 'policy', args.policy);
-  setIf(raw, 'mode', args.mode);
-  setIf(raw, 'seed', args.seed);
-  setIf(raw, 'weightDtype', args['weight-dtype']);
-  setIf(raw, 'kvDtype', args['kv-dtype']);
-  setIf(raw, 'kv.pageSizeTokens', args['page-size']);
-  setIf(raw, 'kv.allocator', args.allocator);
-  setIf(raw, 'scheduler.maxNumSeqs', args['max-num-seqs']);
-  setIf(raw, 'scheduler.maxNumBatchedTokens', args['max-num-batched-tokens']);
-  setIf(raw, 'cost.sampling', args.sampling);
-  setIf(raw, 'cost.model', args['cost-model']);
-  setIf(raw, 'cost.profile', args.profile);
-  setIf(raw, 'workload.rate', args.rate);
-  setIf(raw, 'workload.durationS', args.duration);
-  setIf(raw, 'workload.arrival', args.arrival);
-  setIf(raw, 'workload.cv', args.cv);
-  setIf(raw, 'workload.inputTokens', args['input-tokens']);
-  setIf(raw, 'workload.outputTokens', args['output-tokens']);
+  for (const [flag, key] of FLAG_KEYS) setIf(raw, key, args[flag]);
   if (args.trace !== undefined || args['trace-format'] !== undefined) {
     setIf(raw, 'trace.file', args.trace);
     setIf(raw, 'trace.format', args['trace-format'] ?? 'azure');
   }
-  setIf(raw, 'trace.rateScale', args['rate-scale']);
-  setIf(raw, 'trace.startS', args['trace-start']);
-  setIf(raw, 'trace.endS', args['trace-end']);
+  for (const [flag, key] of TRACE_FLAG_KEYS) setIf(raw, key, args[flag]);
   return raw;
 }
 

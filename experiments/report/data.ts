@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readManifest, readPoint, hasPoint } from '../sweep/store.js';
 import type { PointRecord } from '../sweep/point.js';
-import { describeOverrides } from '../sweep/spec.js';
+import { describeOverrides, sweptValue } from '../sweep/spec.js';
 
 /** One finished point with the effective value of every swept key (override, else base, else "default"). */
 export interface ReportRow {
@@ -20,12 +20,6 @@ export interface ReportData {
   readonly totalPoints: number;
 }
 
-function valueAt(obj: unknown, key: string): unknown {
-  let v = obj;
-  for (const p of key.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
-  return v;
-}
-
 export function loadReportData(dir: string): ReportData {
   if (!existsSync(dir)) throw new Error(`${dir}: no such directory`);
   const manifest = readManifest(dir);
@@ -34,7 +28,7 @@ export function loadReportData(dir: string): ReportData {
     if (!hasPoint(dir, p.id)) continue;
     const values: Record<string, string | number | boolean> = {};
     for (const k of manifest.keys) {
-      const v = k in p.overrides ? p.overrides[k] : valueAt(manifest.base, k);
+      const v = sweptValue(p.overrides, manifest.base, k);
       values[k] = v === undefined ? 'default' : typeof v === 'object' ? JSON.stringify(v) : (v as string | number | boolean);
     }
     rows.push({ index: p.index, label: describeOverrides(p.overrides), values, record: readPoint(dir, p.id) });

@@ -92,27 +92,39 @@ function zipfShares(n: number): number[] {
   return w.map((x) => x / total);
 }
 
+/** Mean output length: the log-normal capped at what the context leaves after a median prompt. */
+function meanOutputTokens(): number {
+  return cappedLognormalMean(CASE.outputMedianTokens, ASSUMED.outputSigma, CASE.contextLimitTokens - ASSUMED.inputMedianTokens);
+}
+
 /** Peak request rate of the whole fleet: 340 tokens/s/GPU × 256 GPUs of output over the mean output length. */
 export function peakRatePerS(): number {
-  const meanOutput = cappedLognormalMean(CASE.outputMedianTokens, ASSUMED.outputSigma, CASE.contextLimitTokens - ASSUMED.inputMedianTokens);
-  return (CASE.tokensPerSPerGpuBaseline * CASE.gpus) / meanOutput;
+  return (CASE.tokensPerSPerGpuBaseline * CASE.gpus) / meanOutputTokens();
+}
+
+/** Each tier's request share, tenants and parameters (billions; token prices are proportional to them). */
+const TIERS = [
+  { tier: '7b', share: ASSUMED.shareOf7b, count: 36, params: 7 },
+  { tier: '13b', share: CASE.shareOf13b, count: 72, params: 13 },
+  { tier: '70b', share: ASSUMED.shareOf70b, count: 12, params: 70 },
+] as const;
+
+/** The share of the full fleet's requests a 1/slice fleet gets: each tier's share cut by its pool's cut. */
+function trafficShare(slice: number): number {
+  const cut = poolCuts(slice);
+  return TIERS.reduce((a, t) => a + t.share * cut[t.tier], 0);
 }
 
 /** The config of one stack. Prices are set so the demand's expected tokens bring in the case study's MRR. */
 export function scenarioConfig(o: ScenarioOptions): SimConfigInput {
   const slice = o.slice;
   const pools = slicedPools(slice).map((p) => (o.stack === 'optimized' && o.autoscale === true ? { ...p, minReplicas: 1 } : p));
-  const tiers = [
-    { tier: '7b', share: ASSUMED.shareOf7b, count: 36 },
-    { tier: '13b', share: CASE.shareOf13b, count: 72 },
-    { tier: '70b', share: ASSUMED.shareOf70b, count: 12 },
-  ];
   const tenants: NonNullable<SimConfigInput['fleet']>['tenants'] = [];
   // Each tier's traffic is cut by exactly its pool's cut (serving replicas), so per-GPU load is the full fleet's.
   const cut = poolCuts(slice);
-  const peakRate = peakRatePerS() * tiers.reduce((a, t) => a + t.share * cut[t.tier], 0);
-  const totalShare = tiers.reduce((a, t) => a + t.share * cut[t.tier], 0);
-  for (const t of tiers) {
+  const totalShare = trafficShare(slice);
+  const peakRate = peakRatePerS() * totalShare;
+  for (const t of TIERS) {
     const shares = zipfShares(t.count);
     shares.forEach((s, k) => {
       const i = tenants.length;
@@ -132,15 +144,14 @@ export function scenarioConfig(o: ScenarioOptions): SimConfigInput {
   }
   // Prices: tier prices proportional to parameters (7 : 13 : 70), scaled so the expected output
   // tokens of a month of this demand earn the case study's MRR. Input tokens are not billed.
-  const meanOutput = cappedLognormalMean(CASE.outputMedianTokens, ASSUMED.outputSigma, CASE.contextLimitTokens - ASSUMED.inputMedianTokens);
+  const meanOutput = meanOutputTokens();
   const peakHours = CASE.peakEndHour - CASE.peakStartHour;
   const dailyRequests = peakRatePerS() * 3600 * (peakHours + (24 - peakHours) * ASSUMED.offPeakFactor);
-  const params = { '7b': 7, '13b': 13, '70b': 70 } as const;
-  const weightedParams = tiers.reduce((a, t) => a + t.share * params[t.tier as keyof typeof params], 0);
+  const weightedParams = TIERS.reduce((a, t) => a + t.share * t.params, 0);
   const monthlyOutputTokens = dailyRequests * meanOutput * (730 / 24);
   const usdPerMPerParam = CASE.mrrUsd / (monthlyOutputTokens / 1e6) / weightedParams;
   const price: Record<string, number> = {};
-  for (const t of tiers) price[t.tier] = Math.round(usdPerMPerParam * params[t.tier as keyof typeof params] * 1000) / 1000;
+  for (const t of TIERS) price[t.tier] = Math.round(usdPerMPerParam * t.params * 1000) / 1000;
   const baseline = o.stack === 'baseline';
   return {
     gpu: 'a100-80gb',
@@ -227,7 +238,5 @@ export function poolCuts(slice: number): Record<string, number> {
 /** How to scale a slice's totals to the whole fleet: GPU cost by GPUs, revenue by traffic. */
 export function sliceScale(slice: number): { gpus: number; traffic: number } {
   const sliced = slicedPools(slice).reduce((a, p) => a + (p.replicas + p.spares) * p.tp, 0);
-  const cut = poolCuts(slice);
-  const trafficShare = ASSUMED.shareOf7b * cut['7b'] + CASE.shareOf13b * cut['13b'] + ASSUMED.shareOf70b * cut['70b'];
-  return { gpus: CASE.gpus / sliced, traffic: 1 / trafficShare };
+  return { gpus: CASE.gpus / sliced, traffic: 1 / trafficShare(slice) };
 }

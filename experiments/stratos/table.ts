@@ -76,7 +76,7 @@ export function contradictions(before: Summary, after: Summary, slice: number): 
     `20 concurrent 13B requests per GPU at 4,096 reserved tokens: (80 GB − ${weights.toFixed(1)} GB weights) / ${kvReq.toFixed(2)} GB = ${fit} even at 100% of memory; ` +
       `the simulated engine (90% of memory, activations reserved) fits ${Math.floor(cap.numTokens / CASE.contextLimitTokens)} contiguous 4,096-token slots per 13B GPU.`,
   );
-  const meanOut = 847 * Math.exp((ASSUMED.outputSigma * ASSUMED.outputSigma) / 2);
+  const meanOut = CASE.outputMedianTokens * Math.exp((ASSUMED.outputSigma * ASSUMED.outputSigma) / 2);
   out.push(
     `The 79% waste figure divides the median (847) by 4,096; a log-normal with median 847 (σ ${ASSUMED.outputSigma}) has mean ${meanOut.toFixed(0)}, and a request's KV also holds its prompt, ` +
       `so the time-averaged waste is what matters: simulated baseline ${fmt((before.kv?.waste_mean ?? NaN) * 100, 1)}% of reserved KV slots hold no token.`,

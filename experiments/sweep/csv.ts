@@ -1,5 +1,6 @@
 import { stringify } from 'csv-stringify/sync';
 import type { PointRecord } from './point.js';
+import { sweptValue } from './spec.js';
 
 /** Headline metrics after the swept keys, in this order (names are summary.json paths, flattened). */
 export const METRIC_COLUMNS: readonly [string, (s: Record<string, any>) => unknown][] = [
@@ -28,12 +29,6 @@ function cell(v: unknown): string {
   return String(v);
 }
 
-function valueAt(obj: unknown, key: string): unknown {
-  let v = obj;
-  for (const p of key.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
-  return v;
-}
-
 /**
  * results.csv: point_index, point_id, the swept keys (the point's override, else the base value,
  * else empty = the schema default), then METRIC_COLUMNS; rows by point index.
@@ -42,6 +37,6 @@ export function resultsCsv(keys: readonly string[], records: readonly PointRecor
   const header = ['point_index', 'point_id', ...keys, ...METRIC_COLUMNS.map(([name]) => name)];
   const rows = [...records]
     .sort((a, b) => a.index - b.index)
-    .map((r) => [String(r.index), r.id, ...keys.map((k) => cell(k in r.overrides ? r.overrides[k] : valueAt(base, k))), ...METRIC_COLUMNS.map(([, get]) => cell(get(r.summary)))]);
+    .map((r) => [String(r.index), r.id, ...keys.map((k) => cell(sweptValue(r.overrides, base, k))), ...METRIC_COLUMNS.map(([, get]) => cell(get(r.summary)))]);
   return stringify([header, ...rows], { record_delimiter: '\n' });
 }

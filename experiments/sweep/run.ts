@@ -1,10 +1,17 @@
 import { join } from 'node:path';
 import { resultsCsv } from './csv.js';
-import { runTasks } from './pool.js';
+import { runPoint, type PointRecord, type PointTask } from './point.js';
+import { runTasks, type PoolJob } from './pool.js';
 import { inShard, type Shard } from './shard.js';
 import { applyOverrides, SweepError, type SweepSpec } from './spec.js';
 import { hasPoint, manifestOf, openSweepDir, readManifest, readPoint, writeAtomic, writePoint } from './store.js';
 import { mkdirSync } from 'node:fs';
+
+const POINT_JOB: PoolJob<PointTask, PointRecord> = {
+  workerModule: new URL('./worker.ts', import.meta.url),
+  run: runPoint,
+  describe: (t) => `point ${t.index}`,
+};
 
 export interface SweepRunOptions {
   readonly outDir: string;
@@ -30,7 +37,7 @@ export async function runSweep(spec: SweepSpec, opts: SweepRunOptions): Promise<
   const todo = mine.filter((p) => !hasPoint(dir, p.id));
   opts.onStart?.(mine.length, mine.length - todo.length);
   const tasks = todo.map((p) => ({ id: p.id, index: p.index, overrides: p.overrides, raw: applyOverrides(spec.base, p.overrides) }));
-  await runTasks(tasks, opts.workers ?? 1, (record) => {
+  await runTasks(tasks, opts.workers ?? 1, POINT_JOB, (record) => {
     writePoint(dir, record);
     opts.onPoint?.();
   });

@@ -62,6 +62,14 @@ export function setDotted(obj: Record<string, unknown>, key: string, value: unkn
   o[parts[parts.length - 1]] = value;
 }
 
+/** A swept key's value at a point: its override, else the base config's value, else undefined (the schema default). */
+export function sweptValue(overrides: Overrides, base: Record<string, unknown>, key: string): unknown {
+  if (key in overrides) return overrides[key];
+  let v: unknown = base;
+  for (const p of key.split('.')) v = v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[p] : undefined;
+  return v;
+}
+
 export function applyOverrides(base: Record<string, unknown>, overrides: Overrides): Record<string, unknown> {
   const raw = structuredClone(base);
   for (const [k, v] of Object.entries(overrides)) setDotted(raw, k, v);

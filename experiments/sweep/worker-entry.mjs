@@ -1,6 +1,8 @@
-// Worker-thread bootstrap: registers tsx's TypeScript loader in this thread, then loads the
-// worker. (`execArgv: ['--import', 'tsx']` is not honoured for worker threads on Node 20.)
+// Worker-thread bootstrap for pool.ts: registers tsx's TypeScript loader in this thread, then loads
+// the worker module named in workerData (one that calls serveTasks). (`execArgv: ['--import', 'tsx']`
+// is not honoured for worker threads on Node 20.)
+import { workerData } from 'node:worker_threads';
 import { register } from 'tsx/esm/api';
 
 register();
-await import('./worker.ts');
+await import(workerData.module);
