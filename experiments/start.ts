@@ -17,16 +17,12 @@ export interface StartOptions {
   readonly servegenFile?: string;
   /** Let the autoscaler resize the optimized stack's pools (default: all 256 GPUs stay). */
   readonly autoscale?: boolean;
-  /**
-   * The step cost model. The default is the roofline because the calibrated A100 profile prices
-   * each step about 14x slower and the baseline's multi-day backlog then takes ~6 minutes here,
-   * past npm start's 2-minute budget; `--cost-model profile` runs the calibrated day.
-   */
+  /** The step cost model: the A100 calibration profile (default) or the analytic roofline. */
   readonly costModel: 'profile' | 'roofline';
 }
 
 /** Default: a 1/16 slice of the fleet for the whole day, so both stacks finish within `npm start`'s 2-minute budget on 2 cores. */
-export const DEFAULT_START: StartOptions = { slice: 16, hours: 24, seed: 1, parallel: true, costModel: 'roofline' };
+export const DEFAULT_START: StartOptions = { slice: 16, hours: 24, seed: 1, parallel: true, costModel: 'profile' };
 
 export async function runStart(o: StartOptions = DEFAULT_START): Promise<void> {
   const t0 = performance.now();
@@ -62,8 +58,7 @@ export async function runStart(o: StartOptions = DEFAULT_START): Promise<void> {
     'Where the case study contradicts itself or the simulation:',
     ...contradictions(b, a, o.slice).map((c, i) => wrap(`${i + 1}. ${c}`, 110, '   ')),
     '',
-    `Wall time ${wallS.toFixed(1)} s${o.autoscale === true ? ' (optimized stack autoscaled)' : ''}. Whole fleet: npm start -- --slice 1 (see npm run bench:fleet for its cost).` +
-      (o.costModel === 'roofline' ? ' Calibrated: npm start -- --cost-model profile (about 6 minutes on 2 cores; experiments/stratos/results/start-profile.txt).' : ''),
+    `Wall time ${wallS.toFixed(1)} s${o.autoscale === true ? ' (optimized stack autoscaled)' : ''}. Whole fleet: npm start -- --slice 1 (see npm run bench:fleet for its cost).`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 }

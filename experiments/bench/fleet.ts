@@ -3,6 +3,7 @@
 //   BENCH_FLEET_SLICE=N   simulate 1/N of the fleet (default 1: all 256 GPUs)
 //   BENCH_FLEET_HOURS=H   simulated hours from midnight (default 24)
 //   BENCH_FLEET_STACKS=a,b  which stacks (default optimized,baseline)
+//   BENCH_FLEET_COST_MODEL=profile|roofline  (default profile, the A100 calibration profile)
 import { parseSimConfig } from '../../sim/config.js';
 import { runConfig } from '../../sim/run.js';
 import { scenarioConfig, type Stack } from '../stratos/scenario.js';
@@ -10,10 +11,11 @@ import { scenarioConfig, type Stack } from '../stratos/scenario.js';
 const slice = Number(process.env.BENCH_FLEET_SLICE ?? 1);
 const hours = Number(process.env.BENCH_FLEET_HOURS ?? 24);
 const stacks = (process.env.BENCH_FLEET_STACKS ?? 'optimized,baseline').split(',') as Stack[];
+const costModel = (process.env.BENCH_FLEET_COST_MODEL ?? 'profile') as 'profile' | 'roofline';
 
-process.stdout.write(`stratos bench:fleet (roofline cost model, uncalibrated; node ${process.version}; 1/${slice} of 256 A100s, ${hours} h)\n`);
+process.stdout.write(`stratos bench:fleet (${costModel} cost model; node ${process.version}; 1/${slice} of 256 A100s, ${hours} h)\n`);
 for (const stack of stacks) {
-  const config = parseSimConfig(scenarioConfig({ stack, slice, durationS: hours * 3600, seed: 1 }));
+  const config = parseSimConfig(scenarioConfig({ stack, slice, durationS: hours * 3600, seed: 1, costModel }));
   const t0 = performance.now();
   const { summary } = runConfig(config);
   const wallS = (performance.now() - t0) / 1000;

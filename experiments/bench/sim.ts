@@ -6,7 +6,9 @@
 //                output lengths): few arrivals per step, so long decode runs, as in a fleet-day where
 //                each replica sees a small share of the traffic. Its speed is the per-replica budget
 //                of a fleet run (e.g. 150 replicas × 86,400 s).
-// Each case runs once to warm the JIT, then `REPEATS` timed runs; the best is reported.
+// Each case runs once to warm the JIT, then `REPEATS` timed runs; the best is reported. Every line
+// names the cost model that priced it (the simulator's default is the GPU's calibration profile;
+// one line repeats the first case with the roofline for comparison).
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,6 +33,7 @@ function bench(name: string, input: SimConfigInput): void {
   let simS = 0;
   let steps = 0;
   let requests = 0;
+  let costModel = '';
   for (let i = 0; i < REPEATS; i++) {
     const t0 = performance.now();
     const { summary } = runConfig(config);
@@ -39,6 +42,7 @@ function bench(name: string, input: SimConfigInput): void {
     simS = summary.duration_s as number;
     steps = (summary.concurrency as { steps: number }).steps;
     requests = summary.requests as number;
+    costModel = (summary.cost_model as { name: string }).name;
   }
   const line = [
     name.padEnd(44),
@@ -48,14 +52,16 @@ function bench(name: string, input: SimConfigInput): void {
     `wall ${bestWallS.toFixed(3)} s`,
     `${(simS / bestWallS).toFixed(0)}x real time`,
     `${(steps / bestWallS / 1e6).toFixed(2)} M steps/s`,
+    costModel,
   ].join('  ');
   process.stdout.write(line + '\n');
 }
 
 const trace = findTrace();
 const base: SimConfigInput = { model: 'llama2-13b', gpu: 'a100-80gb', policy: 'continuous' };
-process.stdout.write(`stratos bench:sim (roofline cost model, uncalibrated; node ${process.version})\n`);
+process.stdout.write(`stratos bench:sim (node ${process.version})\n`);
 bench('1 replica, azure conv, native rate, lazy', { ...base, trace: { file: trace, format: 'azure' } });
+bench('the same with the roofline cost model', { ...base, cost: { model: 'roofline' }, trace: { file: trace, format: 'azure' } });
 // The A100 replica is overloaded by this trace (it drains its queue long after the last arrival);
 // an H200 keeps up, so this line measures the unsaturated case, with more and shorter plans.
 bench('1 replica on h200, azure conv, lazy', { ...base, gpu: 'h200', trace: { file: trace, format: 'azure' } });

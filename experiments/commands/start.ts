@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import type { StartOptions } from '../start.js';
 
 interface StartArgs {
   slice?: number;
@@ -21,38 +22,40 @@ export const startCommand: CommandModule<object, StartArgs> = {
       .option('seed', { type: 'number' })
       .option('popularity', { type: 'string', describe: 'tenant popularity in each tier: zipf (default) | servegen (client shares of ../shared/traces/alibaba-servegen)' })
       .option('autoscale', { type: 'boolean', describe: "let the autoscaler resize the optimized stack's pools (default: the fleet stays at 256 GPUs)" })
-      .option('cost-model', { type: 'string', describe: 'roofline (default: analytic, uncalibrated, fits the 2-minute budget) | profile (the A100 calibration profile; about 6 minutes on 2 cores)' })
+      .option('cost-model', { type: 'string', describe: 'profile (default: the A100 calibration profile, derived from H200 measurements) | roofline (analytic, uncalibrated)' })
       .option('serial', { type: 'boolean', describe: 'run the two stacks one after the other instead of on two worker threads' }),
   handler: async (args) => {
     const { runStart, DEFAULT_START } = await import('../start.js');
-    const slice = args.slice ?? (process.env.STRATOS_SLICE !== undefined ? Number(process.env.STRATOS_SLICE) : DEFAULT_START.slice);
-    const hours = args.hours ?? DEFAULT_START.hours;
-    for (const [key, v] of [['slice', slice], ['hours', hours]] as const) {
-      if (!(Number.isInteger(v) && v >= 1) && !(key === 'hours' && v > 0)) {
-        process.stderr.write(`stratos start: --${key} = ${v}: must be ${key === 'slice' ? 'a positive integer' : 'a positive number'}\n`);
-        process.exitCode = 2;
-        return;
-      }
-    }
-    const costModel = args['cost-model'] ?? DEFAULT_START.costModel;
-    if (costModel !== 'profile' && costModel !== 'roofline') {
-      process.stderr.write(`stratos start: --cost-model = ${costModel}: allowed: roofline, profile\n`);
+    let options: StartOptions;
+    try {
+      options = await startOptions(args, DEFAULT_START);
+    } catch (e) {
+      process.stderr.write(`stratos start: ${(e as Error).message}\n`);
       process.exitCode = 2;
       return;
     }
-    let servegenFile: string | undefined;
-    if (args.popularity !== undefined && args.popularity !== 'zipf') {
-      const { existsSync } = await import('node:fs');
-      const { fileURLToPath } = await import('node:url');
-      const root = fileURLToPath(new URL('../..', import.meta.url));
-      const candidates = [`${root}../shared/traces`, '/work/shared/traces'].map((d) => `${d}/alibaba-servegen/servegen_client_traces.tar.gz`);
-      servegenFile = candidates.find((f) => existsSync(f));
-      if (args.popularity !== 'servegen' || servegenFile === undefined) {
-        process.stderr.write(`stratos start: --popularity = ${args.popularity}: allowed: zipf, servegen (servegen needs ${candidates[0]})\n`);
-        process.exitCode = 2;
-        return;
-      }
-    }
-    await runStart({ slice, hours, seed: args.seed ?? DEFAULT_START.seed, parallel: args.serial !== true, costModel, autoscale: args.autoscale === true, ...(servegenFile !== undefined ? { servegenFile } : {}) });
+    await runStart(options);
   },
 };
+
+/** The run's options from the flags (and STRATOS_SLICE); throws naming the flag, the value and what is allowed. */
+async function startOptions(args: StartArgs, defaults: StartOptions): Promise<StartOptions> {
+  const slice = args.slice ?? (process.env.STRATOS_SLICE !== undefined ? Number(process.env.STRATOS_SLICE) : defaults.slice);
+  if (!(Number.isInteger(slice) && slice >= 1)) throw new Error(`--slice = ${slice}: must be a positive integer`);
+  const hours = args.hours ?? defaults.hours;
+  if (!(hours > 0)) throw new Error(`--hours = ${hours}: must be a positive number`);
+  const costModel = args['cost-model'] ?? defaults.costModel;
+  if (costModel !== 'profile' && costModel !== 'roofline') throw new Error(`--cost-model = ${costModel}: allowed: roofline, profile`);
+  let servegenFile: string | undefined;
+  if (args.popularity !== undefined && args.popularity !== 'zipf') {
+    const { existsSync } = await import('node:fs');
+    const { fileURLToPath } = await import('node:url');
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const candidates = [`${root}../shared/traces`, '/work/shared/traces'].map((d) => `${d}/alibaba-servegen/servegen_client_traces.tar.gz`);
+    servegenFile = candidates.find((f) => existsSync(f));
+    if (args.popularity !== 'servegen' || servegenFile === undefined) {
+      throw new Error(`--popularity = ${args.popularity}: allowed: zipf, servegen (servegen needs ${candidates[0]})`);
+    }
+  }
+  return { slice, hours, seed: args.seed ?? defaults.seed, parallel: args.serial !== true, costModel, autoscale: args.autoscale === true, ...(servegenFile !== undefined ? { servegenFile } : {}) };
+}
