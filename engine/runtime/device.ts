@@ -22,6 +22,11 @@ export interface SampleParams {
   readonly offsets: BigUint64Array;
 }
 
+/** The same parameters uploaded to the GPU. */
+type DeviceSampleParams = { readonly [K in keyof SampleParams]: DeviceBuffer };
+/** SampleParams where the device's sampler reads them: the host arrays (cpu) or one upload (gpu). */
+export type StagedSampleParams = SampleParams | DeviceSampleParams;
+
 export interface Device {
   readonly kind: 'cpu' | 'gpu';
   readonly dtype: ActDtype;
@@ -60,11 +65,16 @@ export interface Device {
   /** Rows to run for `n` token rows: the GPU pads to a few bucket sizes so GEMM shapes repeat. */
   rowBucket(n: number): number;
   /**
+   * Places the fused sampler's per-row parameters in this step's scratch. Call it before queueing
+   * the forward: on the GPU the upload waits for the stream, which is then idle, not for the forward.
+   */
+  stageSampleParams(params: SampleParams): StagedSampleParams;
+  /**
    * Queues the fused sampler over rows [0, rows) of `logits` (bf16 rows are widened to f32 first,
    * exactly); the returned function waits and gives tokens, logprobs and status per row. On the GPU
    * only those three small arrays come back to the host (one copy), never the logits.
    */
-  sample(logits: Tensor, dtype: ActDtype, rows: number, vocab: number, params: SampleParams): () => SampleResult;
+  sample(logits: Tensor, dtype: ActDtype, rows: number, vocab: number, params: StagedSampleParams): () => SampleResult;
 }
 
 const BYTES: Record<ActDtype | 'i32', number> = { f32: 4, bf16: 2, i32: 4 };
@@ -101,10 +111,11 @@ export function cpuDevice(dtype: ActDtype, rowBucket: (n: number) => number = (n
     prefill: (a) => void ops.prefill(a as never),
     siluMul: (a) => void ops.siluMul(a as never),
     gemm: (a) => void ops.gemm(a as never),
+    stageSampleParams: (p) => p,
     sample: (logits, d, rows, vocab, p) => {
       const x = (host(logits) as Uint16Array | Float32Array).subarray(0, rows * vocab);
       const f32 = d === 'f32' ? (x as Float32Array) : ops.castF32({ dtype: d, numRows: rows, cols: vocab, x });
-      const result = ops.sample({ batch: rows, vocab, logits: f32, ...p });
+      const result = ops.sample({ batch: rows, vocab, logits: f32, ...(p as SampleParams) });
       return () => result;
     },
   };
@@ -216,10 +227,14 @@ export function gpuDevice(dtype: 'bf16', scratchBytes: number, stream: bigint): 
     prefill: (a) => g.prefill(withStream(a) as never),
     siluMul: (a) => g.siluMul(withStream(a) as never),
     gemm: (a) => g.gemm(withStream(a) as never),
-    sample: (logits, d, rows, vocab, p) => {
-      // f32 and u64 parameters travel as their bits in the step's one index upload.
+    stageSampleParams: (p) => {
+      // f32 and u64 parameters travel as their bits in one index upload.
       const bits = (a: Float32Array | BigUint64Array | Int32Array): Int32Array => new Int32Array(a.buffer, a.byteOffset, a.byteLength / 4);
       const [temperature, topK, topP, minP, seeds, offsets] = ints([p.temperature, p.topK, p.topP, p.minP, p.seeds, p.offsets].map(bits));
+      return { temperature, topK, topP, minP, seeds, offsets };
+    },
+    sample: (logits, d, rows, vocab, p) => {
+      const { temperature, topK, topP, minP, seeds, offsets } = p as DeviceSampleParams;
       let f32 = dev(logits);
       if (d !== 'f32') {
         f32 = take(rows * vocab * 4);

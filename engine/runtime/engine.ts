@@ -116,16 +116,15 @@ export class Engine {
       const plan = scheduler.schedule({ nowUs });
       const scheduledUs = clock.nowUs();
       numSteps++;
+      const liveTokens0 = scheduler.runningContextTokens();
       if (plan.items.length === 0) {
         // Nothing can run until something arrives: close the empty step at once, as the simulator does.
-        const liveTokens0 = scheduler.runningContextTokens();
         const outcome = scheduler.onStepEnd(plan, { nowUs });
         observer?.onStep?.({ stepIndex: plan.stepIndex, startUs: nowUs, endUs: nowUs, scheduleUs: scheduledUs - nowUs, runUs: 0, gpuUs: null, plan, liveTokens0, outcome });
         if (next === null) throw new Error('engine: work is waiting, nothing can be scheduled and nothing more arrives');
         await clock.sleepUntilUs(next.arrivalUs);
         continue;
       }
-      const liveTokens0 = scheduler.runningContextTokens();
       const items = plan.items.map((item): RunnerItem => {
         const live = this.live.get(item.seqId)!;
         const seq = scheduler.get(item.seqId)!;

@@ -95,27 +95,17 @@ export class LlamaModel {
   }
 
   /**
-   * Runs one step and returns the logits [numSampling, vocab] on the host (f32, or bf16 bits
-   * where the LM head writes bf16), rows in the order of the sampling sequences. Writes the new
-   * tokens' K and V into the cache.
-   */
-  forward(input: ForwardInput): HostLogits {
-    const out = this.forwardOnDevice(input);
-    if (out === null) return { dtype: 'f32', data: new Float32Array(0) };
-    return { dtype: out.dtype, data: this.device.readHost(out.logits, out.dtype, out.rows * this.config.vocabSize) };
-  }
-
-  /**
    * Runs one step and leaves the logits on the device: rows [0, rows) of `logits` are the
    * sampling sequences in input order (f32 where the device's GEMM writes f32, else bf16);
-   * valid until the next step. Null when no sequence samples. Work may still be queued.
+   * valid until the next step. Null when no sequence samples. Work may still be queued. Writes
+   * the new tokens' K and V into the cache. Scratch comes from the device's step arena, which
+   * the caller resets once per step (so it can place the step's other inputs first).
    */
-  forwardOnDevice(input: ForwardInput): DeviceLogits | null {
+  forward(input: ForwardInput): DeviceLogits | null {
     const c = this.config;
     const dev = this.device;
     const dt: ActDtype = dev.dtype;
     const page = this.kv.pageSizeTokens;
-    dev.resetScratch();
     for (const copy of input.blockCopies) {
       for (let l = 0; l < c.numLayers; l++) {
         dev.copy(this.kCache[l], copy.dstBlock * this.blockElems, this.kCache[l], copy.srcBlock * this.blockElems, this.blockElems, dt);

@@ -1,7 +1,7 @@
 import { cpu, decode, SAMPLE_STATUS, SAMPLING_MAX_VOCAB_GPU, type SampleResult } from '../../native/index.js';
 import { cpuDevice, gpuDevice, gpuRowBucket, type Device, type SampleParams } from './device.js';
 import { EngineError } from './errors.js';
-import { LlamaModel, type ForwardSeq, type HostLogits, type KvCacheShape } from './llama.js';
+import { LlamaModel, type DeviceLogits, type ForwardSeq, type HostLogits, type KvCacheShape } from './llama.js';
 import type { ModelRunner, RunnerResult, RunnerStep } from './runner.js';
 import type { ModelWeights } from './weights.js';
 
@@ -71,26 +71,21 @@ export class LlamaRunner implements ModelRunner {
     if (adapterItem !== undefined || step.plan.loraLoads.length > 0) {
       throw new EngineError('lora', `request ${adapterItem?.seqId ?? step.plan.loraLoads[0].adapter} uses a LoRA adapter: the model runner does not serve adapters yet (use a workload without tenant adapters)`);
     }
-    const seqs: ForwardSeq[] = step.items.map((item) => ({
-      tokenIds: item.tokenIds,
-      contextTokens: item.contextTokens,
-      blockTable: item.blockTable,
-      samples: item.samples,
-    }));
-    const tokens = new Int32Array(step.items.length).fill(-1);
-    const sampling = step.items.map((item, i) => ({ item, i })).filter((x) => x.item.samples);
-    const items = sampling.map((x) => x.item);
+    const items = step.items.filter((item) => item.samples);
     this.lastLogprobs = null;
+    this.device.resetScratch();
+    const params = this.sampleOnDevice && items.length > 0 ? this.device.stageSampleParams(samplingParams(items)) : null;
     this.device.beginTiming();
-    const out = this.model.forwardOnDevice({ seqs, blockCopies: step.plan.blockCopies });
+    // A runner item is a forward sequence (token ids, context, block table, samples).
+    const out = this.model.forward({ seqs: step.items, blockCopies: step.plan.blockCopies });
     if (out !== null && out.rows !== items.length) throw new Error(`forward returned ${out.rows} logit rows for ${items.length} sampling items`);
     let gpuMs: number | null;
     let sampled: Int32Array | null = null;
     if (out === null) {
       gpuMs = this.device.endTimingMs();
-    } else if (this.sampleOnDevice) {
+    } else if (params !== null) {
       // GPU time covers the forward, the cast and the sampler; the small copy back is after it.
-      const read = this.device.sample(out.logits, out.dtype, out.rows, this.vocabSize, samplingParams(items));
+      const read = this.device.sample(out.logits, out.dtype, out.rows, this.vocabSize, params);
       gpuMs = this.device.endTimingMs();
       const result = read();
       checkStatus(result);
@@ -98,10 +93,16 @@ export class LlamaRunner implements ModelRunner {
       this.lastLogprobs = result.logprobs;
     } else {
       gpuMs = this.device.endTimingMs();
-      const logits: HostLogits = { dtype: out.dtype, data: this.device.readHost(out.logits, out.dtype, out.rows * this.vocabSize) };
+      const logits = this.readLogits(out);
       sampled = items.every((x) => x.sampling.temperature === 0) ? argmaxRows(logits, this.vocabSize) : sampleOnHost(toF32(logits), this.vocabSize, items);
     }
-    if (sampled !== null) sampling.forEach((x, r) => (tokens[x.i] = sampled[r]));
+    const tokens = new Int32Array(step.items.length).fill(-1);
+    if (sampled !== null) {
+      let r = 0;
+      step.items.forEach((item, i) => {
+        if (item.samples) tokens[i] = sampled[r++];
+      });
+    }
     return { tokens, gpuTimeUs: gpuMs === null ? null : Math.round(gpuMs * 1000) };
   }
 
@@ -121,7 +122,7 @@ export class LlamaRunner implements ModelRunner {
         tokens <= this.options.maxNumSeqs
           ? Array.from({ length: tokens }, () => ({ tokenIds: Int32Array.of(0), contextTokens: 0, blockTable: [0], samples: true }))
           : [{ tokenIds: new Int32Array(tokens), contextTokens: 0, blockTable: new Array(Math.ceil(tokens / page)).fill(0), samples: true }];
-      this.model.forward({ seqs, blockCopies: [] });
+      this.forwardHost(seqs);
       numBuckets++;
     }
     return numBuckets;
@@ -129,7 +130,18 @@ export class LlamaRunner implements ModelRunner {
 
   /** The f32 logits of one forward (tests and the transformers comparison). */
   forwardLogits(seqs: readonly ForwardSeq[]): Float32Array {
-    return toF32(this.model.forward({ seqs, blockCopies: [] }));
+    return toF32(this.forwardHost(seqs));
+  }
+
+  /** One forward outside the engine loop, its logits [numSampling, vocab] read back to the host. */
+  private forwardHost(seqs: readonly ForwardSeq[]): HostLogits {
+    this.device.resetScratch();
+    const out = this.model.forward({ seqs, blockCopies: [] });
+    return out === null ? { dtype: 'f32', data: new Float32Array(0) } : this.readLogits(out);
+  }
+
+  private readLogits(out: DeviceLogits): HostLogits {
+    return { dtype: out.dtype, data: this.device.readHost(out.logits, out.dtype, out.rows * this.vocabSize) };
   }
 
   close(): void {

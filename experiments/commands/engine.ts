@@ -7,14 +7,12 @@ import type { Argv, CommandModule } from 'yargs';
 import { createScheduler } from '../../engine/policy/index.js';
 import { RealClock, VirtualClock, type Clock } from '../../engine/runtime/clock.js';
 import { Engine, type EngineRequest, type EngineRequestSource } from '../../engine/runtime/engine.js';
-import { EngineError } from '../../engine/runtime/errors.js';
 import { FakeRunner, type StepDurationFn } from '../../engine/runtime/fake-runner.js';
-import { kvBytesPerToken, MODEL_CONFIG_NAMES, modelConfig } from '../../engine/runtime/model-config.js';
+import { kvBytesPerToken, MODEL_CONFIG_NAMES, modelConfig, numParams } from '../../engine/runtime/model-config.js';
 import { LlamaRunner, type Backend } from '../../engine/runtime/model-runner.js';
 import type { ModelRunner } from '../../engine/runtime/runner.js';
 import { loadHfFolder, randomWeights, writeHfFolder, type ModelWeights } from '../../engine/runtime/weights.js';
 import type { SimConfig } from '../../sim/config.js';
-import type { Replica } from '../../sim/replica/replica.js';
 import type { SimulationResult } from '../../sim/simulation.js';
 import { ENGINE_STEP_COLUMNS, EngineMetrics, engineStepCsvLine, type EngineStepRow } from './engine-metrics.js';
 import { rawSimConfig, simulateCommand, summaryTable, type SimulateArgs } from './simulate.js';
@@ -73,10 +71,17 @@ function loadWeights(opts: EngineBenchOptions, seed: number): ModelWeights {
 /** KV blocks that fit in free GPU memory next to the weights and the workspace (90% of total, as vLLM's default). */
 function gpuKvBlocks(weights: ModelWeights, pageSizeTokens: number, totalMemBytes: number): number {
   const c = weights.config;
-  const weightBytes = weights.specs.reduce((a, s) => a + s.shape.reduce((x, y) => x * y, 1), 0) * 2;
+  const weightBytes = numParams(c) * 2;
   const reserve = 4e9; // workspace, CUDA context, cuBLAS and the random pools
   const kvBytes = totalMemBytes * 0.9 - weightBytes - reserve;
   return Math.max(1, Math.floor(kvBytes / (kvBytesPerToken(c, 2) * pageSizeTokens)));
+}
+
+const sum = (xs: readonly number[]): number => xs.reduce((a, x) => a + x, 0);
+
+/** The mean of µs values in ms, to the nanosecond; null for none. */
+function meanMs(us: readonly number[]): number | null {
+  return us.length > 0 ? Math.round((sum(us) / us.length) * 1000) / 1e6 : null;
 }
 
 export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions): Promise<EngineBenchResult> {
@@ -138,11 +143,10 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
   const benchConfig = { ...config, model, ...(opts.backend === 'cpu' ? { gpu: 'cpu' } : {}) } as SimConfig;
   const kv = { weightBytesPerGpu: 0, activationBytesPerGpu: 0, kvBytesPerGpu: 0, numBlocks, numTokens: numBlocks * config.kv.pageSizeTokens };
   // buildSummary reads only `stats` of each replica: the engine is one replica.
-  const replicas = [{ stats: metrics.stats } as unknown as Replica];
+  const replicas = [{ stats: metrics.stats }];
   const calibration = opts.backend === 'fake' ? 'uncalibrated' : 'measured';
   const result = { config: benchConfig, records: metrics.records, replicas, costModel: { name: `engine-${opts.backend}`, calibration }, kv, endUs } as unknown as SimulationResult;
   const base = buildSummary(result);
-  const stepWall = steps.reduce((a, s) => a + s.durationUs, 0);
   const gpuSteps = steps.filter((s) => s.gpuUs !== null);
   const summary: Record<string, unknown> = {
     ...base,
@@ -154,10 +158,10 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
       dtype: opts.backend === 'fake' ? null : opts.dtype,
       weights: weightsSource,
       steps: steps.length,
-      step_ms_mean: steps.length > 0 ? Math.round((stepWall / steps.length) * 1000) / 1e6 : null,
-      schedule_ms_mean: steps.length > 0 ? Math.round((steps.reduce((a, s) => a + s.scheduleUs, 0) / steps.length) * 1000) / 1e6 : null,
-      gpu_ms_mean: gpuSteps.length > 0 ? Math.round((gpuSteps.reduce((a, s) => a + s.gpuUs!, 0) / gpuSteps.length) * 1000) / 1e6 : null,
-      host_fraction: gpuSteps.length > 0 ? Math.round((gpuSteps.reduce((a, s) => a + s.hostUs!, 0) / Math.max(1, gpuSteps.reduce((a, s) => a + s.durationUs, 0))) * 1000) / 1000 : null,
+      step_ms_mean: meanMs(steps.map((s) => s.durationUs)),
+      schedule_ms_mean: meanMs(steps.map((s) => s.scheduleUs)),
+      gpu_ms_mean: meanMs(gpuSteps.map((s) => s.gpuUs!)),
+      host_fraction: gpuSteps.length > 0 ? Math.round((sum(gpuSteps.map((s) => s.hostUs!)) / Math.max(1, sum(gpuSteps.map((s) => s.durationUs)))) * 1000) / 1000 : null,
       host_fraction_definition: 'share of step wall time not covered by device time (GPU events around the forward)',
     },
   };
@@ -230,7 +234,8 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
       process.stdout.write(summaryTable(summary) + '\n');
       if (args.out !== undefined) process.stdout.write(`wrote ${args.out}/summary.json, ${args.out}/requests.csv, ${args.out}/steps.csv\n`);
     } catch (e) {
-      if (e instanceof EngineError || (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code?: unknown }).code !== 'invariant')) {
+      // As for simulate: errors with a user-facing `code` (EngineError, NativeError, …) print their message only.
+      if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code?: unknown }).code !== 'invariant') {
         return fail((e as Error).message);
       }
       throw e;

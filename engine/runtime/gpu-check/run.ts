@@ -8,7 +8,7 @@ import { createScheduler, DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from 
 import { gpu } from '../../../native/index.js';
 import { RealClock } from '../clock.js';
 import { Engine, syntheticPrompt, type EngineRequest, type EngineStepRecord } from '../engine.js';
-import { modelConfig } from '../model-config.js';
+import { modelConfig, numParams } from '../model-config.js';
 import { argmaxRows, LlamaRunner } from '../model-runner.js';
 import { loadHfFolder, poolValue, RANDOM_POOL_SIZE, randomWeights, writeHfFolder, type ModelWeights } from '../weights.js';
 
@@ -131,7 +131,7 @@ if (mode === '7b') {
     g.record(e1);
     const ms = g.elapsedMs(e0, e1) / 10;
     const copyBytesPerS = (2 * bytes) / (ms / 1000);
-    const weightBytes = w.specs.reduce((acc, spec) => acc + spec.shape.reduce((x, y) => x * y, 1), 0) * 2;
+    const weightBytes = numParams(w.config) * 2;
     results.copy_bandwidth_tb_per_s = copyBytesPerS / 1e12;
     results.llama7b_weight_bytes = weightBytes;
     results.llama7b_roofline_batch1_ms = (weightBytes / copyBytesPerS) * 1000;
