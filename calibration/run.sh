@@ -9,9 +9,7 @@ mkdir -p "$OUT"
 source .device/env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,clocks.max.sm,temperature.gpu,power.limit --format=csv 2>&1 | tee "$OUT/build.log"
 t0=$(date +%s)
-cmake -S native -B build-calib -G Ninja -DCMAKE_BUILD_TYPE=Release -DWITH_CUDA=ON -DWITH_CUBLAS=ON \
-  -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_JS_INC="$NAPI_INC" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build-calib" \
-  >>"$OUT/build.log" 2>&1 && cmake --build build-calib -j 16 >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
+bash native/device-build.sh build-calib >>"$OUT/build.log" 2>&1 || { tail -60 "$OUT/build.log"; exit 1; }
 echo "build: $(( $(date +%s) - t0 )) s" | tee -a "$OUT/build.log"
 export STRATOS_NATIVE_PATH="$PWD/build-calib/stratos_native.node"
 node dist-calib/calibrate.mjs --out "$OUT/samples.csv" "$@" 2>&1 | tee "$OUT/run-log.txt"

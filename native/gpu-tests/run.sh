@@ -8,11 +8,7 @@ OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
 source .device/env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv 2>&1 | tee "$OUT/build.log"
-build() {
-  cmake -S native -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DWITH_CUDA=ON -DWITH_CUBLAS="$1" \
-    -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_JS_INC="$NAPI_INC" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build-gpu" \
-    >>"$OUT/build.log" 2>&1 && cmake --build build-gpu -j 16 >>"$OUT/build.log" 2>&1
-}
+build() { bash native/device-build.sh build-gpu "$1" >>"$OUT/build.log" 2>&1; }
 if ! build ON; then
   echo "BUILD WITH cuBLAS FAILED (see build.log); retrying without it" | tee -a "$OUT/build.log"
   tail -40 "$OUT/build.log"

@@ -6,11 +6,7 @@ set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
 source .device/env.sh
-if [[ ! -f build-engine/stratos_native.node ]]; then
-  cmake -S native -B build-engine -G Ninja -DCMAKE_BUILD_TYPE=Release -DWITH_CUDA=ON -DWITH_CUBLAS=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_JS_INC="$NAPI_INC" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build-engine" \
-    >"$OUT/build.log" 2>&1 && cmake --build build-engine -j 16 >>"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
-fi
+bash native/device-build.sh build-engine >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 export STRATOS_NATIVE_PATH="$PWD/build-engine/stratos_native.node"
 bench() {
   local name=$1; shift

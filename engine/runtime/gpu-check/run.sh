@@ -10,11 +10,7 @@ WORK=/tmp/stratos-engine
 mkdir -p "$OUT" "$WORK"
 source .device/env.sh
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.mem,temperature.gpu --format=csv > "$OUT/build.log" 2>&1
-if [[ ! -f build-engine/stratos_native.node ]]; then
-  cmake -S native -B build-engine -G Ninja -DCMAKE_BUILD_TYPE=Release -DWITH_CUDA=ON -DWITH_CUBLAS=ON \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DCMAKE_JS_INC="$NAPI_INC" -DCMAKE_LIBRARY_OUTPUT_DIRECTORY="$PWD/build-engine" \
-    >>"$OUT/build.log" 2>&1 && cmake --build build-engine -j 16 >>"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
-fi
+bash native/device-build.sh build-engine >>"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
 echo "build done at ${SECONDS}s"
 export STRATOS_NATIVE_PATH="$PWD/build-engine/stratos_native.node"
 node dist-engine/gpu-check.mjs "$OUT" "$WORK" tiny 2>&1 | tee "$OUT/engine-log.txt"
