@@ -7,6 +7,7 @@ import { reportCommand } from './commands/report.js';
 import { simulateCommand } from './commands/simulate.js';
 import { startCommand } from './commands/start.js';
 import { sweepCommand } from './commands/sweep.js';
+import { isUserError } from './user-error.js';
 
 /** The `stratos` command line. Each subcommand lives in experiments/commands/ as a yargs module. */
 export async function main(argv: string[]): Promise<void> {
@@ -33,7 +34,7 @@ export async function main(argv: string[]): Promise<void> {
       if (error === undefined || error === null) {
         y.showHelp();
         process.stderr.write(`\n${message}\n`);
-      } else if (typeof (error as { code?: unknown }).code === 'string' && (error as { code?: unknown }).code !== 'invariant') {
+      } else if (isUserError(error)) {
         process.stderr.write(`stratos: ${error.message}\n`);
       } else {
         process.stderr.write(`stratos: ${error.stack ?? error.message}\n`);

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { GPU_NAMES, KV_DTYPES, MODEL_NAMES, WEIGHT_DTYPES } from './catalog.js';
 import { fleetCrossErrors, fleetSchema } from './fleet/schema.js';
+import { SAMPLING_METHODS } from './cost/profile-model.js';
 import { parseLengthLaw } from './workload/lengths.js';
 
 // The `simulate` configuration: one schema for JSON/YAML files and CLI flags (flags override the
@@ -72,7 +73,7 @@ export const simConfigSchema = z.strictObject({
       /** A profile file instead of calibration/profiles/<gpu>.json. */
       profile: z.string().min(1).optional(),
       /** The GPU sampler's method the profile prices. */
-      samplingMethod: z.enum(['greedy', 'temperature', 'topk', 'topp', 'topk_topp']).default('topp'),
+      samplingMethod: z.enum(SAMPLING_METHODS).default('topp'),
       /** Roofline only: achieved fractions of the GPU's peaks. */
       memoryEfficiency: fraction.default(0.8),
       gemmEfficiency: fraction.default(0.7),

@@ -40,6 +40,8 @@ export type TerminalReason =
   | 'kv_capacity' // worst case would push KV use past the admission fraction
   | 'prompt_too_long' // can never be scheduled under the step token limit or max sequence length
   | 'adapter_slots' // the adapter needs a slot but the cache has none
+  | 'empty_prompt' // 0 prompt tokens (e.g. a trace row): reported, never scheduled
+  | 'zero_output_tokens' // 0 output tokens asked for: reported, never scheduled
   | 'aborted_by_client'
   | 'aborted_by_runner'; // the runner gave up on it (e.g. a replica failure); the runner says why
 

@@ -49,7 +49,7 @@ export interface EngineStepRecord {
 
 export interface EngineObserver {
   /** A request joined the scheduler (or was rejected) at boundary `nowUs`. */
-  onAdmit?(request: EngineRequest, seq: SeqState | null, nowUs: number, rejectReason: string | null): void;
+  onAdmit?(request: EngineRequest, seq: SeqState, nowUs: number, rejectReason: string | null): void;
   onStep?(record: EngineStepRecord): void;
 }
 
@@ -159,11 +159,6 @@ export class Engine {
 
   private admit(request: EngineRequest, nowUs: number): void {
     const observer = this.options.observer;
-    if (request.promptTokens <= 0 || request.maxOutputTokens <= 0) {
-      // The policy core needs >= 1 prompt and output token; such a request is reported, not dropped.
-      observer?.onAdmit?.(request, null, nowUs, request.promptTokens <= 0 ? 'empty_prompt' : 'zero_output_tokens');
-      return;
-    }
     const seq = this.options.scheduler.addRequest({
       id: request.id,
       tenant: request.tenant,

@@ -101,7 +101,7 @@ export class EngineMetrics implements EngineObserver {
     this.lastArrivalUs = Math.max(this.lastArrivalUs, r.arrivalUs);
   }
 
-  onAdmit(request: EngineRequest, _seq: SeqState | null, nowUs: number, rejectReason: string | null): void {
+  onAdmit(request: EngineRequest, _seq: SeqState, nowUs: number, rejectReason: string | null): void {
     if (rejectReason !== null) this.end(request.id, nowUs, 'rejected', rejectReason, 0);
     else this.records.status[request.id] = 'pending';
   }

@@ -13,9 +13,10 @@ import { LlamaRunner, type Backend } from '../../engine/runtime/model-runner.js'
 import type { ModelRunner } from '../../engine/runtime/runner.js';
 import { loadHfFolder, randomWeights, writeHfFolder, type ModelWeights } from '../../engine/runtime/weights.js';
 import type { SimConfig } from '../../sim/config.js';
-import type { SimulationResult } from '../../sim/simulation.js';
+import type { SummaryInput } from '../../sim/metrics/summary.js';
 import { ENGINE_STEP_COLUMNS, EngineMetrics, engineStepCsvLine, type EngineStepRow } from './engine-metrics.js';
 import { rawSimConfig, simulateCommand, summaryTable, type SimulateArgs } from './simulate.js';
+import { isUserError } from '../user-error.js';
 
 export type BenchBackend = Backend | 'fake';
 
@@ -100,10 +101,10 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
     let duration = opts.stepDurationUs;
     if (duration === undefined) {
       const { buildCostModel } = await import('../../sim/simulation.js');
-      const { shapeOfPlan } = await import('../../sim/replica/step-shape.js');
+      const { planDurationUs } = await import('../../sim/replica/step-shape.js');
       const cost = buildCostModel(config, replicaShape(config));
       const slots = new Set<number>();
-      duration = (plan) => (plan.items.length === 0 ? 0 : cost.stepUs(shapeOfPlan(plan, slots)));
+      duration = (plan) => planDurationUs(cost, plan, slots);
     }
     runner = new FakeRunner(virtual, duration);
   } else {
@@ -145,7 +146,7 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
   // buildSummary reads only `stats` of each replica: the engine is one replica.
   const replicas = [{ stats: metrics.stats }];
   const calibration = opts.backend === 'fake' ? 'uncalibrated' : 'measured';
-  const result = { config: benchConfig, records: metrics.records, replicas, costModel: { name: `engine-${opts.backend}`, calibration }, kv, endUs } as unknown as SimulationResult;
+  const result: SummaryInput = { config: benchConfig, records: metrics.records, replicas, costModel: { name: `engine-${opts.backend}`, calibration }, kv, endUs };
   const base = buildSummary(result);
   const gpuSteps = steps.filter((s) => s.gpuUs !== null);
   const summary: Record<string, unknown> = {
@@ -235,9 +236,7 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
       if (args.out !== undefined) process.stdout.write(`wrote ${args.out}/summary.json, ${args.out}/requests.csv, ${args.out}/steps.csv\n`);
     } catch (e) {
       // As for simulate: errors with a user-facing `code` (EngineError, NativeError, …) print their message only.
-      if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code?: unknown }).code !== 'invariant') {
-        return fail((e as Error).message);
-      }
+      if (isUserError(e)) return fail(e.message);
       throw e;
     }
   },

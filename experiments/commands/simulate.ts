@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { readConfigObject } from '../config-file.js';
+import { isUserError } from '../user-error.js';
 
 export interface SimulateArgs {
   config?: string;
@@ -201,7 +202,7 @@ export const simulateCommand: CommandModule<object, SimulateArgs> = {
     } catch (e) {
       // Input problems (a malformed trace row, a model that does not fit the GPU) carry a `code`
       // and a message naming the file:line or key; anything else is a bug and keeps its stack.
-      if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && (e as { code?: unknown }).code !== 'invariant') {
+      if (isUserError(e)) {
         if (progress) process.stderr.write('\n');
         process.stderr.write(`stratos simulate: ${e.message}\n`);
         process.exitCode = 2;

@@ -59,7 +59,7 @@ export function renderTable(rows: readonly Row[]): string {
 }
 
 /** Contradictions: each line computed here from the case study's figures or the simulation's. */
-export function contradictions(before: Summary, after: Summary, slice: number): string[] {
+export function contradictions(before: Summary, after: Summary): string[] {
   const out: string[] = [];
   const gpuHourFromFleet = CASE.gpuCostUsdPerMonth / CASE.gpus / 730;
   const gpuHourFromPerToken = (0.84 * CASE.tokensPerSPerGpuBaseline * 3600) / 1e6;
@@ -112,6 +112,5 @@ export function contradictions(before: Summary, after: Summary, slice: number): 
     `With the optimized stack on the same 256 GPUs the 13B pool runs at ${fmt(a13.peak.output_tokens_per_s_per_gpu, 0)} tokens/s/GPU: demand, not capacity, bounds it, so the case study's ` +
       `1,200+ tokens/s/GPU and $0.78M/month describe a smaller fleet for the same traffic; this run keeps all 256 GPUs (right-sizing is a capacity search, not run here).`,
   );
-  void slice;
   return out;
 }

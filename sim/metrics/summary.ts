@@ -1,5 +1,6 @@
 import type { SimulationResult } from '../simulation.js';
 import type { RequestRecords } from './records.js';
+import type { ReplicaStats } from './replica-stats.js';
 import { SampleList } from './sample-list.js';
 import { WeightedSamples } from './weighted-samples.js';
 
@@ -82,7 +83,20 @@ function sortedEntries<V>(m: Map<string, V> | Map<number, V>): [string | number,
  * p99 ITL are within their thresholds; a request attains the SLA when it completed with TTFT and
  * TPOT within the thresholds; windows group requests by arrival time and ITL by token time.
  */
-export function buildSummary(result: SimulationResult): Record<string, unknown> {
+/**
+ * What a summary is built from: a simulation's result, or the same facts from another runner (the
+ * real engine fills records and replica stats and names its timing source as the cost model).
+ */
+export interface SummaryInput {
+  readonly config: SimulationResult['config'];
+  readonly records: SimulationResult['records'];
+  readonly replicas: readonly { readonly stats: ReplicaStats }[];
+  readonly costModel: { readonly name: string; readonly calibration: string };
+  readonly kv: Pick<SimulationResult['kv'], 'numBlocks' | 'numTokens'>;
+  readonly endUs: number;
+}
+
+export function buildSummary(result: SummaryInput): Record<string, unknown> {
   const { config, records, replicas, costModel, endUs } = result;
   const ttftLimitUs = config.sla.ttftMsP99 * 1000;
   const itlLimitUs = config.sla.itlMsP99 * 1000;
@@ -224,7 +238,7 @@ export function buildSummary(result: SimulationResult): Record<string, unknown> 
       utilization_peak: round3(kvBlocksPeak / result.kv.numBlocks),
       waste_mean: round3(kvReservedTokenUs > 0 ? 1 - kvLiveTokenUs / kvReservedTokenUs : 0),
       waste_definition: 'share of reserved KV token slots holding no token, time-weighted over steps',
-      prefix_cache: prefixCache(result),
+      prefix_cache: prefixCache(result.records),
     },
     concurrency: {
       in_system_mean: round3(timeAvgInSystem),
@@ -254,8 +268,7 @@ function mergeInto<K>(m: Map<K, WeightedSamples>, key: K, w: WeightedSamples): v
 }
 
 /** Prompt tokens of completed requests served from the prefix cache (hash-chain block sharing). */
-function prefixCache(result: SimulationResult): { prompt_tokens: number; hit_tokens: number; hit_rate: number | null } {
-  const records = result.records;
+function prefixCache(records: RequestRecords): { prompt_tokens: number; hit_tokens: number; hit_rate: number | null } {
   let promptTokens = 0;
   let hitTokens = 0;
   for (let id = 0; id < records.size; id++) {

@@ -4,7 +4,7 @@ import type { RequestRecords } from '../metrics/records.js';
 import { ReplicaStats } from '../metrics/replica-stats.js';
 import { bucketOf, denseIndexOf, type WeightedSamples } from '../metrics/weighted-samples.js';
 import type { WorkloadRequest } from '../workload/types.js';
-import { decodeRunStepShape, shapeOfPlan } from './step-shape.js';
+import { decodeRunStepShape, planDurationUs } from './step-shape.js';
 
 /**
  * What a cost model may add so the replica sizes a decode run without building a StepShape per
@@ -157,11 +157,6 @@ export class Replica {
     while (this.inboxHead < this.inbox.length) {
       const id = this.inbox[this.inboxHead++];
       const req = this.requests(id);
-      if (req.promptTokens <= 0 || req.outputTokens <= 0) {
-        // The policy core requires >= 1 prompt and output token; a trace row with 0 is reported, not dropped.
-        this.end(id, nowUs, 'rejected', req.promptTokens <= 0 ? 'empty_prompt' : 'zero_output_tokens', 0);
-        continue;
-      }
       const seq = this.scheduler.addRequest({
         id,
         tenant: req.tenant,
@@ -217,7 +212,7 @@ export class Replica {
     }
     if (plan.numSteps === 1) {
       this.stepDurationsUs.length = 0;
-      this.stepDurationsUs.push(plan.items.length === 0 ? 0 : this.cost.stepUs(shapeOfPlan(plan, this.adapterSlots)));
+      this.stepDurationsUs.push(planDurationUs(this.cost, plan, this.adapterSlots));
     }
     const records = this.records;
     for (const item of plan.items) {

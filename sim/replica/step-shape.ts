@@ -1,5 +1,5 @@
 import type { BatchPlan } from '../../engine/policy/index.js';
-import type { StepShape } from '../cost/cost-model.js';
+import type { CostModel, StepShape } from '../cost/cost-model.js';
 
 /** The shape of a single-step plan (numSteps = 1), read from its items. */
 export function shapeOfPlan(plan: BatchPlan, adapterSlots: Set<number>): StepShape {
@@ -60,4 +60,12 @@ export function decodeRunStepShape(numSeqs: number, contextTokens0: number, numA
     decodeContextTokensSum: contextTokens0 + i * numSeqs,
     numPrefillSeqs: 0,
   };
+}
+
+/**
+ * How long a single-step plan runs, as the replica prices it (an empty plan takes no time). The
+ * engine's fake runner uses it too, so both runners price a plan the same way.
+ */
+export function planDurationUs(cost: CostModel, plan: BatchPlan, adapterSlots: Set<number>): number {
+  return plan.items.length === 0 ? 0 : cost.stepUs(shapeOfPlan(plan, adapterSlots));
 }

@@ -32,6 +32,11 @@ describe('request state machine', () => {
     expect(s.addRequest(req(1, 1400, 100))).toMatchObject({ status: 'rejected', reason: 'kv_capacity' });
     expect(s.addRequest(req(2, 10, 10, { adapter: 'x' }))).toMatchObject({ status: 'rejected', reason: 'adapter_slots' });
     expect(s.addRequest(req(3, 1000, 100)).status).toBe('waiting');
+    // Nothing to prefill or to generate (a trace row can say so): rejected, never scheduled, and the
+    // empty prompt wins over an adapter that could not be placed.
+    expect(s.addRequest(req(4, 0, 100, { adapter: 'x' }))).toMatchObject({ status: 'rejected', reason: 'empty_prompt' });
+    expect(s.addRequest(req(5, 10, 0))).toMatchObject({ status: 'rejected', reason: 'zero_output_tokens' });
+    expect(s.numWaiting()).toBe(1);
   });
 
   it('a runner stop token finishes a sequence with reason stop; abort releases everything', () => {

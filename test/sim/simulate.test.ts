@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -98,6 +98,19 @@ describe('config errors', () => {
 
 // Real traces live in ../shared/traces beside the repo; without them these tests are reported as skipped.
 const traces = tracesDir();
+
+describe('trace rows with nothing to do', () => {
+  it('are rejected with their reason in requests.csv, never dropped', () => {
+    const trace = join(mkdtempSync(join(tmpdir(), 'stratos-zero-')), 'zero.csv');
+    writeFileSync(trace, 'TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.0000000,0,44\n2023-11-16 18:15:46.5000000,300,0\n2023-11-16 18:15:47.0000000,300,20\n');
+    const { dir, summary } = run({ trace: { file: trace, format: 'azure' } });
+    const [header, ...lines] = read(dir, 'requests.csv').trim().split('\n');
+    const col = (name: string): number => header.split(',').indexOf(name);
+    const rows = lines.map((line) => { const f = line.split(','); return `${f[col('status')]},${f[col('reason')]}`; });
+    expect(rows).toEqual(['rejected,empty_prompt', 'rejected,zero_output_tokens', 'completed,']);
+    expect([summary.requests, summary.completed, summary.rejected]).toEqual([3, 1, 2]);
+  });
+});
 
 describe.skipIf(traces === null)('azure conv replay', () => {
   it('every row becomes a request; conservation and Little hold', async () => {

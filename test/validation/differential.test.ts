@@ -8,7 +8,7 @@ import { runEngineBench } from '../../experiments/commands/engine.js';
 import { parseSimConfig, type SimConfigInput } from '../../sim/config.js';
 import { requestsCsv } from '../../sim/metrics/csv.js';
 import type { StepRow } from '../../sim/replica/replica.js';
-import { shapeOfPlan } from '../../sim/replica/step-shape.js';
+import { planDurationUs } from '../../sim/replica/step-shape.js';
 import { runConfig } from '../../sim/run.js';
 
 async function compare(input: SimConfigInput): Promise<{ numSteps: number; numPreemptions: number; numRequests: number; numRejected: number; numLoraLoads: number }> {
@@ -22,7 +22,7 @@ async function compare(input: SimConfigInput): Promise<{ numSteps: number; numPr
     model: config.model,
     dtype: 'bf16',
     numBlocks: sim.result.kv.numBlocks,
-    stepDurationUs: (plan) => (plan.items.length === 0 ? 0 : cost.stepUs(shapeOfPlan(plan, slots))),
+    stepDurationUs: (plan) => planDurationUs(cost, plan, slots),
   });
   const engineRows = engine.steps.map((s) => ({
     replica: 0, stepIndex: s.stepIndex, startUs: s.startUs, durationUs: s.durationUs, numSeqs: s.numSeqs, numPrefillTokens: s.numPrefillTokens,

@@ -95,12 +95,13 @@ export abstract class Scheduler {
    */
   addRequest(spec: RequestSpec): SeqState {
     assert(!this.seqs.has(spec.id), () => `request id ${spec.id} reused`);
-    assertPosInt(spec.promptTokens, 'promptTokens');
-    assertPosInt(spec.maxOutputTokens, 'maxOutputTokens');
+    assertNonNegInt(spec.promptTokens, 'promptTokens');
+    assertNonNegInt(spec.maxOutputTokens, 'maxOutputTokens');
     assertNonNegInt(spec.priorityClass, 'priorityClass');
     assertNonNegInt(spec.arrivalUs, 'arrivalUs');
     const seq = newSeqState(spec);
-    const rejection = this.rejectionReason(spec);
+    // A request with nothing to prefill or nothing to generate is rejected here, for every runner.
+    const rejection = spec.promptTokens === 0 ? 'empty_prompt' : spec.maxOutputTokens === 0 ? 'zero_output_tokens' : this.rejectionReason(spec);
     if (rejection !== null) {
       seq.status = 'rejected';
       seq.reason = rejection;
