@@ -8,6 +8,9 @@ export interface Clock {
   sleepUntilUs(timeUs: number): Promise<void>;
 }
 
+/** Below this many µs to a wake-up the real clock spins instead of setting a timer. */
+const SPIN_US = 3000;
+
 /** Monotonic wall time from the moment of construction. */
 export class RealClock implements Clock {
   private readonly originMs = performance.now();
@@ -17,11 +20,15 @@ export class RealClock implements Clock {
   }
 
   async sleepUntilUs(timeUs: number): Promise<void> {
-    // Bound: each pass sleeps until the target or returns; the clock is monotonic.
-    for (let pass = 0; pass < 1_000_000; pass++) {
+    // Timers fire up to a few ms late, and a late wake delays the step that admits the arrival
+    // (TTFT the simulator would not see). So: timer sleep until SPIN_US before the target, then
+    // yield to the event loop in a spin (setImmediate) until the target; the wake is then within
+    // tens of µs. Bound: each pass sleeps or spins towards the target; the clock is monotonic.
+    for (let pass = 0; pass < 100_000_000; pass++) {
       const leftUs = timeUs - this.nowUs();
       if (leftUs <= 0) return;
-      await new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, Math.floor(leftUs / 1000))));
+      if (leftUs > SPIN_US) await new Promise<void>((resolve) => setTimeout(resolve, Math.floor((leftUs - SPIN_US) / 1000)));
+      else await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 }

@@ -34,6 +34,10 @@ export interface Device {
   upload(data: StArray): Tensor;
   /** A zeroed persistent tensor (the KV cache). */
   zeros(dtype: ActDtype, count: number): Tensor;
+  /** A zeroed persistent int32 tensor (per-slot LoRA ranks). */
+  zerosInt(count: number): Tensor;
+  /** Copies host values into a persistent tensor at element `dstOffset` (LoRA slot loads; waits). */
+  write(dst: Tensor, dstOffset: number, data: Float32Array | Uint16Array | Int32Array): void;
   /** Per-step scratch, valid until the next `resetScratch`. */
   scratch(dtype: ActDtype, count: number): Tensor;
   /** Index arrays for this step, uploaded in one copy. */
@@ -58,6 +62,10 @@ export interface Device {
   pagedDecode(a: OpArgs): void;
   prefill(a: OpArgs): void;
   siluMul(a: OpArgs): void;
+  /** Multi-LoRA: y[t] = A[slot(t)] x[t] (f32 out). */
+  loraShrink(a: OpArgs): void;
+  /** Multi-LoRA: out[t] += scale[slot(t)] · B[slot(t)] y[t]. */
+  loraExpand(a: OpArgs): void;
   /** c = a bᵀ; on the CPU `outF32` writes f32 (the logits), on the GPU the output is `dtype`. */
   gemm(a: OpArgs): void;
   /** Whether gemm can write f32 output (the LM head straight into f32 logits). */
@@ -91,6 +99,12 @@ export function cpuDevice(dtype: ActDtype, rowBucket: (n: number) => number = (n
     rowBucket,
     upload: (data) => data.slice(),
     zeros: (d, count) => allocHost(d as DType, count),
+    zerosInt: (count) => new Int32Array(count),
+    write: (dst, dstOffset, data) => {
+      const t = host(dst) as unknown as { set(a: ArrayLike<number>, o: number): void; length: number; constructor: unknown };
+      if (t.constructor !== data.constructor) throw new Error(`write: ${data.constructor.name} into a ${(t.constructor as { name: string }).name}`);
+      t.set(data, dstOffset);
+    },
     scratch: (d, count) => allocHost(d as DType, count),
     ints: (arrays) => arrays.slice(),
     resetScratch: () => {},
@@ -110,6 +124,8 @@ export function cpuDevice(dtype: ActDtype, rowBucket: (n: number) => number = (n
     pagedDecode: (a) => void ops.pagedDecode(a as never),
     prefill: (a) => void ops.prefill(a as never),
     siluMul: (a) => void ops.siluMul(a as never),
+    loraShrink: (a) => void ops.loraShrink(a as never),
+    loraExpand: (a) => ops.loraExpand(a as never),
     gemm: (a) => void ops.gemm(a as never),
     stageSampleParams: (p) => p,
     sample: (logits, d, rows, vocab, p) => {
@@ -192,6 +208,13 @@ export function gpuDevice(dtype: 'bf16', scratchBytes: number, stream: bigint): 
       owned.push(b);
       return b;
     },
+    zerosInt: (count) => {
+      const b = g.alloc(Math.max(1, count * 4));
+      g.fill(b, 0);
+      owned.push(b);
+      return b;
+    },
+    write: (dst, dstOffset, data) => g.copyToDevice(dev(dst), data, { stream, dstOffsetBytes: dstOffset * data.BYTES_PER_ELEMENT }),
     scratch: (d, count) => take(count * BYTES[d]),
     ints: (arrays) => ints(arrays),
     resetScratch: () => {
@@ -226,6 +249,8 @@ export function gpuDevice(dtype: 'bf16', scratchBytes: number, stream: bigint): 
     pagedDecode: (a) => g.pagedDecode(withStream(a) as never),
     prefill: (a) => g.prefill(withStream(a) as never),
     siluMul: (a) => g.siluMul(withStream(a) as never),
+    loraShrink: (a) => g.loraShrink(withStream(a) as never),
+    loraExpand: (a) => g.loraExpand(withStream(a) as never),
     gemm: (a) => g.gemm(withStream(a) as never),
     stageSampleParams: (p) => {
       // f32 and u64 parameters travel as their bits in one index upload.

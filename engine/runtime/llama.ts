@@ -4,6 +4,7 @@
 // prefill kernel, so the token rows are laid out decodes first.
 import type { BlockCopy } from '../policy/index.js';
 import type { Device, Tensor, ActDtype } from './device.js';
+import type { LoraSegments, LoraSlots } from './lora/slots.js';
 import type { ModelConfig } from './model-config.js';
 import { numElements } from './safetensors.js';
 import { layerName, RANDOM_POOL_SIZE, randomPool, type ModelWeights } from './weights.js';
@@ -17,12 +18,16 @@ export interface ForwardSeq {
   readonly blockTable: readonly number[];
   /** Return logits for the last new token. */
   readonly samples: boolean;
+  /** LoRA slot of the sequence's adapter (-1 or absent: the base model). */
+  readonly adapterSlot?: number;
 }
 
 export interface ForwardInput {
   readonly seqs: readonly ForwardSeq[];
   /** Copy-on-write block copies to apply before the step. */
   readonly blockCopies: readonly BlockCopy[];
+  /** The adapters' slots, when any sequence has an adapterSlot >= 0. */
+  readonly lora?: LoraSlots | null;
 }
 
 /** Logits on the host: f32 values, or bf16 bits (the GPU's LM head writes bf16). */
@@ -119,9 +124,16 @@ export class LlamaModel {
     const T = layout.ids.length;
     const S = layout.numSampled;
     const SR = layout.sampleRows.length;
-    const [ids, positions, slots, decodeTables, decodeLens, cuSeqlens, prefillLens, prefillTables, sampleRows] = dev.ints([
+    const numSegs = layout.loraSegSlots.length;
+    if (numSegs > 0 && (input.lora === undefined || input.lora === null)) throw new Error('forward: a sequence has an adapter slot but no LoRA slots were given');
+    const [ids, positions, slots, decodeTables, decodeLens, cuSeqlens, prefillLens, prefillTables, sampleRows, segStarts, segSlots] = dev.ints([
       layout.ids, layout.positions, layout.slots, layout.decodeTables, layout.decodeLens, layout.cuSeqlens, layout.prefillLens, layout.prefillTables, layout.sampleRows,
+      layout.loraSegStarts, layout.loraSegSlots,
     ]);
+    // LoRA deltas after each base GEMM, only in steps where some sequence has an adapter.
+    const lora = numSegs > 0 ? input.lora! : null;
+    const seg: LoraSegments = { segStarts, segSlots, numSegs };
+    const loraY = lora !== null ? dev.scratch('f32', T * lora.maxSiteRank) : null;
     const H = c.hiddenSize;
     const qDim = c.numHeads * c.headDim;
     const kvDim = c.numKvHeads * c.headDim;
@@ -147,6 +159,11 @@ export class LlamaModel {
       dev.gemm({ dtype: dt, m: T, n: qDim, k: H, a: x, b: w.q, c: q });
       dev.gemm({ dtype: dt, m: T, n: kvDim, k: H, a: x, b: w.k, c: k });
       dev.gemm({ dtype: dt, m: T, n: kvDim, k: H, a: x, b: w.v, c: v });
+      if (lora !== null) {
+        lora.apply(l, 'q', x, q, T, seg, loraY!);
+        lora.apply(l, 'k', x, k, T, seg, loraY!);
+        lora.apply(l, 'v', x, v, T, seg, loraY!);
+      }
       dev.rope({ dtype: dt, numTokens: T, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, theta: c.ropeTheta, neox: true, positions, q, k });
       const cache = { numKvHeads: c.numKvHeads, headDim: c.headDim, pageSize: page, numPages: this.kv.numBlocks, kCache: this.kCache[l], vCache: this.vCache[l] };
       dev.kvWrite({ dtype: dt, cacheDtype: dt, numTokens: T, key: k, value: v, slotMapping: slots, ...cache });
@@ -164,10 +181,13 @@ export class LlamaModel {
         });
       }
       dev.gemm({ dtype: dt, m: T, n: H, k: qDim, a: attn, b: w.o, c: y });
+      if (lora !== null) lora.apply(l, 'o', attn, y, T, seg, loraY!);
       dev.rmsnorm({ dtype: dt, numTokens: T, hidden: H, eps, x: y, residual: h, weight: w.postNorm, out: x });
       dev.gemm({ dtype: dt, m: T, n: 2 * c.ffnSize, k: H, a: x, b: w.gateUp, c: gu });
+      if (lora !== null) lora.apply(l, 'gateUp', x, gu, T, seg, loraY!);
       dev.siluMul({ dtype: dt, numTokens: T, d: c.ffnSize, x: gu, out: act });
       dev.gemm({ dtype: dt, m: T, n: H, k: c.ffnSize, a: act, b: w.down, c: y });
+      if (lora !== null) lora.apply(l, 'down', act, y, T, seg, loraY!);
     }
     if (S === 0) {
       dev.sync();
@@ -213,6 +233,9 @@ export interface StepLayout {
   readonly prefillMaxQ: number;
   /** Row (in the decode-first layout) of each sampling sequence's last token, in input order. */
   readonly sampleRows: Int32Array;
+  /** LoRA segments over the padded rows: runs of rows with one slot (-1: none). Empty when no sequence has an adapter. */
+  readonly loraSegStarts: Int32Array;
+  readonly loraSegSlots: Int32Array;
 }
 
 /**
@@ -277,6 +300,7 @@ export function planLayout(seqs: readonly ForwardSeq[], page: number, numBlocks:
   const numSampled = sampleRows.length;
   const sampleRowsPadded = new Int32Array(numSampled === 0 ? 0 : padRows(numSampled));
   sampleRowsPadded.set(sampleRows);
+  const lora = loraSegments(seqs, order, rows);
   return {
     numTokens: T,
     numSampled,
@@ -285,7 +309,29 @@ export function planLayout(seqs: readonly ForwardSeq[], page: number, numBlocks:
     decodeTables: d.tables, decodeLens: d.lens, decodeMaxPages: d.maxPages, decodeMaxLen: d.maxLen,
     cuSeqlens, prefillLens: p.lens, prefillTables: p.tables, prefillMaxPages: p.maxPages, prefillMaxQ: Math.max(1, maxQ),
     sampleRows: sampleRowsPadded,
+    loraSegStarts: lora.starts,
+    loraSegSlots: lora.slots,
   };
+}
+
+/** Maximal runs of rows (in layout order, padding last with slot -1) that share an adapter slot; empty when none has one. */
+function loraSegments(seqs: readonly ForwardSeq[], order: readonly number[], rows: number): { starts: Int32Array; slots: Int32Array } {
+  if (!seqs.some((s) => (s.adapterSlot ?? -1) >= 0)) return { starts: new Int32Array(0), slots: new Int32Array(0) };
+  const starts: number[] = [0];
+  const slots: number[] = [];
+  let row = 0;
+  const push = (slot: number, n: number): void => {
+    if (n === 0) return;
+    if (slots.length > 0 && slots[slots.length - 1] === slot) starts[starts.length - 1] += n;
+    else {
+      slots.push(slot);
+      starts.push(starts[starts.length - 1] + n);
+    }
+    row += n;
+  };
+  for (const i of order) push(seqs[i].adapterSlot ?? -1, seqs[i].tokenIds.length);
+  push(-1, rows - row);
+  return { starts: Int32Array.from(starts), slots: Int32Array.from(slots) };
 }
 
 /**

@@ -2,8 +2,12 @@ import { cpu, decode, SAMPLE_STATUS, SAMPLING_MAX_VOCAB_GPU, type SampleResult }
 import { cpuDevice, gpuDevice, gpuRowBucket, type Device, type SampleParams } from './device.js';
 import { EngineError } from './errors.js';
 import { LlamaModel, type DeviceLogits, type ForwardSeq, type HostLogits, type KvCacheShape } from './llama.js';
-import type { ModelRunner, RunnerResult, RunnerStep } from './runner.js';
+import type { LoraModule } from './lora/adapter.js';
+import type { LoraRegistry } from './lora/registry.js';
+import { LoraSlots } from './lora/slots.js';
+import type { ModelRunner, RunnerItem, RunnerResult, RunnerStep } from './runner.js';
 import type { ModelWeights } from './weights.js';
+import type { SeqId } from '../policy/index.js';
 
 export type Backend = 'cpu' | 'gpu';
 
@@ -24,6 +28,23 @@ export interface LlamaRunnerOptions {
    * Off: the logits come back to the host (greedy: argmax over the raw bits; else the CPU sampler).
    */
   readonly sampleOnDevice?: boolean;
+  /**
+   * False: the no-KV-cache baseline. Every step recomputes each sequence from its first token
+   * (a full prefill over prompt + generated tokens; nothing computed in an earlier step is
+   * read), in forwards of at most maxNumBatchedTokens tokens. Default true.
+   */
+  readonly kvCache?: boolean;
+  /** Multi-tenant LoRA: adapters come from the registry into `numSlots` slots (the policy's LoRA cache decides which). */
+  readonly lora?: LlamaLoraOptions;
+}
+
+export interface LlamaLoraOptions {
+  readonly registry: LoraRegistry;
+  readonly numSlots: number;
+  /** Largest rank served (rounded up to a multiple of 8). */
+  readonly maxRank: number;
+  /** Modules the served adapters may target (slot memory is allocated for these only). */
+  readonly targets: readonly LoraModule[];
 }
 
 /** GPU workspace bytes for a step of `tokens` tokens and `seqs` sampled rows (every scratch tensor, aligned). */
@@ -31,7 +52,8 @@ function workspaceBytes(w: ModelWeights, tokens: number, seqs: number): number {
   const c = w.config;
   const qDim = c.numHeads * c.headDim;
   const kvDim = c.numKvHeads * c.headDim;
-  const perToken = (4 * c.hiddenSize + 2 * qDim + 2 * kvDim + 3 * c.ffnSize) * 2 + 9 * 4 + 64;
+  // Activations, index arrays and the LoRA shrink output (f32, up to 128 ranks wide).
+  const perToken = (4 * c.hiddenSize + 2 * qDim + 2 * kvDim + 3 * c.ffnSize) * 2 + 11 * 4 + 64 + 128 * 4;
   const perSeq = (3 * c.hiddenSize + c.vocabSize) * 2 + 64 * 4;
   return tokens * perToken + seqs * perSeq + 64 * 1024 * 1024;
 }
@@ -43,13 +65,26 @@ function workspaceBytes(w: ModelWeights, tokens: number, seqs: number): number {
  * index on ties, on either path (the widening is exact, so the order is the bf16 bits' order).
  */
 export class LlamaRunner implements ModelRunner {
-  readonly name: string;
   readonly vocabSize: number;
   readonly model: LlamaModel;
   private readonly device: Device;
-  private readonly sampleOnDevice: boolean;
+  /**
+   * Baseline switches, settable between runs so one loaded model serves every comparison (the
+   * GPU check): sampling on the device or the host, and the KV cache on or off.
+   */
+  sampleOnDevice: boolean;
+  kvCache: boolean;
+  /** The adapters' slots (null without LoRA). */
+  readonly lora: LoraSlots | null;
+  private readonly registry: LoraRegistry | null;
+  /** No-KV-cache baseline: each live sequence's tokens so far (prompt and generated), the recompute's input. */
+  private readonly history = new Map<SeqId, number[]>();
   /** Log-probabilities (raw logits' log-softmax) of the last step's sampled tokens, device path only. */
   lastLogprobs: Float32Array | null = null;
+  /** Host time of the last step's sampling on the host (logits copy back + sampler), µs; 0 when sampling on the device. */
+  lastHostSampleUs = 0;
+  /** Forwards the last step ran (more than 1 only without a KV cache). */
+  lastNumForwards = 0;
 
   constructor(weights: ModelWeights, readonly options: LlamaRunnerOptions) {
     if (options.backend === 'gpu' && options.dtype !== 'bf16') throw new EngineError('dtype', `dtype = ${options.dtype}: the GPU backend runs bf16 only`);
@@ -58,26 +93,65 @@ export class LlamaRunner implements ModelRunner {
         ? cpuDevice(options.dtype, options.bucketRows === true ? gpuRowBucket : (n) => n)
         : gpuDevice('bf16', workspaceBytes(weights, gpuRowBucket(options.maxNumBatchedTokens), gpuRowBucket(options.maxNumSeqs)), 0n);
     this.model = new LlamaModel(this.device, weights, options.kv);
-    this.name = `llama-${options.backend}-${options.dtype}`;
     this.vocabSize = weights.config.vocabSize;
     const fits = this.vocabSize <= SAMPLING_MAX_VOCAB_GPU || options.backend === 'cpu';
     this.sampleOnDevice = (options.sampleOnDevice ?? options.backend === 'gpu') && fits;
+    this.kvCache = options.kvCache ?? true;
+    this.registry = options.lora?.registry ?? null;
+    this.lora = options.lora !== undefined ? new LoraSlots(this.device, weights.config, options.lora) : null;
+    if (!fits && options.sampleOnDevice === true) throw new EngineError('sampling', `vocab ${this.vocabSize} exceeds the GPU sampler's ${SAMPLING_MAX_VOCAB_GPU}: sample on the host`);
+  }
+
+  get name(): string {
+    const o = this.options;
+    return `llama-${o.backend}-${o.dtype}${this.kvCache ? '' : '-nokvcache'}${this.sampleOnDevice ? '' : '-hostsampling'}${this.lora !== null ? '-lora' : ''}`;
+  }
+
+  /** Forgets a finished sequence's history (no-KV-cache baseline; a no-op otherwise). */
+  release(seqId: SeqId): void {
+    this.history.delete(seqId);
   }
 
   execute(step: RunnerStep): RunnerResult {
-    // LoRA is a later piece of work (multi-LoRA kernels exist in native/): running an adapter's
-    // request on the base model would be a silent wrong answer, so it is refused.
     const adapterItem = step.plan.items.find((item) => item.adapterSlot >= 0);
-    if (adapterItem !== undefined || step.plan.loraLoads.length > 0) {
-      throw new EngineError('lora', `request ${adapterItem?.seqId ?? step.plan.loraLoads[0].adapter} uses a LoRA adapter: the model runner does not serve adapters yet (use a workload without tenant adapters)`);
+    if (this.lora === null && (adapterItem !== undefined || step.plan.loraLoads.length > 0)) {
+      // Running an adapter's request on the base model would be a silent wrong answer.
+      throw new EngineError('lora', `request ${adapterItem?.seqId ?? step.plan.loraLoads[0].adapter} uses a LoRA adapter: this runner was built without LoRA slots (give it lora options)`);
     }
-    const items = step.items.filter((item) => item.samples);
+    this.loadAdapters(step);
     this.lastLogprobs = null;
+    this.lastHostSampleUs = 0;
+    // Items are index-aligned with plan.items; a plan without items (unit tests of the runner) runs the base model.
+    const planned = step.plan.items.length;
+    if (planned !== 0 && planned !== step.items.length) throw new Error(`runner step: ${step.items.length} items for a plan of ${planned}`);
+    const seqs: ForwardSeq[] = step.items.map((item, i) => {
+      const slot = planned === 0 ? -1 : step.plan.items[i].adapterSlot;
+      if (slot >= 0 && this.lora!.resident[slot] === null) throw new Error(`seq ${item.seqId}: adapter slot ${slot} is empty (no load planned)`);
+      return this.kvCache ? { ...item, adapterSlot: slot } : this.recomputeSeq(item, slot);
+    });
+    const groups = this.kvCache ? [seqs.map((_, i) => i)] : this.recomputeGroups(seqs);
+    const tokens = new Int32Array(step.items.length).fill(-1);
+    let gpuUs: number | null = null;
+    for (const [g, group] of groups.entries()) {
+      // Copy-on-write copies happen once, before the step's first forward.
+      const r = this.runForward(group.map((i) => seqs[i]), step.items, group, g === 0 ? step.plan.blockCopies : []);
+      if (r.gpuMs !== null) gpuUs = (gpuUs ?? 0) + Math.round(r.gpuMs * 1000);
+      group.forEach((i, j) => {
+        if (r.tokens[j] >= 0) tokens[i] = r.tokens[j];
+      });
+    }
+    this.lastNumForwards = groups.length;
+    return { tokens, gpuTimeUs: gpuUs };
+  }
+
+  /** One forward over `seqs` (items[idx[j]] is seqs[j]'s runner item), then sampling: a token per sampling sequence, else -1. */
+  private runForward(seqs: readonly ForwardSeq[], allItems: readonly RunnerItem[], idx: readonly number[], blockCopies: RunnerStep['plan']['blockCopies']): { tokens: Int32Array; gpuMs: number | null } {
+    const items = idx.map((i) => allItems[i]).filter((item) => item.samples);
     this.device.resetScratch();
     const params = this.sampleOnDevice && items.length > 0 ? this.device.stageSampleParams(samplingParams(items)) : null;
     this.device.beginTiming();
     // A runner item is a forward sequence (token ids, context, block table, samples).
-    const out = this.model.forward({ seqs: step.items, blockCopies: step.plan.blockCopies });
+    const out = this.model.forward({ seqs, blockCopies, lora: this.lora });
     if (out !== null && out.rows !== items.length) throw new Error(`forward returned ${out.rows} logit rows for ${items.length} sampling items`);
     let gpuMs: number | null;
     let sampled: Int32Array | null = null;
@@ -93,17 +167,66 @@ export class LlamaRunner implements ModelRunner {
       this.lastLogprobs = result.logprobs;
     } else {
       gpuMs = this.device.endTimingMs();
+      // The CPU-sampling baseline: every sampled row's logits come back (waits for the forward),
+      // then the host samples. Its time is in the step's wall time and in lastHostSampleUs.
+      const t0 = performance.now();
       const logits = this.readLogits(out);
       sampled = items.every((x) => x.sampling.temperature === 0) ? argmaxRows(logits, this.vocabSize) : sampleOnHost(toF32(logits), this.vocabSize, items);
+      this.lastHostSampleUs += Math.round((performance.now() - t0) * 1000);
     }
-    const tokens = new Int32Array(step.items.length).fill(-1);
+    const tokens = new Int32Array(seqs.length).fill(-1);
     if (sampled !== null) {
       let r = 0;
-      step.items.forEach((item, i) => {
-        if (item.samples) tokens[i] = sampled[r++];
+      seqs.forEach((s, j) => {
+        if (s.samples) tokens[j] = sampled[r++];
       });
     }
-    return { tokens, gpuTimeUs: gpuMs === null ? null : Math.round(gpuMs * 1000) };
+    return { tokens, gpuMs };
+  }
+
+  /** No KV cache: the item as a prefill of every token of its sequence so far, into its own pages. */
+  private recomputeSeq(item: RunnerItem, adapterSlot: number): ForwardSeq {
+    let hist = this.history.get(item.seqId);
+    if (hist === undefined) {
+      hist = [];
+      this.history.set(item.seqId, hist);
+    }
+    // After a preemption the sequence restarts at context 0; else the context is what we hold.
+    if (hist.length < item.contextTokens) throw new Error(`seq ${item.seqId}: the no-KV-cache runner holds ${hist.length} tokens, the step reads ${item.contextTokens}`);
+    hist.length = item.contextTokens;
+    for (const t of item.tokenIds) hist.push(t);
+    return { tokenIds: Int32Array.from(hist), contextTokens: 0, blockTable: item.blockTable, samples: item.samples, adapterSlot };
+  }
+
+  /** Item indices in forwards of at most maxNumBatchedTokens tokens and maxNumSeqs sequences, in order. */
+  private recomputeGroups(seqs: readonly ForwardSeq[]): number[][] {
+    const maxTokens = this.options.maxNumBatchedTokens;
+    const groups: number[][] = [];
+    let cur: number[] = [];
+    let tokens = 0;
+    seqs.forEach((s, i) => {
+      const n = s.tokenIds.length;
+      if (n > maxTokens) throw new EngineError('no_kv_cache', `seq ${i}: recomputing ${n} tokens exceeds the runner's ${maxTokens}-token forward (raise maxNumBatchedTokens to the longest sequence)`);
+      if (cur.length > 0 && (tokens + n > maxTokens || cur.length >= this.options.maxNumSeqs)) {
+        groups.push(cur);
+        cur = [];
+        tokens = 0;
+      }
+      cur.push(i);
+      tokens += n;
+    });
+    if (cur.length > 0) groups.push(cur);
+    return groups;
+  }
+
+  /** The plan's LoRA loads: each adapter is read (its sha256 verified) and written into its slot. */
+  private loadAdapters(step: RunnerStep): void {
+    if (this.lora === null) return;
+    for (const ev of step.plan.loraEvictions) {
+      if (this.lora.resident[ev.slot] !== ev.adapter) throw new Error(`LoRA eviction of ${ev.adapter} from slot ${ev.slot}, which holds ${this.lora.resident[ev.slot]}`);
+      this.lora.resident[ev.slot] = null;
+    }
+    for (const load of step.plan.loraLoads) this.lora.load(load.slot, this.registry!.load(load.adapter));
   }
 
   /**
@@ -136,7 +259,7 @@ export class LlamaRunner implements ModelRunner {
   /** One forward outside the engine loop, its logits [numSampling, vocab] read back to the host. */
   private forwardHost(seqs: readonly ForwardSeq[]): HostLogits {
     this.device.resetScratch();
-    const out = this.model.forward({ seqs, blockCopies: [] });
+    const out = this.model.forward({ seqs, blockCopies: [], lora: this.lora });
     return out === null ? { dtype: 'f32', data: new Float32Array(0) } : this.readLogits(out);
   }
 

@@ -27,11 +27,17 @@ export interface EngineStepRow {
   readonly numLoraLoads: number;
   readonly numBlockCopies: number;
   readonly kvBlocksUsed: number;
+  /** Host sampling time inside the step (the CPU-sampling baseline), µs; null when the runner does not report it. */
+  readonly hostSampleUs?: number | null;
+  /** Forwards the step ran (more than 1 only for the no-KV-cache baseline's large recomputes). */
+  readonly numForwards?: number;
+  /** Sequences in the step with a LoRA adapter. */
+  readonly numLoraSeqs?: number;
 }
 
 export const ENGINE_STEP_COLUMNS = [
   'step_index', 'start_s', 'duration_ms', 'schedule_ms', 'run_ms', 'gpu_ms', 'host_ms', 'num_seqs', 'prefill_seqs', 'prefill_tokens', 'decode_tokens',
-  'context_tokens', 'sampled', 'preempted', 'lora_loads', 'block_copies', 'kv_blocks_used',
+  'context_tokens', 'sampled', 'preempted', 'lora_loads', 'block_copies', 'kv_blocks_used', 'host_sample_ms', 'forwards', 'lora_seqs',
 ] as const;
 
 const ms = (us: number | null): string => (us === null ? '' : (us / 1000).toFixed(3));
@@ -40,6 +46,7 @@ export function engineStepCsvLine(r: EngineStepRow): string {
   return [
     r.stepIndex, (r.startUs / 1e6).toFixed(6), ms(r.durationUs), ms(r.scheduleUs), ms(r.runUs), ms(r.gpuUs), ms(r.hostUs), r.numSeqs, r.numPrefillSeqs,
     r.numPrefillTokens, r.numDecodeTokens, r.contextTokens, r.numSampled, r.numPreempted, r.numLoraLoads, r.numBlockCopies, r.kvBlocksUsed,
+    ms(r.hostSampleUs ?? null), r.numForwards ?? 1, r.numLoraSeqs ?? 0,
   ].join(',');
 }
 
@@ -48,10 +55,12 @@ export function stepRowOf(rec: EngineStepRecord): EngineStepRow {
   let contextTokens = 0;
   let numPrefillSeqs = 0;
   let numSampled = 0;
+  let numLoraSeqs = 0;
   for (const item of plan.items) {
     contextTokens += item.contextTokens;
     if (item.isPrefill) numPrefillSeqs++;
     if (item.samples) numSampled++;
+    if (item.adapterSlot >= 0) numLoraSeqs++;
   }
   const durationUs = rec.endUs - rec.startUs;
   return {
@@ -72,6 +81,7 @@ export function stepRowOf(rec: EngineStepRecord): EngineStepRow {
     numLoraLoads: plan.loraLoads.length,
     numBlockCopies: plan.blockCopies.length,
     kvBlocksUsed: plan.kvBlocksUsedPerStep[0],
+    numLoraSeqs,
   };
 }
 

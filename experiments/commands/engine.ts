@@ -6,11 +6,13 @@ import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { createScheduler } from '../../engine/policy/index.js';
 import { RealClock, VirtualClock, type Clock } from '../../engine/runtime/clock.js';
-import { Engine, type EngineRequest, type EngineRequestSource } from '../../engine/runtime/engine.js';
+import { Engine, type EngineObserver, type EngineRequest, type EngineRequestSource, type EngineStepRecord } from '../../engine/runtime/engine.js';
 import { FakeRunner, type StepDurationFn } from '../../engine/runtime/fake-runner.js';
 import { kvBytesPerToken, MODEL_CONFIG_NAMES, modelConfig, numParams } from '../../engine/runtime/model-config.js';
-import { LlamaRunner, type Backend } from '../../engine/runtime/model-runner.js';
-import type { ModelRunner } from '../../engine/runtime/runner.js';
+import { LlamaRunner, type Backend, type LlamaLoraOptions } from '../../engine/runtime/model-runner.js';
+import { GREEDY, type ModelRunner, type SamplingParams } from '../../engine/runtime/runner.js';
+import { ATTENTION_MODULES, LORA_MODULES, type LoraModule } from '../../engine/runtime/lora/adapter.js';
+import { findPeftFolders, LoraRegistry } from '../../engine/runtime/lora/registry.js';
 import { loadHfFolder, randomWeights, writeHfFolder, type ModelWeights } from '../../engine/runtime/weights.js';
 import type { SimConfig } from '../../sim/config.js';
 import type { SummaryInput } from '../../sim/metrics/summary.js';
@@ -36,6 +38,23 @@ export interface EngineBenchOptions {
   readonly saveWeights?: string;
   readonly maxSteps?: number;
   readonly onStep?: (row: EngineStepRow) => void;
+  /** Every executed step with its whole plan (the validation's plan log). */
+  readonly onStepRecord?: (record: EngineStepRecord) => void;
+  /**
+   * A runner built (and warmed up) by the caller, reused across runs of the same model and KV
+   * shape (the validation runs many workloads on one model); not closed here. Needs numBlocks.
+   */
+  readonly runner?: { readonly runner: ModelRunner; readonly weightsSource: string };
+  /** False: the no-KV-cache baseline (every step recomputes each sequence from its first token). Default true. */
+  readonly kvCache?: boolean;
+  /** Sampling on the device or, false, the CPU-sampling baseline (logits to the host). Default: config.cost.sampling !== 'cpu'. */
+  readonly sampleOnDevice?: boolean;
+  /** Per-request sampling (seeded per request); default greedy. */
+  readonly sampling?: Omit<SamplingParams, 'seed'>;
+  /** PEFT folders as DIR/TENANT/ADAPTER; default: random adapters of config.lora.rank for the workload's adapter names. */
+  readonly adaptersDir?: string;
+  /** Modules random adapters target (default q/k/v/o). */
+  readonly loraTargets?: readonly LoraModule[];
 }
 
 export interface EngineBenchResult {
@@ -45,8 +64,11 @@ export interface EngineBenchResult {
   readonly outputs: ReadonlyMap<number, readonly number[]>;
 }
 
-/** Workload requests in arrival order, as engine requests with dense ids. */
-async function workloadSource(config: SimConfig, metrics: EngineMetrics): Promise<EngineRequestSource> {
+/**
+ * Workload requests in arrival order, as engine requests with dense ids. `onAdapter` sees each
+ * request's adapter before the engine does (registration, the tenant check).
+ */
+async function workloadSource(config: SimConfig, metrics: EngineMetrics, sampling: Omit<SamplingParams, 'seed'> | undefined, onAdapter: (adapter: string, tenant: string) => void): Promise<EngineRequestSource> {
   const { RngStreams } = await import('../../sim/kernel/rng.js');
   const { buildWorkload } = await import('../../sim/workload/build.js');
   const { source } = buildWorkload(config, new RngStreams(config.seed));
@@ -55,14 +77,51 @@ async function workloadSource(config: SimConfig, metrics: EngineMetrics): Promis
     next(): EngineRequest | null {
       const r = source.next();
       if (r === null) return null;
+      if (r.adapter !== null) onAdapter(r.adapter, r.tenant);
+      const reqId = id++;
       const req: EngineRequest = {
-        id: id++, tenant: r.tenant, adapter: r.adapter, priorityClass: r.priorityClass, arrivalUs: r.arrivalUs,
+        id: reqId, tenant: r.tenant, adapter: r.adapter, priorityClass: r.priorityClass, arrivalUs: r.arrivalUs,
         promptTokens: r.promptTokens, maxOutputTokens: r.outputTokens, ...(r.content !== undefined ? { content: r.content } : {}),
+        // The engine's default seed rule, so greedy and sampled runs draw per request alike.
+        ...(sampling !== undefined ? { sampling: { ...sampling, seed: config.seed * 1_000_003 + reqId } } : {}),
       };
       metrics.addRequest(req);
       return req;
     },
   };
+}
+
+/** The workload's adapter names per tenant (`TENANT/lora-K`, as the workload builder names them). */
+function workloadAdapters(config: SimConfig): { name: string; tenant: string }[] {
+  const out: { name: string; tenant: string }[] = [];
+  for (const t of config.workload.tenants ?? []) for (let k = 0; k < t.numAdapters; k++) out.push({ name: `${t.name}/lora-${k}`, tenant: t.name });
+  return out;
+}
+
+/**
+ * The adapter registry of a bench: PEFT folders under `adaptersDir` (each registered for the
+ * tenant its folder names), else random adapters of config.lora.rank for every adapter the
+ * workload names, registered before the clock starts. Null when the workload uses no adapters.
+ */
+function benchLora(config: SimConfig, weights: ModelWeights, opts: EngineBenchOptions): { lora: LlamaLoraOptions; onAdapter: (name: string, tenant: string) => void } | null {
+  const registry = new LoraRegistry(weights.config);
+  const names = workloadAdapters(config);
+  if (opts.adaptersDir === undefined && names.length === 0 && config.fleet === undefined) return null;
+  const randomSpec = (name: string) => ({ name, seed: config.seed, rank: config.lora.rank, targets: opts.loraTargets ?? ATTENTION_MODULES });
+  if (opts.adaptersDir !== undefined) {
+    for (const f of findPeftFolders(opts.adaptersDir)) registry.register(f.name, f.tenant, { kind: 'peft', dir: f.dir });
+  } else {
+    for (const a of names) registry.register(a.name, a.tenant, { kind: 'random', spec: randomSpec(a.name) });
+  }
+  const list = registry.list();
+  const maxRank = Math.max(config.lora.rank, ...list.map((a) => a.rank));
+  const targets = opts.adaptersDir !== undefined ? LORA_MODULES.filter((m) => list.some((a) => a.targets.includes(m))) : (opts.loraTargets ?? ATTENTION_MODULES);
+  const onAdapter = (name: string, tenant: string): void => {
+    // Adapters the config does not list (a fleet's) are generated on first sight, random mode only.
+    if (!registry.has(name) && opts.adaptersDir === undefined) registry.register(name, tenant, { kind: 'random', spec: randomSpec(name) });
+    registry.checkTenant(name, tenant);
+  };
+  return { lora: { registry, numSlots: Math.max(1, config.lora.numSlots), maxRank, targets: targets.length > 0 ? targets : ATTENTION_MODULES }, onAdapter };
 }
 
 function loadWeights(opts: EngineBenchOptions, seed: number): ModelWeights {
@@ -85,6 +144,50 @@ function meanMs(us: readonly number[]): number | null {
   return us.length > 0 ? Math.round((sum(us) / us.length) * 1000) / 1e6 : null;
 }
 
+export interface BuiltRunner {
+  readonly runner: LlamaRunner;
+  readonly numBlocks: number;
+  readonly weightsSource: string;
+  /** Sees each request's adapter before the engine (registration of unlisted random adapters, the tenant check). */
+  readonly onAdapter?: (name: string, tenant: string) => void;
+  /** The LoRA setup for summary.json (null without adapters). */
+  readonly loraInfo?: Record<string, unknown> | null;
+}
+
+/** The model runner a config asks for, with its KV blocks, warmed up (GEMM plans tuned) on the GPU. */
+export async function buildLlamaRunner(config: SimConfig, opts: EngineBenchOptions & { readonly backend: Backend }): Promise<BuiltRunner> {
+  const weights = loadWeights(opts, config.seed);
+  if (opts.saveWeights !== undefined) writeHfFolder(opts.saveWeights, weights, opts.dtype);
+  let numBlocks: number;
+  if (opts.backend === 'gpu') {
+    const { gpu } = await import('../../native/index.js');
+    numBlocks = opts.numBlocks ?? config.kv.numBlocks ?? gpuKvBlocks(weights, config.kv.pageSizeTokens, gpu().status.totalMemBytes ?? 0);
+  } else {
+    numBlocks = opts.numBlocks ?? config.kv.numBlocks ?? 1024;
+  }
+  const kvCache = opts.kvCache ?? true;
+  const lora = benchLora(config, weights, opts);
+  const runner = new LlamaRunner(weights, {
+    backend: opts.backend, dtype: opts.dtype, kv: { numBlocks, pageSizeTokens: config.kv.pageSizeTokens },
+    // Without a KV cache a step recomputes whole sequences: its forwards must hold the longest one.
+    maxNumBatchedTokens: kvCache ? config.scheduler.maxNumBatchedTokens : Math.max(config.scheduler.maxNumBatchedTokens, config.scheduler.maxSeqLenTokens),
+    maxNumSeqs: config.scheduler.maxNumSeqs,
+    sampleOnDevice: opts.sampleOnDevice ?? config.cost.sampling !== 'cpu',
+    kvCache,
+    ...(lora !== null ? { lora: lora.lora } : {}),
+  });
+  const loraInfo =
+    lora === null
+      ? null
+      : {
+          slots: lora.lora.numSlots, max_rank: runner.lora!.maxRank, targets: lora.lora.targets, slot_bytes: runner.lora!.bytes,
+          adapters: lora.lora.registry.list().map((a) => ({ name: a.name, tenant: a.tenant, rank: a.rank, sha256: a.sha256, source: a.source })),
+        };
+  // GEMM plans are tuned on a shape's first call: tune them all before the clock starts.
+  if (opts.backend === 'gpu') runner.warmup();
+  return { runner, numBlocks, weightsSource: weights.source, loraInfo, ...(lora !== null ? { onAdapter: lora.onAdapter } : {}) };
+}
+
 export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions): Promise<EngineBenchResult> {
   const { schedulerConfig, replicaShape } = await import('../../sim/simulation.js');
   const { buildSummary } = await import('../../sim/metrics/summary.js');
@@ -94,6 +197,8 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
   let runner: ModelRunner;
   let numBlocks: number;
   let weightsSource = 'none';
+  let onAdapter = (_name: string, _tenant: string): void => {};
+  let loraInfo: Record<string, unknown> | null = null;
   if (opts.backend === 'fake') {
     const virtual = new VirtualClock();
     clock = virtual;
@@ -107,37 +212,44 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
       duration = (plan) => planDurationUs(cost, plan, slots);
     }
     runner = new FakeRunner(virtual, duration);
+  } else if (opts.runner !== undefined) {
+    if (opts.numBlocks === undefined) throw new Error('runEngineBench: a caller-built runner needs numBlocks');
+    numBlocks = opts.numBlocks;
+    runner = opts.runner.runner;
+    weightsSource = opts.runner.weightsSource;
+    clock = new RealClock();
   } else {
-    const weights = loadWeights(opts, config.seed);
-    weightsSource = weights.source;
-    if (opts.saveWeights !== undefined) writeHfFolder(opts.saveWeights, weights, opts.dtype);
-    if (opts.backend === 'gpu') {
-      const { gpu } = await import('../../native/index.js');
-      numBlocks = opts.numBlocks ?? config.kv.numBlocks ?? gpuKvBlocks(weights, config.kv.pageSizeTokens, gpu().status.totalMemBytes ?? 0);
-    } else {
-      numBlocks = opts.numBlocks ?? config.kv.numBlocks ?? 1024;
-    }
-    runner = new LlamaRunner(weights, {
-      backend: opts.backend, dtype: opts.dtype, kv: { numBlocks, pageSizeTokens: config.kv.pageSizeTokens },
-      maxNumBatchedTokens: config.scheduler.maxNumBatchedTokens, maxNumSeqs: config.scheduler.maxNumSeqs,
-    });
-    // GEMM plans are tuned on a shape's first call: tune them all before the clock starts.
-    if (opts.backend === 'gpu') (runner as LlamaRunner).warmup();
+    const built = await buildLlamaRunner(config, { ...opts, backend: opts.backend });
+    ({ runner, numBlocks, weightsSource } = built);
+    if (built.onAdapter !== undefined) onAdapter = built.onAdapter;
+    loraInfo = built.loraInfo ?? null;
     // The workload's time 0 is when the model is ready, so loading never shows up as queueing.
     clock = new RealClock();
   }
+  const llama = runner instanceof LlamaRunner ? runner : null;
   const steps: EngineStepRow[] = [];
-  const metrics = new EngineMetrics(Math.round(config.sla.windowS * 1e6), config.kv.pageSizeTokens, (row) => {
+  const metrics = new EngineMetrics(Math.round(config.sla.windowS * 1e6), config.kv.pageSizeTokens, (base) => {
+    const row: EngineStepRow = llama === null ? base : { ...base, hostSampleUs: llama.sampleOnDevice ? null : llama.lastHostSampleUs, numForwards: llama.lastNumForwards };
     steps.push(row);
     opts.onStep?.(row);
   });
   const scheduler = createScheduler(schedulerConfig(config, numBlocks));
-  const engine = new Engine({ scheduler, runner, clock, seed: config.seed, maxSteps: opts.maxSteps ?? 100_000_000, observer: metrics });
+  const onStepRecord = opts.onStepRecord;
+  const observer: EngineObserver = {
+    onAdmit: (request, seq, nowUs, reason) => metrics.onAdmit(request, seq, nowUs, reason),
+    onStep: (record) => {
+      metrics.onStep(record);
+      onStepRecord?.(record);
+      // The no-KV-cache runner keeps each live sequence's tokens: it forgets a sequence when it ends.
+      for (const seq of record.outcome.finished) llama?.release(seq.spec.id);
+    },
+  };
+  const engine = new Engine({ scheduler, runner, clock, seed: config.seed, maxSteps: opts.maxSteps ?? 100_000_000, observer });
   let outputs: ReadonlyMap<number, readonly number[]>;
   try {
-    ({ outputs } = await engine.run(await workloadSource(config, metrics)));
+    ({ outputs } = await engine.run(await workloadSource(config, metrics, opts.sampling, onAdapter)));
   } finally {
-    runner.close();
+    if (opts.runner === undefined) runner.close();
   }
   const endUs = metrics.close();
   const model = opts.checkpoint !== undefined ? 'checkpoint' : opts.model;
@@ -164,6 +276,15 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
       gpu_ms_mean: meanMs(gpuSteps.map((s) => s.gpuUs!)),
       host_fraction: gpuSteps.length > 0 ? Math.round((sum(gpuSteps.map((s) => s.hostUs!)) / Math.max(1, sum(gpuSteps.map((s) => s.durationUs)))) * 1000) / 1000 : null,
       host_fraction_definition: 'share of step wall time not covered by device time (GPU events around the forward)',
+      kv_cache: llama?.kvCache ?? null,
+      kv_allocator: config.kv.allocator,
+      policy: config.policy,
+      sampling: llama === null ? null : llama.sampleOnDevice ? 'device' : 'host',
+      sampling_params: opts.sampling ?? { ...GREEDY, seed: undefined },
+      host_sample_ms_mean: meanMs(steps.filter((s) => s.hostSampleUs != null).map((s) => s.hostSampleUs!)),
+      forwards: sum(steps.map((s) => s.numForwards ?? 1)),
+      batch_seqs_peak: steps.reduce((m, s) => Math.max(m, s.numSeqs), 0),
+      lora: loraInfo === null ? null : { ...loraInfo, slot_loads: llama?.lora?.numLoads ?? null, lora_steps: steps.filter((s) => (s.numLoraSeqs ?? 0) > 0).length },
     },
   };
   const csv = requestsCsv(metrics.records, model);
@@ -188,6 +309,13 @@ interface EngineBenchArgs extends SimulateArgs {
   dtype?: string;
   'kv-blocks'?: number;
   'save-weights'?: string;
+  'kv-cache'?: boolean;
+  adapters?: string;
+  'lora-targets'?: string;
+  temperature?: number;
+  'top-k'?: number;
+  'top-p'?: number;
+  'min-p'?: number;
 }
 
 const BACKENDS: readonly BenchBackend[] = ['cpu', 'gpu', 'fake'];
@@ -202,8 +330,16 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
       .option('dtype', { type: 'string', describe: 'bf16 | f32 (f32 on the cpu backend only)' })
       .option('kv-blocks', { type: 'number', describe: 'KV cache blocks (default: derived from memory; 1024 on cpu)' })
       .option('save-weights', { type: 'string', describe: 'also write the weights as a Hugging Face folder' })
+      .option('kv-cache', { type: 'boolean', default: true, describe: 'baseline --no-kv-cache: recompute every sequence from its first token at every step' })
+      .option('adapters', { type: 'string', describe: 'LoRA: PEFT folders as DIR/TENANT/ADAPTER (default: random adapters of lora.rank for the workload\'s adapter names)' })
+      .option('lora-targets', { type: 'string', describe: `modules random adapters target, comma-separated (default q_proj,k_proj,v_proj,o_proj; allowed: ${LORA_MODULES.join(', ')})` })
+      .option('temperature', { type: 'number', describe: 'sampling temperature (default 0: greedy)' })
+      .option('top-k', { type: 'number', describe: 'top-k (0: off)' })
+      .option('top-p', { type: 'number', describe: 'top-p (1: off)' })
+      .option('min-p', { type: 'number', describe: 'min-p (0: off)' })
+      .example('stratos engine bench --backend gpu --model llama2-13b --allocator contiguous --sampling cpu --policy static --out out/baseline', 'the case study\'s baseline stack')
       .example('stratos engine bench --backend cpu --model tiny --rate 4 --duration 2 --input-tokens uniform:8:64 --output-tokens uniform:4:16 --out out/e', '')
-      .epilogue(`--model for cpu/gpu: ${MODEL_CONFIG_NAMES.join(', ')}; random weights are seeded by --seed. --steps is implied (steps.csv is always written with --out).`),
+      .epilogue(`--model for cpu/gpu: ${MODEL_CONFIG_NAMES.join(', ')}; random weights are seeded by --seed. --steps is implied (steps.csv is always written with --out). Baselines: --no-kv-cache, --allocator contiguous, --sampling cpu (logits copied to the host), --policy static.`),
   handler: async (args) => {
     const { parseSimConfig } = await import('../../sim/config.js');
     const backend = (args.backend ?? 'cpu') as BenchBackend;
@@ -224,9 +360,17 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
     } catch (e) {
       return fail((e as Error).message);
     }
+    const targets = args['lora-targets']?.split(',').map((t) => t.trim()).filter((t) => t !== '');
+    const badTarget = targets?.find((t) => !LORA_MODULES.includes(t as LoraModule));
+    if (badTarget !== undefined) return fail(`lora-targets has ${badTarget}: allowed: ${LORA_MODULES.join(', ')}`);
+    const sampled = args.temperature !== undefined || args['top-k'] !== undefined || args['top-p'] !== undefined || args['min-p'] !== undefined;
     try {
       const { summary } = await runEngineBench(config, {
         backend, model, dtype,
+        kvCache: args['kv-cache'] ?? true,
+        ...(args.adapters !== undefined ? { adaptersDir: args.adapters } : {}),
+        ...(targets !== undefined ? { loraTargets: targets as LoraModule[] } : {}),
+        ...(sampled ? { sampling: { temperature: args.temperature ?? 1, topK: args['top-k'] ?? 0, topP: args['top-p'] ?? 1, minP: args['min-p'] ?? 0 } } : {}),
         ...(args.checkpoint !== undefined ? { checkpoint: args.checkpoint } : {}),
         ...(args['kv-blocks'] !== undefined ? { numBlocks: args['kv-blocks'] } : {}),
         ...(args.out !== undefined ? { outDir: args.out } : {}),

@@ -1,10 +1,13 @@
 """Hugging Face transformers as an independent reference for the engine's logits (GPU machine only).
 
-Usage: python3 hf_reference.py WORK_DIR OUT_DIR {tiny|7b}
+Usage: python3 hf_reference.py WORK_DIR OUT_DIR {tiny|7b|lora-tiny|lora-7b}
 tiny: loads WORK_DIR/tiny (config.json + model.safetensors written by the engine) in bf16 and f32.
 7b:   rebuilds the engine's seeded random Llama-2-7B weights from WORK_DIR/pool.f32 and the
       manifest (element i of a tensor = bf16(offset + scale * pool[(start + i) mod P]) in f32
       arithmetic), so no 13 GB checkpoint is written.
+lora-tiny / lora-7b: the same base model plus the engine's PEFT adapter folder through peft
+      (PeftModel.from_pretrained), unmerged and merged (merge_and_unload), against the engine's
+      LoRA logits (gpu-check/run5.ts).
 For each run the engine saved (prompt, its greedy tokens, its logits for the prompt's last token
 and every decode step), transformers is fed the same tokens (teacher forcing) and its logits are
 compared; it also decodes greedily on its own to see how many tokens agree.
@@ -106,6 +109,23 @@ def build_from_pool():
     return model.eval()
 
 
+def lora_compare(name, make_base, tag, results):
+    """Our LoRA logits against transformers + peft (unmerged and merged), bf16 and f32."""
+    from peft import PeftModel
+    import peft
+    results["peft"] = peft.__version__
+    meta = json.load(open(f"{work}/{name}.json"))
+    adapter_dir = f"{work}/{meta['adapter']}"
+    compare(name, make_base(torch.bfloat16), f"{tag}_ours_vs_hf_base_without_adapter_bf16", results)
+    for dtype, label in [(torch.bfloat16, "bf16"), (torch.float32, "f32")]:
+        model = PeftModel.from_pretrained(make_base(dtype), adapter_dir).eval()
+        compare(name, model, f"{tag}_ours_vs_hf_peft_unmerged_{label}", results)
+        merged = model.merge_and_unload().eval()
+        compare(name, merged, f"{tag}_ours_vs_hf_peft_merged_{label}", results)
+        del model, merged
+        torch.cuda.empty_cache()
+
+
 results = {"torch": torch.__version__}
 try:
     import transformers
@@ -121,6 +141,10 @@ if mode == "tiny":
     compare("tiny_cpu_f32", f32, "tiny_cpu_f32_vs_hf_f32", results)
     compare("tiny_cpu_f32", bf, "tiny_cpu_f32_vs_hf_bf16", results)
     compare_models("tiny", bf, f32, "tiny_hf_bf16_vs_hf_f32", results)
+elif mode == "lora-tiny":
+    lora_compare("tiny_lora", lambda dt: load_pretrained(f"{work}/tiny", dt), "tiny_lora", results)
+elif mode == "lora-7b":
+    lora_compare("llama2-7b_lora", lambda dt: build_from_pool().to(dt), "llama2_7b_lora", results)
 else:
     model = build_from_pool()
     results["build_s"] = time.time() - t0
