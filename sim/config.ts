@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { GPU_NAMES, KV_DTYPES, MODEL_NAMES, WEIGHT_DTYPES } from './catalog.js';
 import { fleetCrossErrors, fleetSchema } from './fleet/schema.js';
-import { SAMPLING_METHODS } from './cost/profile-model.js';
+import { KV_CACHE_MODES } from './cost/no-kv-cache.js';
+import { ROW_BUCKETS, SAMPLING_METHODS } from './cost/profile-model.js';
 import { parseLengthLaw } from './workload/lengths.js';
 
 // The `simulate` configuration: one schema for JSON/YAML files and CLI flags (flags override the
@@ -57,6 +58,15 @@ export const simConfigSchema = z.strictObject({
       gpuMemoryUtilization: fraction.default(0.9),
       /** Overrides the derived capacity (tests, what-ifs). */
       numBlocks: posInt.optional(),
+      /**
+       * keep: K/V of past tokens stay in the cache and a decode step feeds one token. none: the
+       * naive engine (notebook TODO 1) keeps nothing between steps and every decode step runs the
+       * model over the sequence's whole context again (priced by sim/cost/no-kv-cache.ts). Memory
+       * model of none: no KV is held between steps; the allocator still reserves each running
+       * sequence's blocks, so both modes admit the same batches and differ in step time only, and
+       * the summary's kv figures are what a cache would hold, not what the naive engine holds.
+       */
+      cache: z.enum(KV_CACHE_MODES).default('keep'),
     })
     .prefault({}),
   lora: z
@@ -79,6 +89,14 @@ export const simConfigSchema = z.strictObject({
       gemmEfficiency: fraction.default(0.7),
       attentionEfficiency: fraction.default(0.5),
       hostOverheadUs: z.number().nonnegative().default(1500),
+      /** Profile model: how the engine pads a step's token rows (pow2: our engine's GEMM buckets). */
+      rowBuckets: z.enum(ROW_BUCKETS).default('none'),
+      /** Profile model: device time per forward no kernel measurement covers (launch gaps), µs. */
+      forwardOverheadUs: z.number().nonnegative().default(0),
+      /** Profile model: device time per sampled row beyond the LM head and sampler, µs (fitted on the engine). */
+      sampledRowOverheadUs: z.number().nonnegative().default(0),
+      /** Profile model: q, k, v as one fused GEMM (vLLM; default) or three (our engine). */
+      qkvFused: z.boolean().default(true),
       sampling: z.enum(['gpu', 'cpu']).default('gpu'),
       /** Host sampling per token when sampling = cpu; unset: the profile's measured host sampler (roofline: 2,000 µs). */
       cpuSamplingUsPerToken: z.number().nonnegative().optional(),
@@ -140,6 +158,14 @@ export function parseSimConfig(raw: unknown, source = 'config'): SimConfig {
     if (config.fleet !== undefined) {
       errors.push(...fleetCrossErrors(config.fleet, config.scheduler.maxSeqLenTokens));
       if (config.workload.tenants !== undefined) errors.push('workload.tenants: with fleet, tenants are fleet.tenants; remove workload.tenants');
+    }
+    if (config.kv.cache === 'none') {
+      if (config.kv.prefixCaching) errors.push('kv.prefixCaching = true: with kv.cache = none there is no cache to share prefixes from; set kv.prefixCaching: false');
+      if (config.policy === 'chunked') errors.push('policy = chunked: a prefill chunk attends to the earlier chunks\' cached K/V, which kv.cache = none does not keep; allowed: static, continuous');
+    }
+    const sc = config.scheduler;
+    if (sc.maxNumSeqs > sc.maxNumBatchedTokens) {
+      errors.push(`scheduler.maxNumSeqs = ${sc.maxNumSeqs}: must not exceed scheduler.maxNumBatchedTokens = ${sc.maxNumBatchedTokens} (every sequence in a step computes at least one token); lower maxNumSeqs or raise the budget`);
     }
     const d = config.workload.diurnal;
     if (d !== undefined && d.startHour >= d.endHour) errors.push(`workload.diurnal.startHour = ${d.startHour}: must be before endHour = ${d.endHour}`);

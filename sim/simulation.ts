@@ -10,6 +10,7 @@ import type { FleetConfig } from './fleet/schema.js';
 import { EventQueue } from './kernel/event-queue.js';
 import { RngStreams } from './kernel/rng.js';
 import { RequestRecords } from './metrics/records.js';
+import type { WeightedSamples } from './metrics/weighted-samples.js';
 import { Replica, type StepRow } from './replica/replica.js';
 import type { WorkloadRequest, WorkloadSource } from './workload/types.js';
 
@@ -124,6 +125,11 @@ export function buildCostModel(config: SimConfig, shape: ReplicaShape, loraRank:
     samplingMethod: c.samplingMethod,
     ...(c.cpuSamplingUsPerToken !== undefined ? { cpuSamplingUsPerToken: c.cpuSamplingUsPerToken } : {}),
     ...(c.profile !== undefined ? { profilePath: c.profile } : {}),
+    kvCache: config.kv.cache,
+    rowBuckets: c.rowBuckets,
+    forwardOverheadUs: c.forwardOverheadUs,
+    sampledRowOverheadUs: c.sampledRowOverheadUs,
+    qkvFused: c.qkvFused,
   });
 }
 
@@ -253,10 +259,12 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
       servingPeakGpuUs: 0,
     });
   }
+  /** ITL samples by tenant, fleet-wide: shared by every replica (ReplicaStats.itlByTenant). */
+  const itlByTenant = new Map<string, WeightedSamples>();
   const newReplica = (slot: number): Replica => {
     const pool = pools[slotPool[slot]];
     const scheduler = createScheduler(schedulerConfig(config, pool.kv.numBlocks));
-    const replica = new Replica(slot, scheduler, pool.costModel, records, (id) => requests[id], { lazy, maxSteps: MAX_STEPS_PER_REPLICA, ...(hooks.onStep ? { onStep: hooks.onStep } : {}) }, windowUs);
+    const replica = new Replica(slot, scheduler, pool.costModel, records, (id) => requests[id], { lazy, maxSteps: MAX_STEPS_PER_REPLICA, ...(hooks.onStep ? { onStep: hooks.onStep } : {}) }, windowUs, itlByTenant);
     slotReplica[slot] = replica;
     slotGeneration[slot]++;
     slotRequests[slot] = [];

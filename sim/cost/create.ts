@@ -5,7 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { GpuName, ReplicaShape } from '../catalog.js';
 import type { CostModel } from './cost-model.js';
-import { DEFAULT_PROFILE_OPTIONS, ProfileCostModel, type ProfileCostOptions } from './profile-model.js';
+import { DEFAULT_PROFILE_OPTIONS, ProfileCostModel, type ProfileCostOptions, type RowBuckets } from './profile-model.js';
+import { withKvCacheMode, type KvCacheMode } from './no-kv-cache.js';
 import { CompiledProfile, loadProfile, ProfileError, type Profile } from './profile.js';
 import { RooflineCostModel, type RooflineParams } from './roofline.js';
 
@@ -31,6 +32,13 @@ export interface CreateCostModelOptions {
   readonly profilePath?: string;
   /** A profile already loaded (tests, sweeps that share one). */
   readonly profile?: Profile;
+  /** `none`: no KV cache, every decode step recomputes its whole context (no-kv-cache.ts); default `keep`. */
+  readonly kvCache?: KvCacheMode;
+  /** Profile model: the engine's row padding and per-forward overhead (see ProfileCostOptions). */
+  readonly rowBuckets?: RowBuckets;
+  readonly forwardOverheadUs?: number;
+  readonly sampledRowOverheadUs?: number;
+  readonly qkvFused?: boolean;
 }
 
 const moduleDir = dirname(fileURLToPath(import.meta.url));
@@ -78,6 +86,11 @@ function loadProfileOnce(path: string): LoadedProfile {
 }
 
 export function createCostModel(shape: ReplicaShape, options: CreateCostModelOptions): CostModel {
+  return withKvCacheMode(createCachedCostModel(shape, options), options.kvCache ?? 'keep');
+}
+
+/** The cost model of an engine that keeps a KV cache (the default). */
+function createCachedCostModel(shape: ReplicaShape, options: CreateCostModelOptions): CostModel {
   if ((options.costModel ?? 'profile') === 'roofline') return new RooflineCostModel(shape, options.roofline);
   const loaded = options.profile === undefined ? loadProfileOnce(options.profilePath ?? defaultProfilePath(shape.gpu.name)) : null;
   const profile = loaded?.profile ?? (options.profile as Profile);
@@ -94,6 +107,10 @@ export function createCostModel(shape: ReplicaShape, options: CreateCostModelOpt
     loraRank: r.loraRank,
     pageSizeTokens: options.pageSizeTokens,
     ...(options.cpuSamplingUsPerToken !== undefined ? { cpuSamplingUsPerToken: options.cpuSamplingUsPerToken } : {}),
+    ...(options.rowBuckets !== undefined ? { rowBuckets: options.rowBuckets } : {}),
+    ...(options.forwardOverheadUs !== undefined ? { forwardOverheadUs: options.forwardOverheadUs } : {}),
+    ...(options.sampledRowOverheadUs !== undefined ? { sampledRowOverheadUs: options.sampledRowOverheadUs } : {}),
+    ...(options.qkvFused !== undefined ? { qkvFused: options.qkvFused } : {}),
   };
   if (loaded !== null) loaded.compiled ??= new CompiledProfile(profile);
   return new ProfileCostModel(shape, loaded?.compiled ?? profile, profileOptions);

@@ -19,12 +19,14 @@ export class EfficiencyGrid {
   private readonly strides: number[];
   /** 1 where the point was measured, 0 where it was filled by clamping. */
   private readonly measured: Uint8Array;
-  // Scratch for efficiency(): no allocation per call. lo[a] and t[a] stay valid for the next call
-  // while its axis-a value equals lastX[a] (callers repeat most axes: a decode run keeps its batch
-  // and page size), so only the axes that changed pay for their log and search.
+  // Scratch for efficiency(): no allocation per call (see locate).
   private readonly lo = new Int32Array(4);
   private readonly t = new Float64Array(4);
   private readonly lastX = new Float64Array(4).fill(NaN);
+  /** The same for efficiencyApprox (its cells may differ from efficiency()'s by rounding). */
+  private readonly loApprox = new Int32Array(4);
+  private readonly tApprox = new Float64Array(4);
+  private readonly lastXApprox = new Float64Array(4).fill(NaN);
 
   constructor(axes: readonly GridAxis[], efficiency: readonly (number | null)[]) {
     if (axes.length === 0 || axes.length > 4) throw new Error(`a grid needs 1 to 4 axes, got ${axes.length}`);
@@ -101,17 +103,38 @@ export class EfficiencyGrid {
 
   /** Efficiency at `point` (one value per axis, in axis order). */
   efficiency(point: readonly number[]): number {
+    this.locate(point, this.lo, this.t, this.lastX, false);
+    const ln = this.blend(this.lo, this.t);
+    return detExp(Number.isNaN(ln) ? this.lnEff[this.nearestPresent(this.lo, this.t)] : ln);
+  }
+
+  /**
+   * efficiency() computed with the platform's Math.log and Math.exp instead of the deterministic
+   * ones: faster, and within about 1e-12 (relative) of it, but not bit-identical across platforms.
+   * Only for estimates whose use does not depend on the last bits (the cost model's pre-check of a
+   * step's rounding). Keeps its own cache, so efficiency() is unaffected.
+   */
+  efficiencyApprox(point: readonly number[]): number {
+    this.locate(point, this.loApprox, this.tApprox, this.lastXApprox, true);
+    const ln = this.blend(this.loApprox, this.tApprox);
+    return Math.exp(Number.isNaN(ln) ? this.lnEff[this.nearestPresent(this.loApprox, this.tApprox)] : ln);
+  }
+
+  /**
+   * The cell of `point` on every axis: lower index `lo[a]` and weight `t[a]` of the upper one.
+   * `lo[a]` and `t[a]` stay valid while the axis-a value equals `lastX[a]` (callers repeat most
+   * axes: a decode run keeps its batch and page size), so only the axes that changed pay for their
+   * log and search.
+   */
+  private locate(point: readonly number[], lo: Int32Array, t: Float64Array, lastX: Float64Array, approx: boolean): void {
     const d = this.axes.length;
-    const lo = this.lo;
-    const t = this.t;
-    const lastX = this.lastX;
     for (let a = 0; a < d; a++) {
       if (point[a] === lastX[a]) continue;
       const u = this.u[a];
       const n = u.length;
       const x = point[a] + this.axes[a].offset;
       if (!(x > 0)) throw new Error(`axis ${this.axes[a].name}: ${point[a]} is outside the domain`);
-      const ux = detLn(x);
+      const ux = approx ? Math.log(x) : detLn(x);
       if (n === 1 || ux <= u[0]) {
         lo[a] = 0;
         t[a] = 0;
@@ -132,6 +155,11 @@ export class EfficiencyGrid {
       }
       lastX[a] = point[a];
     }
+  }
+
+  /** ln(efficiency) blended over the cell's present corners; NaN when none has weight. */
+  private blend(lo: Int32Array, t: Float64Array): number {
+    const d = this.axes.length;
     let wSum = 0;
     let acc = 0;
     for (let corner = 0; corner < 1 << d; corner++) {
@@ -150,8 +178,76 @@ export class EfficiencyGrid {
       wSum += w;
       acc += w * v;
     }
-    if (wSum > 0) return detExp(acc / wSum);
-    return detExp(this.lnEff[this.nearestPresent(lo, t)]);
+    return wSum > 0 ? acc / wSum : NaN;
+  }
+
+  /**
+   * The curve efficiency() follows along axis `axis` with every other axis held at `point`'s value:
+   * ln(efficiency) at each grid value of that axis (`lnEff[j]`, at `u[j]` = ln(value + offset)),
+   * linear in u between them and held beyond the ends. Exact in real arithmetic (efficiency() may
+   * differ by rounding): with the other axes' weights fixed, the corner blend is affine in the
+   * axis' own weight t. Null where some corner is missing (then the blend's denominator moves with
+   * t and the curve is not piecewise linear), or on a one-value axis. Does not disturb the cache
+   * of efficiency().
+   */
+  lnEfficiencyAlong(point: readonly number[], axis: number): { readonly u: Float64Array; readonly lnEff: Float64Array } | null {
+    const d = this.axes.length;
+    const u = this.u[axis];
+    const n = u.length;
+    if (n < 2) return null;
+    const lo = new Int32Array(d);
+    const t = new Float64Array(d);
+    for (let a = 0; a < d; a++) {
+      if (a === axis) continue;
+      const ua = this.u[a];
+      const x = point[a] + this.axes[a].offset;
+      if (!(x > 0)) throw new Error(`axis ${this.axes[a].name}: ${point[a]} is outside the domain`);
+      const ux = detLn(x);
+      if (ua.length === 1 || ux <= ua[0]) {
+        lo[a] = 0;
+        t[a] = 0;
+      } else if (ux >= ua[ua.length - 1]) {
+        lo[a] = ua.length - 2;
+        t[a] = 1;
+      } else {
+        let i = 0;
+        while (i < ua.length - 2 && ua[i + 1] <= ux) i++; // bounded by the axis length
+        lo[a] = i;
+        t[a] = (ux - ua[i]) / (ua[i + 1] - ua[i]);
+      }
+    }
+    const lnEff = new Float64Array(n);
+    for (let j = 0; j < n; j++) {
+      lo[axis] = j < n - 1 ? j : n - 2;
+      t[axis] = j < n - 1 ? 0 : 1;
+      let wSum = 0;
+      let acc = 0;
+      for (let corner = 0; corner < 1 << d; corner++) {
+        let w = 1;
+        let idx = 0;
+        for (let a = 0; a < d; a++) {
+          const hi = (corner >> a) & 1;
+          const na = this.u[a].length;
+          w *= na === 1 ? (hi ? 0 : 1) : hi ? t[a] : 1 - t[a];
+          idx += (na === 1 ? 0 : lo[a] + hi) * this.strides[a];
+        }
+        // Every corner the axis' weight can reach must be present, whatever its weight here.
+        let reachable = true;
+        for (let a = 0; a < d && reachable; a++) {
+          if (a === axis) continue;
+          const hi = (corner >> a) & 1;
+          const na = this.u[a].length;
+          if (na === 1 ? hi === 1 : hi ? t[a] === 0 : t[a] === 1) reachable = false;
+        }
+        if (reachable && Number.isNaN(this.lnEff[idx])) return null;
+        if (w === 0) continue;
+        wSum += w;
+        acc += w * this.lnEff[idx];
+      }
+      if (!(wSum > 0)) return null;
+      lnEff[j] = acc / wSum;
+    }
+    return { u: Float64Array.from(u), lnEff };
   }
 
   /** The measured point closest in grid-index distance to the cell corner nearest `t` (deterministic ties: lowest index). */

@@ -14,7 +14,7 @@ export interface ShardDims {
 }
 
 export interface LayerGemm {
-  readonly name: 'qkv' | 'o' | 'gateUp' | 'down';
+  readonly name: 'qkv' | 'q' | 'k' | 'v' | 'o' | 'gateUp' | 'down';
   readonly n: number;
   readonly k: number;
 }
@@ -44,6 +44,19 @@ export function layerGemms(d: ShardDims): LayerGemm[] {
     { name: 'gateUp', n: 2 * d.ffnShard, k: d.hidden },
     { name: 'down', n: d.hidden, k: d.ffnShard },
   ];
+}
+
+/** The same layer for an engine that runs q, k and v as three GEMMs (ours does; gate/up stays fused). */
+export function layerGemmsSeparateQkv(d: ShardDims): LayerGemm[] {
+  return layerGemms(d).flatMap((g): LayerGemm[] =>
+    g.name !== 'qkv'
+      ? [g]
+      : [
+          { name: 'q', n: d.heads * d.headDim, k: d.hidden },
+          { name: 'k', n: d.kvHeads * d.headDim, k: d.hidden },
+          { name: 'v', n: d.kvHeads * d.headDim, k: d.hidden },
+        ],
+  );
 }
 
 export function lmHeadGemm(d: ShardDims): { n: number; k: number } {

@@ -4,9 +4,16 @@
 // another in a CUDA graph. Terms the profile cannot measure on one GPU (tensor-parallel
 // all-reduce) or does not have yet (host overhead of the engine loop) come from the options and
 // are listed in `notes`. Pure: no clock, only + − × ÷ and the deterministic ln/exp.
+//
+// Speed (the fleet-day prices ~10^9 steps): a step is first estimated with the platform's
+// Math.log/Math.exp (and, along a decode run, a recurrence for 1/efficiency), which is within
+// ~1e-10 of the exact price; the estimate's ceiling is taken only when the estimate is more than
+// FAST_MARGIN (1e-9, relative) away from an integer, else the step is priced exactly. So every
+// duration is the exact one, bit for bit, on any platform whose log and exp are accurate to far
+// better than 1e-10 (IEEE libms are within an ulp or two); only speed depends on the platform.
 import { WEIGHT_BYTES, KV_BYTES, type ReplicaShape } from '../catalog.js';
 import type { CostModel, StepShape } from './cost-model.js';
-import { layerGemms, lmHeadGemm, loraProjections, shardDims, type ShardDims } from './layer-shapes.js';
+import { layerGemms, layerGemmsSeparateQkv, lmHeadGemm, loraProjections, shardDims, type ShardDims } from './layer-shapes.js';
 import {
   FAMILY_SPECS, decodeWork, gemmWork, opWork, prefillPairs, prefillStepTilePairs, prefillWork, rooflineUs, type ConfigValues, type Family, type Peaks, type PointValues, type Work,
 } from './op-work.js';
@@ -30,6 +37,37 @@ export interface ProfileCostOptions {
   readonly allReduceLatencyUs: number;
   readonly loraRank: number;
   readonly pageSizeTokens: number;
+  /**
+   * How the serving engine pads a step's token rows before its token-wise ops: 'none', or 'pow2'
+   * (powers of two up to 1,024, then multiples of 1,024: our engine's GEMM-plan buckets, like
+   * vLLM's CUDA-graph batch sizes). Default 'none'.
+   */
+  readonly rowBuckets?: RowBuckets;
+  /**
+   * Device time per forward that no kernel measurement covers: launch gaps between the ~10 kernels
+   * of each layer when the host launches slower than the GPU runs them. Calibrated from the real
+   * engine's plan log (stratos validate); default 0.
+   */
+  readonly forwardOverheadUs?: number;
+  /**
+   * Device time per sampled row beyond the LM head and the sampler the profile prices (the engine's
+   * per-row logits handling), fitted with forwardOverheadUs on the engine's plan log; default 0.
+   */
+  readonly sampledRowOverheadUs?: number;
+  /** The engine runs q, k and v as one fused GEMM (vLLM does; default) or as three (ours). */
+  readonly qkvFused?: boolean;
+}
+
+export const ROW_BUCKETS = ['none', 'pow2'] as const;
+export type RowBuckets = (typeof ROW_BUCKETS)[number];
+
+/** Rows a step of `tokens` tokens runs under `buckets` (bounded: 11 doublings at most). */
+export function bucketRows(tokens: number, buckets: RowBuckets): number {
+  if (buckets === 'none' || tokens <= 0) return tokens;
+  if (tokens > 1024) return Math.ceil(tokens / 1024) * 1024;
+  let rows = 1;
+  while (rows < tokens) rows *= 2;
+  return rows;
 }
 
 export const DEFAULT_PROFILE_OPTIONS: ProfileCostOptions = {
@@ -40,6 +78,36 @@ export const DEFAULT_PROFILE_OPTIONS: ProfileCostOptions = {
   loraRank: 16,
   pageSizeTokens: 16,
 };
+
+/**
+ * Decode attention of one batch size along the context axis: ln(efficiency) piecewise linear in
+ * u = ln(kvTokens / batch + offset) through (u[j], lnEff[j]), held beyond the ends, and the
+ * roofline as max(flopsUs0 + kv × flopsUsPerKv, bytesUs0 + kv × bytesUsPerKv) µs per layer.
+ */
+interface DecodeLine {
+  readonly u: Float64Array;
+  readonly lnEff: Float64Array;
+  readonly offset: number;
+  readonly flopsUsPerKv: number;
+  readonly flopsUs0: number;
+  readonly bytesUsPerKv: number;
+  readonly bytesUs0: number;
+}
+
+/**
+ * Relative distance from an integer below which a decode step's estimated total is not trusted
+ * (then it is priced exactly). The estimate is within ~1e-13 relative of the exact price.
+ */
+const FAST_MARGIN = 1e-9;
+
+/**
+ * Relative error allowed to gather in a decode run's 1/efficiency recurrence before it is anchored
+ * again, and the rounding each recurrence step adds at most (a few ulps). Both far below FAST_MARGIN.
+ */
+const RECURRENCE_MAX_ERROR = 1e-11;
+const RECURRENCE_ROUNDING = 1e-15;
+/** A recurrence stops this far (relative) short of its segment's end, so it never crosses it. */
+const SEGMENT_SLACK = 1e-9;
 
 /** One bound table: the family, its config, and where its roofline comes from. */
 interface Bound {
@@ -111,14 +179,30 @@ export class ProfileCostModel implements CostModel {
   private readonly allReduceFixedUs: number;
   private readonly allReduceBytesPerUs: number;
   private readonly hostOverheadUs: number;
+  private readonly rowBuckets: RowBuckets;
+  private readonly forwardOverheadUs: number;
+  private readonly sampledRowOverheadUs: number;
   // Memos of pure functions of integers (steps repeat the same token, sample and adapter counts).
   private readonly tokensMemo = new Map<number, number>();
   private readonly sampledMemo = new Map<number, number>();
   private readonly loraMemo = new PairMemo();
   /** Decode attention by sequences and cached tokens: a pool's replicas run through the same pairs. */
   private readonly decodeMemo = new PairMemo();
+  /**
+   * While true, every efficiency is read with efficiencyApprox (Math.log/Math.exp) and the memos
+   * used are the *Approx ones, so estimates never leak into exact prices (see stepUs).
+   */
+  private approx = false;
+  private readonly tokensMemoApprox = new Map<number, number>();
+  private readonly sampledMemoApprox = new Map<number, number>();
+  private readonly loraMemoApprox = new PairMemo();
+  private readonly decodeMemoApprox = new PairMemo();
   /** Scratch point of decodeAttentionLayerUs (no allocation per step). */
   private readonly decodePoint = [0, 0, 0];
+  /** decodeLineOf by batch size (null: no fast path for it). */
+  private readonly decodeLines: (DecodeLine | null | undefined)[] = [];
+  /** Steps whose estimate was too close to an integer and were priced exactly (for tests). */
+  numExactSteps = 0;
 
   /** `source`: a profile, or one compiled already (a profile file shared by many cost models). */
   constructor(
@@ -154,7 +238,9 @@ export class ProfileCostModel implements CostModel {
       }
       return bind(family, config);
     };
-    this.gemms = layerGemms(d).map((g) => ({ n: g.n, k: g.k, bound: bind('gemm', { n: g.n, k: g.k }) }));
+    const layer = options.qkvFused === false ? layerGemmsSeparateQkv(d) : layerGemms(d);
+    if (options.qkvFused === false) notes.push('q, k and v priced as three GEMMs (the engine does not fuse them)');
+    this.gemms = layer.map((g) => ({ n: g.n, k: g.k, bound: bind('gemm', { n: g.n, k: g.k }) }));
     const lm = lmHeadGemm(d);
     this.lmHead = { ...lm, bound: bind('gemm', lm) };
     const heads = { heads: d.heads, kvHeads: d.kvHeads, headDim: d.headDim };
@@ -199,6 +285,12 @@ export class ProfileCostModel implements CostModel {
       this.allReduceBytesPerUs = nvlink / 1e6;
       if (tp > 1) notes.push(`tensor-parallel all-reduce: analytic (${options.allReduceLatencyUs} us per all-reduce + bytes at ${nvlink / 1e9} GB/s NVLink); the profile was measured on one GPU`);
     }
+    this.rowBuckets = options.rowBuckets ?? 'none';
+    this.forwardOverheadUs = options.forwardOverheadUs ?? 0;
+    if (this.rowBuckets !== 'none') notes.push(`token rows padded to the engine's ${this.rowBuckets} buckets before the token-wise ops`);
+    this.sampledRowOverheadUs = options.sampledRowOverheadUs ?? 0;
+    if (this.sampledRowOverheadUs > 0) notes.push(`sampled-row overhead: ${this.sampledRowOverheadUs} us per sampled row (calibrated on the engine's plan log)`);
+    if (this.forwardOverheadUs > 0) notes.push(`forward overhead (launch gaps): ${this.forwardOverheadUs} us per step (calibrated on the engine's plan log)`);
     if (profile.hostOverheadUs === null) {
       this.hostOverheadUs = options.hostOverheadUs;
       notes.push(`host overhead: ${options.hostOverheadUs} us per step (assumed; the engine loop has not been measured yet)`);
@@ -210,7 +302,7 @@ export class ProfileCostModel implements CostModel {
   /** Microseconds of one call of a bound family at a point, with the roofline work given. */
   private priced(b: Bound, work: Work, point: readonly number[]): number {
     const roof = rooflineUs(FAMILY_SPECS[b.family].bound, work, this.peaks);
-    return roof / b.match.grid.efficiency(point);
+    return roof / (this.approx ? b.match.grid.efficiencyApprox(point) : b.match.grid.efficiency(point));
   }
 
   private at(b: Bound, p: PointValues): number {
@@ -239,10 +331,15 @@ export class ProfileCostModel implements CostModel {
     return us > floorUs ? us : floorUs;
   }
 
-  /** Everything that depends only on the step's token count: dense layers, norms, all-reduce. */
-  private tokensUs(tokens: number): number {
-    const hit = this.tokensMemo.get(tokens);
+  /**
+   * Everything that depends only on the step's token count: dense layers, norms, all-reduce, over
+   * the rows the engine runs (its row buckets), plus the forward's unmeasured launch gaps.
+   */
+  private tokensUs(stepTokens: number): number {
+    const memo = this.approx ? this.tokensMemoApprox : this.tokensMemo;
+    const hit = memo.get(stepTokens);
     if (hit !== undefined) return hit;
+    const tokens = bucketRows(stepTokens, this.rowBuckets);
     let layer = 0;
     for (const g of this.gemms) layer += this.priced1d(g.bound, (m) => gemmWork(m, g.n, g.k, this.weightBytes), tokens);
     const p = { tokens };
@@ -250,14 +347,15 @@ export class ProfileCostModel implements CostModel {
     // The KV written has the cache's element size; kvWrite is measured with bf16.
     layer += (this.at(this.kvWrite, p) * (this.kvBytes + 2)) / 4;
     const allReduce = this.allReduceFixedUs + (tokens * this.allReduceBytesPerToken) / this.allReduceBytesPerUs;
-    const total = this.numLayers * layer + allReduce + this.at(this.embedding, p) + this.at(this.rmsnorm, p);
-    remember(this.tokensMemo, tokens, total);
+    const total = this.numLayers * layer + allReduce + this.at(this.embedding, p) + this.at(this.rmsnorm, p) + this.forwardOverheadUs;
+    remember(memo, stepTokens, total);
     return total;
   }
 
   /** LM head over the sampled rows and sampling itself. */
   private sampledUs(numSampled: number): number {
-    const hit = this.sampledMemo.get(numSampled);
+    const memo = this.approx ? this.sampledMemoApprox : this.sampledMemo;
+    const hit = memo.get(numSampled);
     if (hit !== undefined) return hit;
     const { n, k, bound } = this.lmHead;
     let us = this.priced1d(bound, (m) => gemmWork(m, n, k, this.weightBytes), numSampled);
@@ -268,13 +366,15 @@ export class ProfileCostModel implements CostModel {
       if (this.hostSampling) us += this.at(this.hostSampling, { batch: numSampled });
       else us += numSampled * (this.options.cpuSamplingUsPerToken ?? 0);
     }
-    remember(this.sampledMemo, numSampled, us);
+    us += numSampled * this.sampledRowOverheadUs;
+    remember(memo, numSampled, us);
     return us;
   }
 
   /** One layer's decode attention over `decodeCtx` cached tokens of `numDecode` sequences. */
   private decodeAttentionLayerUs(numDecode: number, decodeCtx: number): number {
-    const hit = this.decodeMemo.get(numDecode, decodeCtx);
+    const memo = this.approx ? this.decodeMemoApprox : this.decodeMemo;
+    const hit = memo.get(numDecode, decodeCtx);
     if (hit !== undefined) return hit;
     const kvTokens = decodeCtx + numDecode; // each query also attends to its own new token
     const work = decodeWork(this.decode.config, numDecode, kvTokens, this.kvBytes);
@@ -283,7 +383,7 @@ export class ProfileCostModel implements CostModel {
     point[1] = kvTokens / numDecode;
     point[2] = this.options.pageSizeTokens;
     const us = this.priced(this.decode, work, point);
-    this.decodeMemo.set(numDecode, decodeCtx, us);
+    memo.set(numDecode, decodeCtx, us);
     return us;
   }
 
@@ -326,13 +426,14 @@ export class ProfileCostModel implements CostModel {
     if (numAdapters <= 0 || !this.lora) return 0;
     // Every token of the step is assumed to carry an adapter (the shape does not say how many do).
     const adapters = Math.min(numAdapters, tokens);
-    const hit = this.loraMemo.get(tokens, adapters);
+    const memo = this.approx ? this.loraMemoApprox : this.loraMemo;
+    const hit = memo.get(tokens, adapters);
     if (hit !== undefined) return hit;
     const rank = this.options.loraRank;
     let layer = 0;
     for (const p of this.lora) layer += this.at(p.bound, { tokens, adapters, rank });
     const us = layer * this.numLayers;
-    this.loraMemo.set(tokens, adapters, us);
+    memo.set(tokens, adapters, us);
     return us;
   }
 
@@ -349,6 +450,18 @@ export class ProfileCostModel implements CostModel {
    * microseconds (a test compares the two).
    */
   decodeRunUs(numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[]): number {
+    return this.decodeRunAtUs(numSeqs, contextTokens0, numAdapters, maxSteps, startUs, limitUs, durationsUs, durationsUs.length);
+  }
+
+  /** decodeRunUs writing to durationsUs[0], [1], … (the replica's reused array; see DecodeRunPricer). */
+  decodeRunIntoUs(numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[]): number {
+    return this.decodeRunAtUs(numSeqs, contextTokens0, numAdapters, maxSteps, startUs, limitUs, durationsUs, 0);
+  }
+
+  /** The run's durations written to durationsUs[offset], [offset + 1], …; returns how many. */
+  private decodeRunAtUs(numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[], offset: number): number {
+    const line = numSeqs > 0 ? this.decodeLineOf(numSeqs) : null;
+    if (line !== null) return this.decodeRunFastUs(line, numSeqs, contextTokens0, numAdapters, maxSteps, startUs, limitUs, durationsUs, offset);
     let pushed = 0;
     let t = startUs;
     // Only attention changes from step to step: the other terms are priced once per run.
@@ -365,18 +478,172 @@ export class ProfileCostModel implements CostModel {
         total += sampledUs;
       }
       const d = Math.max(1, Math.ceil(total));
-      durationsUs.push(d);
+      durationsUs[offset + pushed] = d;
       t += d;
       pushed++;
     }
     return pushed;
   }
 
+  /**
+   * The decode-attention curve of a batch of `numSeqs` along the context axis (batch and page held),
+   * with the roofline's coefficients, or null where the fast path does not apply. Cached per batch.
+   */
+  private decodeLineOf(numSeqs: number): DecodeLine | null {
+    let line = this.decodeLines[numSeqs];
+    if (line !== undefined) return line;
+    line = null;
+    const grid = this.decode.match.grid;
+    const axes = FAMILY_SPECS.decode.axes;
+    if (FAMILY_SPECS.decode.bound === 'device' && axes.length === 3 && axes[1].name === 'ctx') {
+      const curve = grid.lnEfficiencyAlong([numSeqs, 1, this.options.pageSizeTokens], 1);
+      if (curve !== null) {
+        // The roofline is affine in kvTokens on each side of its kink: read its coefficients off the work.
+        const w0 = decodeWork(this.decode.config, numSeqs, 0, this.kvBytes);
+        const w1 = decodeWork(this.decode.config, numSeqs, 1, this.kvBytes);
+        const flopsUs = 1e6 / this.peaks.bf16FlopsPerS;
+        const bytesUs = 1e6 / this.peaks.memoryBytesPerS;
+        line = {
+          u: curve.u,
+          lnEff: curve.lnEff,
+          offset: axes[1].offset,
+          flopsUsPerKv: (w1.flops - w0.flops) * flopsUs,
+          flopsUs0: w0.flops * flopsUs,
+          bytesUsPerKv: (w1.bytes - w0.bytes) * bytesUs,
+          bytesUs0: w0.bytes * bytesUs,
+        };
+      }
+    }
+    this.decodeLines[numSeqs] = line;
+    return line;
+  }
+
+  /**
+   * decodeRunUs with each step's attention estimated in floating point (Math.log/Math.exp on the
+   * curve of decodeLineOf, within ~1e-13 of the exact price) and its duration taken from the
+   * estimate only when the estimate's ceiling is certain: when the step's total is more than
+   * FAST_MARGIN (relative) away from an integer. Otherwise the step is priced exactly, as before.
+   * So every duration equals the exact one whatever the platform's libm, as long as its log and
+   * exp are accurate to far better than 1e-9 (IEEE libms are within an ulp or two); the test
+   * compares the two paths step by step.
+   */
+  private decodeRunFastUs(
+    line: DecodeLine, numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[], firstIndex: number,
+    /** Tests: receives each step's estimated attention (all layers), before it is added to the total. */
+    estimatesUs: number[] | null = null,
+  ): number {
+    const baseUs = this.hostOverheadUs + this.loadsUs(0);
+    const tokensUs = this.tokensUs(numSeqs);
+    const loraUs = this.loraUs(numSeqs, numAdapters);
+    const sampledUs = this.sampledUs(numSeqs);
+    const numLayers = this.numLayers;
+    const { u, lnEff, offset, flopsUsPerKv, flopsUs0, bytesUsPerKv, bytesUs0 } = line;
+    const last = u.length - 1;
+    // 1 / efficiency, and how it moves from step to step. y = kvTokens / numSeqs + offset grows by
+    // exactly 1 per step; on one segment of the curve 1/eff ∝ y^a (a = −slope), so the next step's
+    // value is this one's × (1 + 1/y)^a, summed as a series to z^5 (z = 1/y). `invEffError`
+    // bounds the relative error gathered since the last anchor (a step priced with Math.log and
+    // Math.exp); past RECURRENCE_MAX_ERROR, or leaving the segment (y >= yLimit), re-anchor.
+    let invEff = 0;
+    let invEffError = Infinity;
+    let yLimit = -Infinity;
+    let c1 = 0;
+    let c2 = 0;
+    let c3 = 0;
+    let c4 = 0;
+    let c5 = 0;
+    let remainder = 0;
+    let zPrev = 0;
+    let pushed = 0;
+    let t = startUs;
+    for (let i = 0; i < maxSteps; i++) {
+      if (i > 0 && t >= limitUs) break;
+      const decodeCtx = contextTokens0 + i * numSeqs;
+      const kvTokens = decodeCtx + numSeqs;
+      const y = kvTokens / numSeqs + offset;
+      const z2 = zPrev * zPrev;
+      const stepError = remainder * z2 * z2 * z2 + RECURRENCE_ROUNDING;
+      if (y < yLimit && invEffError + stepError < RECURRENCE_MAX_ERROR) {
+        invEff *= 1 + zPrev * (c1 + zPrev * (c2 + zPrev * (c3 + zPrev * (c4 + zPrev * c5))));
+        invEffError += stepError;
+      } else {
+        const ux = Math.log(y);
+        let lnE: number;
+        let slope = 0;
+        if (ux <= u[0]) {
+          lnE = lnEff[0];
+          yLimit = Math.exp(u[0]) * (1 - SEGMENT_SLACK);
+        } else if (ux >= u[last]) {
+          lnE = lnEff[last];
+          yLimit = Infinity;
+        } else {
+          let j = 0;
+          while (j < last - 1 && u[j + 1] <= ux) j++; // bounded by the curve's length
+          slope = (lnEff[j + 1] - lnEff[j]) / (u[j + 1] - u[j]);
+          lnE = lnEff[j] + ((ux - u[j]) / (u[j + 1] - u[j])) * (lnEff[j + 1] - lnEff[j]);
+          yLimit = Math.exp(u[j + 1]) * (1 - SEGMENT_SLACK);
+        }
+        invEff = Math.exp(-lnE);
+        // Binomial coefficients C(a, k) of (1 + z)^a; the series' remainder after z^5 is at most
+        // |C(a, 6)| z^6 (1 + ξ)^(a − 6) <= |C(a, 6)| z^6 for a <= 6, relative to (1 + z)^a >= 1/2
+        // for z <= 0.1 and a >= −6: hence 2|C(a, 6)|. Outside those bounds, no recurrence.
+        const a = -slope;
+        c1 = a;
+        c2 = (c1 * (a - 1)) / 2;
+        c3 = (c2 * (a - 2)) / 3;
+        c4 = (c3 * (a - 3)) / 4;
+        c5 = (c4 * (a - 4)) / 5;
+        remainder = 2 * Math.abs((c5 * (a - 5)) / 6);
+        invEffError = Math.abs(a) <= 6 && y >= 10 ? 0 : Infinity;
+      }
+      zPrev = 1 / y;
+      const flopsRoof = flopsUs0 + kvTokens * flopsUsPerKv;
+      const bytesRoof = bytesUs0 + kvTokens * bytesUsPerKv;
+      const attention = (flopsRoof > bytesRoof ? flopsRoof : bytesRoof) * invEff * numLayers;
+      if (estimatesUs !== null) estimatesUs.push(attention);
+      const total = baseUs + (tokensUs + attention + loraUs) + sampledUs;
+      const margin = total * FAST_MARGIN + FAST_MARGIN;
+      let d = Math.ceil(total - margin);
+      // The same ceiling for the whole interval [total − margin, total + margin]: no integer inside.
+      if (total + margin > d) {
+        const exact = baseUs + (tokensUs + this.decodeAttentionLayerUs(numSeqs, decodeCtx) * numLayers + loraUs) + sampledUs;
+        d = Math.ceil(exact);
+        this.numExactSteps++;
+      }
+      if (d < 1) d = 1;
+      durationsUs[firstIndex + pushed] = d;
+      t += d;
+      pushed++;
+    }
+    return pushed;
+  }
+
+  /**
+   * The step's price: first estimated with Math.log/Math.exp (each term within ~1e-12 relative of
+   * its exact price), which settles the rounded microseconds whenever the estimate is more than
+   * FAST_MARGIN (relative) away from an integer; otherwise priced exactly. Same result either way.
+   */
   stepUs(s: StepShape): number {
+    this.approx = true;
+    let estimate: number;
+    try {
+      estimate = this.stepTotalUs(s);
+    } finally {
+      this.approx = false;
+    }
+    const margin = estimate * FAST_MARGIN + FAST_MARGIN;
+    const d = Math.ceil(estimate - margin);
+    if (estimate + margin <= d) return Math.max(1, d);
+    this.numExactSteps++;
+    return Math.max(1, Math.ceil(this.stepTotalUs(s)));
+  }
+
+  /** The step's microseconds before rounding. */
+  private stepTotalUs(s: StepShape): number {
     const tokens = s.numPrefillTokens + s.numDecodeTokens;
     let total = this.hostOverheadUs + this.loadsUs(s.numLoraLoads);
     if (tokens > 0) total += this.tokensUs(tokens) + this.attentionUs(s) + this.loraUs(tokens, s.numAdapters);
     if (s.numSampled > 0) total += this.sampledUs(s.numSampled);
-    return Math.max(1, Math.ceil(total));
+    return total;
   }
 }

@@ -74,9 +74,11 @@ export class DiskLoadCostModel implements CostModel {
     // Decode runs load no adapters, so the inner model's fast path prices them unchanged.
     const pricer = inner as CostModel & Partial<DecodeRunPricer>;
     if (typeof pricer.decodeRunUs === 'function') this.decodeRunUs = pricer.decodeRunUs.bind(inner);
+    if (typeof pricer.decodeRunIntoUs === 'function') this.decodeRunIntoUs = pricer.decodeRunIntoUs.bind(inner);
   }
 
   readonly decodeRunUs?: DecodeRunPricer['decodeRunUs'];
+  readonly decodeRunIntoUs?: DecodeRunPricer['decodeRunIntoUs'];
 
   stepUs(shape: StepShape): number {
     const base = this.inner.stepUs(shape);

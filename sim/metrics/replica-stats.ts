@@ -25,13 +25,23 @@ export class ReplicaStats {
   inSystemPeak = 0;
   inSystemIntegralUs = 0;
   private inSystemSinceUs = 0;
-  readonly itlByTenant = new Map<string, WeightedSamples>();
+  /**
+   * ITL samples by tenant. By default this replica's own; a simulation passes one map to all its
+   * replicas (fleet-wide per tenant: one histogram per tenant instead of one per replica and
+   * tenant, far less memory to touch at fleet scale), so a reader merges each distinct map once.
+   */
+  readonly itlByTenant: Map<string, WeightedSamples>;
   /** ITL samples by SLA window index (window of the token's time). */
   readonly itlByWindow = new Map<number, WeightedSamples>();
   private lastWindow = -1;
   private lastWindowItl: WeightedSamples | null = null;
 
-  constructor(readonly windowUs: number) {}
+  constructor(
+    readonly windowUs: number,
+    itlByTenant: Map<string, WeightedSamples> = new Map(),
+  ) {
+    this.itlByTenant = itlByTenant;
+  }
 
   changeInSystem(timeUs: number, delta: number): void {
     this.inSystemIntegralUs += this.inSystem * (timeUs - this.inSystemSinceUs);
@@ -45,10 +55,14 @@ export class ReplicaStats {
     this.changeInSystem(timeUs, 0);
   }
 
-  /** All inter-token gaps: merged from the per-tenant samples on demand (one map update per add saved). */
+  /**
+   * This replica's inter-token gaps: merged from its per-window samples on demand (every gap is
+   * recorded once by tenant and once by window, so the two merges hold the same samples; the
+   * windows are this replica's own even when the tenant map is shared).
+   */
   get itl(): WeightedSamples {
     const all = new WeightedSamples();
-    for (const samples of this.itlByTenant.values()) all.addAll(samples);
+    for (const samples of this.itlByWindow.values()) all.addAll(samples);
     return all;
   }
 

@@ -149,10 +149,15 @@ export function buildSummary(result: SummaryInput): Record<string, unknown> {
   let numPreemptions = 0;
   let inSystemIntegralUs = 0;
   let inSystemPeak = 0;
+  // Replicas of one simulation share their per-tenant map: merge each distinct map once.
+  const tenantMapsSeen = new Set<Map<string, WeightedSamples>>();
   for (const r of replicas) {
     const s = r.stats;
-    for (const w of s.itlByTenant.values()) merge(itl, w);
-    for (const [t, w] of s.itlByTenant) mergeInto(itlByTenant, t, w);
+    if (!tenantMapsSeen.has(s.itlByTenant)) {
+      tenantMapsSeen.add(s.itlByTenant);
+      for (const w of s.itlByTenant.values()) merge(itl, w);
+      for (const [t, w] of s.itlByTenant) mergeInto(itlByTenant, t, w);
+    }
     for (const [k, w] of s.itlByWindow) mergeInto(itlByWindow, k, w);
     kvBlockUs += s.kvBlockUs;
     kvReservedTokenUs += s.kvReservedTokenUs;

@@ -20,6 +20,17 @@ export function bucketOf(value: number): number {
   return Math.floor(v / scale) * scale;
 }
 
+/**
+ * How many consecutive integers share `value`'s bucket `key` (= bucketOf(value)), counted from the
+ * key: 2^shift for an integer value in [2048, 2^31), whose bucket drops its low `shift` bits; 0
+ * (no range known) otherwise, where bucketOf is cheap or not a range.
+ */
+export function bucketWidth(value: number, key: number): number {
+  if (!(value >= 2048 && value < 2 ** 31) || (value | 0) !== value) return 0;
+  const width = 1 << (21 - Math.clz32(value));
+  return key + width > value ? width : 0;
+}
+
 /** Dense indexes: exact keys [0, 2048), then 1,024 per power of two up to 2^31. */
 const NUM_DENSE_INDEXES = EXACT_BELOW + 20 * 1024;
 const CHUNK_BITS = 8;

@@ -2,7 +2,7 @@ import type { BatchPlan, Scheduler } from '../../engine/policy/index.js';
 import type { CostModel } from '../cost/cost-model.js';
 import type { RequestRecords } from '../metrics/records.js';
 import { ReplicaStats } from '../metrics/replica-stats.js';
-import { bucketOf, denseIndexOf, type WeightedSamples } from '../metrics/weighted-samples.js';
+import { bucketOf, bucketWidth, denseIndexOf, type WeightedSamples } from '../metrics/weighted-samples.js';
 import type { WorkloadRequest } from '../workload/types.js';
 import { decodeRunStepShape, planDurationUs } from './step-shape.js';
 
@@ -14,6 +14,12 @@ import { decodeRunStepShape, planDurationUs } from './step-shape.js';
  */
 export interface DecodeRunPricer {
   decodeRunUs(numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[]): number;
+  /**
+   * Optional, the same durations written to durationsUs[0], [1], … instead of pushed (entries past
+   * the count returned are left as they were): the replica reuses one array, so a long run does
+   * not regrow it from empty each time.
+   */
+  decodeRunIntoUs?(numSeqs: number, contextTokens0: number, numAdapters: number, maxSteps: number, startUs: number, limitUs: number, durationsUs: number[]): number;
 }
 
 function decodeRunPricerOf(cost: CostModel): DecodeRunPricer | null {
@@ -66,8 +72,9 @@ export class Replica {
   private planStartUs = 0;
   /** Σ tokens in KV over running sequences when the plan was formed (for KV waste). */
   private planLiveTokens0 = 0;
-  /** Duration of each step of the in-flight plan. */
-  private stepDurationsUs: number[] = [];
+  /** Duration of each step of the in-flight plan: the first numStepDurations entries (the array is reused, never shrunk). */
+  private readonly stepDurationsUs: number[] = [];
+  private numStepDurations = 0;
   /** When this replica next has to act: the end of its plan, a wake-up, or never. */
   private nextBoundaryUs = Infinity;
   private numStepsRun = 0;
@@ -106,8 +113,10 @@ export class Replica {
     private readonly requests: (id: number) => WorkloadRequest,
     readonly options: ReplicaOptions,
     windowUs: number,
+    /** Per-tenant ITL samples shared by the simulation's replicas (default: this replica's own). */
+    itlByTenant?: Map<string, WeightedSamples>,
   ) {
-    this.stats = new ReplicaStats(windowUs);
+    this.stats = new ReplicaStats(windowUs, itlByTenant);
     this.decodeRunPricer = decodeRunPricerOf(cost);
   }
 
@@ -187,21 +196,28 @@ export class Replica {
     // Every running sequence pins its adapter: the pinned adapters are the batch's distinct ones.
     const numAdapters = this.scheduler.lora.numPinnedAdapters();
     const durations = this.stepDurationsUs;
-    durations.length = 0;
     let startUs = nowUs;
     // Step 0 always runs; step i > 0 runs when it starts before the limit.
     const cost = this.cost;
-    if (this.decodeRunPricer !== null) {
-      this.decodeRunPricer.decodeRunUs(n, ctx0, numAdapters, k, nowUs, limitUs, durations);
+    const pricer = this.decodeRunPricer;
+    let count: number;
+    if (pricer !== null && pricer.decodeRunIntoUs !== undefined) {
+      count = pricer.decodeRunIntoUs(n, ctx0, numAdapters, k, nowUs, limitUs, durations);
+    } else if (pricer !== null) {
+      durations.length = 0;
+      count = pricer.decodeRunUs(n, ctx0, numAdapters, k, nowUs, limitUs, durations);
     } else {
+      durations.length = 0;
       for (let i = 0; i < k; i++) {
         if (i > 0 && startUs >= limitUs) break;
         const d = cost.stepUs(decodeRunStepShape(n, ctx0, numAdapters, i));
         durations.push(d);
         startUs += d;
       }
+      count = durations.length;
     }
-    return durations.length;
+    this.numStepDurations = count;
+    return count;
   }
 
   private startPlan(nowUs: number, horizonUs: number): void {
@@ -211,8 +227,8 @@ export class Replica {
       throw new Error(`replica ${this.index}: scheduler planned ${plan.numSteps} steps, expected ${runLength}`);
     }
     if (plan.numSteps === 1) {
-      this.stepDurationsUs.length = 0;
-      this.stepDurationsUs.push(planDurationUs(this.cost, plan, this.adapterSlots));
+      this.stepDurationsUs[0] = planDurationUs(this.cost, plan, this.adapterSlots);
+      this.numStepDurations = 1;
     }
     const records = this.records;
     for (const item of plan.items) {
@@ -224,7 +240,8 @@ export class Replica {
     this.planStartUs = nowUs;
     this.planLiveTokens0 = this.scheduler.runningContextTokens();
     let endUs = nowUs;
-    for (const d of this.stepDurationsUs) endUs += d;
+    const durations = this.stepDurationsUs;
+    for (let i = 0; i < this.numStepDurations; i++) endUs += durations[i];
     if (plan.items.length === 0) {
       // Nothing can run until something changes (an arrival); close the empty step at once.
       this.endPlan(nowUs);
@@ -265,6 +282,9 @@ export class Replica {
     // Key and window of the last segment (numSegments - 1), which a step with both equal extends.
     let segKey = -1;
     let segWindow = -1;
+    // Durations in [segLoUs, segHiUs) have bucket segKey (an empty range until a bucket wide enough is met).
+    let segLoUs = 0;
+    let segHiUs = 0;
     let laterMaxUs = 0;
     // The SLA window of the current step's end, recomputed only when a step ends at or after
     // nextWindowUs (where the next window starts).
@@ -274,9 +294,10 @@ export class Replica {
     let kvReservedTokenUs = 0;
     let kvLiveTokenUs = 0;
     let kvBlocksPeak = stats.kvBlocksPeak;
+    const usedPerStep = plan.kvBlocksUsedPerStep;
     for (let i = 0; i < numSteps; i++) {
       const d = durations[i];
-      const used = plan.kvBlocksUsedPerStep[i];
+      const used = usedPerStep[i];
       kvBlockUs += used * d;
       if (used > kvBlocksPeak) kvBlocksPeak = used;
       const reserved = used * page;
@@ -301,11 +322,22 @@ export class Replica {
       if (i > 0) {
         // This step's token ends at stepStartUs; its gap d is shared by all n sequences.
         if (d > laterMaxUs) laterMaxUs = d;
-        const key = bucketOf(d);
         if (!(stepStartUs < nextWindowUs)) {
           window = Math.floor(stepStartUs / windowUs);
           nextWindowUs = windowUs > 0 ? (window + 1) * windowUs : -Infinity;
         }
+        if (d >= segLoUs && d < segHiUs && window === segWindow) {
+          // The last segment's bucket and window: d's bucket is segKey without computing it.
+          segSteps[numSegments - 1]++;
+          segSums[numSegments - 1] += d;
+          ctx += n;
+          live += n;
+          continue;
+        }
+        const key = bucketOf(d);
+        const width = bucketWidth(d, key);
+        segLoUs = key;
+        segHiUs = key + width;
         if (key === segKey && window === segWindow) {
           segSteps[numSegments - 1]++;
           segSums[numSegments - 1] += d;
@@ -403,9 +435,12 @@ export class Replica {
     }
     // The common gap: per tenant, and once for the window with all of them (the same samples).
     let numCommon = 0;
+    const commonIndex = commonTenants.length > 0 ? denseIndexOf(bucketOf(commonGapUs)) : -1;
     for (const tenant of commonTenants) {
-      this.tenantItl(tenant).add(commonGapUs, commonCounts[tenant]);
-      numCommon += commonCounts[tenant];
+      const count = commonCounts[tenant];
+      if (commonIndex >= 0) this.tenantItl(tenant).addAtDenseIndex(commonIndex, count, commonGapUs * count);
+      else this.tenantItl(tenant).add(commonGapUs, count);
+      numCommon += count;
       commonCounts[tenant] = 0;
     }
     if (numCommon > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(commonGapUs, numCommon);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import { parseNonNegInt, type TraceRow } from './trace.js';
 import { TraceFormatError } from './types.js';
 
@@ -31,11 +32,13 @@ export function parseAzureTimestampUs(text: string, file: string, line: number):
 }
 
 /**
- * Loads an Azure LLM inference trace (2023 format: CRLF or LF, optional trailing newline). Every
- * row is validated; a malformed row throws naming file:line. Rows must be in time order.
+ * Loads an Azure LLM inference trace (2023 format: CRLF or LF, optional trailing newline; gzip'ed
+ * if the name ends in .gz). Every row is validated; a malformed row throws naming file:line. Rows
+ * must be in time order.
  */
 export function loadAzureTrace(file: string): TraceRow[] {
-  const text = readFileSync(file, 'utf8');
+  const raw = readFileSync(file);
+  const text = (file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
   const lines = text.split(/\r?\n/);
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   if (lines[0]?.replace(/^\uFEFF/, '') !== HEADER) {

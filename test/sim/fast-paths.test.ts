@@ -4,8 +4,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GPUS, MODELS, type GpuName, type KvDtype, type ModelName, type WeightDtype } from '../../sim/catalog.js';
 import { RooflineCostModel } from '../../sim/cost/roofline.js';
+import { ReplicaStats } from '../../sim/metrics/replica-stats.js';
 import { SampleList } from '../../sim/metrics/sample-list.js';
-import { bucketOf, denseIndexOf, WeightedSamples } from '../../sim/metrics/weighted-samples.js';
+import { bucketOf, bucketWidth, denseIndexOf, WeightedSamples } from '../../sim/metrics/weighted-samples.js';
 import { decodeRunStepShape } from '../../sim/replica/step-shape.js';
 
 /** The bucketing as first written (floating-point division), the model for the bit-trick path. */
@@ -68,6 +69,20 @@ describe('weighted samples', () => {
     );
   });
 
+  it('bucketWidth: the integers from the key up to key + width share the bucket, the next one does not', () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 2 ** 31 + 10 }), fc.double({ min: 0, max: 1e6, noNaN: true })), (v) => {
+        const key = bucketOf(v);
+        const width = bucketWidth(v, key);
+        if (width === 0) return;
+        expect(Number.isInteger(v) && v >= key && v < key + width).toBe(true);
+        for (const x of [key, key + 1, v, key + width - 1]) expect(bucketOf(x)).toBe(key);
+        expect(bucketOf(key + width)).not.toBe(key);
+        expect(bucketOf(key - 1)).not.toBe(key);
+      }),
+    );
+  });
+
   it('add, addBucketed, addAtDenseIndex and addAll give the reference percentiles, mean, size and max', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 200 }), (ops) => {
@@ -106,6 +121,37 @@ describe('weighted samples', () => {
         expect(list.size).toBe(weighted.size);
         expect(list.percentiles(PS)).toEqual(weighted.percentiles(PS));
         if (values.length > 0) expect(list.mean()).toBe(weighted.mean());
+      }),
+    );
+  });
+});
+
+describe('replica ITL by tenant and by window', () => {
+  it('a replica\'s ITL (merged from its windows) holds the samples of its tenants, also with a shared tenant map', () => {
+    const addArb = fc.record({ replica: fc.integer({ min: 0, max: 2 }), tenant: fc.constantFrom('a', 'b', 'c'), gap: valueArb, count: fc.integer({ min: 0, max: 50 }), timeUs: fc.integer({ min: 0, max: 10_000_000 }) });
+    fc.assert(
+      fc.property(fc.array(addArb, { maxLength: 200 }), (adds) => {
+        const shared = new Map<string, WeightedSamples>();
+        const own = [0, 1, 2].map(() => new ReplicaStats(1_000_000));
+        const sharing = [0, 1, 2].map(() => new ReplicaStats(1_000_000, shared));
+        for (const a of adds) {
+          own[a.replica].addItl(a.tenant, a.gap, a.count, a.timeUs);
+          sharing[a.replica].addItl(a.tenant, a.gap, a.count, a.timeUs);
+        }
+        for (let r = 0; r < 3; r++) {
+          const byTenant = new WeightedSamples();
+          for (const w of own[r].itlByTenant.values()) byTenant.addAll(w);
+          expect(own[r].itl.size).toBe(byTenant.size);
+          expect(own[r].itl.percentiles(PS)).toEqual(byTenant.percentiles(PS));
+          expect(sharing[r].itl.percentiles(PS)).toEqual(own[r].itl.percentiles(PS));
+        }
+        // The shared map holds, per tenant, the three replicas' samples together.
+        for (const t of ['a', 'b', 'c']) {
+          const merged = new WeightedSamples();
+          for (const st of own) if (st.itlByTenant.has(t)) merged.addAll(st.itlByTenant.get(t)!);
+          expect(shared.get(t)?.size ?? 0).toBe(merged.size);
+          if (merged.size > 0) expect(shared.get(t)!.percentiles(PS)).toEqual(merged.percentiles(PS));
+        }
       }),
     );
   });
