@@ -54,6 +54,20 @@ const median = (xs: number[]): number => {
   return s.length % 2 === 1 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+/**
+ * A point's KV utilization (time mean, a fraction): summary.kv's, or for a fleet (whose pools
+ * differ in blocks per replica) the pools' means weighted by their GPU-hours.
+ */
+function kvUtilizationMean(s: Record<string, any>): number | null {
+  const top = num(s.kv?.utilization_mean);
+  if (top !== null || s.pools === null || typeof s.pools !== 'object') return top;
+  const pools = Object.values(s.pools as Record<string, Record<string, unknown>>).filter((p) => num(p.kv_utilization_mean) !== null);
+  if (pools.length === 0) return null;
+  const weight = (p: Record<string, unknown>): number => num(p.gpu_hours) ?? 0;
+  const total = pools.reduce((a, p) => a + weight(p), 0);
+  return total > 0 ? pools.reduce((a, p) => a + weight(p) * (p.kv_utilization_mean as number), 0) / total : mean(pools.map((p) => p.kv_utilization_mean as number));
+}
+
 /** Groups rows by the values of `keys` (a series per combination), in first-seen order. */
 function groupBy(rows: readonly ReportRow[], keys: readonly string[]): { name: string; rows: ReportRow[] }[] {
   const groups = new Map<string, ReportRow[]>();
@@ -119,11 +133,11 @@ export function planCharts(data: ReportData): ChartPlan {
     add('ttft-vs-load', 'TTFT percentiles vs load', 'TTFT (ms)', [[' p50', (r) => num(m(r).ttft_ms?.p50)], [' p99', (r) => num(m(r).ttft_ms?.p99)]]);
     add('itl-vs-load', 'ITL percentiles vs load', 'ITL (ms)', [[' p50', (r) => num(m(r).itl_ms?.p50)], [' p99', (r) => num(m(r).itl_ms?.p99)]]);
     add('throughput-vs-load', 'Throughput vs load', 'output throughput (tokens/s)', [['', (r) => num(m(r).throughput_output_tokens_per_s)]]);
-    add('kv-vs-load', 'KV utilization vs load', 'KV utilization, time mean (%)', [['', (r) => (num(m(r).kv?.utilization_mean) ?? NaN) * 100]]);
+    add('kv-vs-load', 'KV utilization vs load', 'KV utilization, time mean (%)', [['', (r) => { const u = kvUtilizationMean(m(r)); return u === null ? null : u * 100; }]]);
   } else {
     notes.push('The sweep does not vary the load (workload.rate or trace.rateScale): no "vs load" charts.');
     const shown = rows.slice(0, 40);
-    charts.push({ kind: 'bar', id: 'kv-by-point', title: 'KV utilization by point', yLabel: 'KV utilization, time mean (%)', categories: shown.map((r) => `#${r.index}`), values: shown.map((r) => (num(m(r).kv?.utilization_mean) ?? 0) * 100) });
+    charts.push({ kind: 'bar', id: 'kv-by-point', title: 'KV utilization by point', yLabel: 'KV utilization, time mean (%)', categories: shown.map((r) => `#${r.index}`), values: shown.map((r) => (kvUtilizationMean(m(r)) ?? 0) * 100) });
   }
 
   if (varied.includes('replicas')) {

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../experiments/report/write.js';
 import { runSweep } from '../../experiments/sweep/run.js';
 import { parseSweepSpec } from '../../experiments/sweep/spec.js';
-import { tempDir } from './fixtures.js';
+import { FLEET_SWEEP, tempDir } from './fixtures.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'];
@@ -25,13 +25,38 @@ function chromium(args: string[]): { stdout: string; stderr: string; status: num
 
 let report = '';
 let chartIds: string[] = [];
+/** A fleet sweep's report: its points are priced, so it draws "$/M tokens vs SLA" too. */
+let fleetReport = '';
+let fleetChartIds: string[] = [];
+
+const chartIdsOf = (file: string): string[] => [...readFileSync(file, 'utf8').matchAll(/"kind":"(?:line|bar)","id":"([^"]+)"/g)].map((m) => m[1]);
+
+/** Opens a report in headless Chromium and checks that every chart drew marks, with no console errors. */
+function expectDrawn(file: string, ids: string[]): void {
+  const dump = chromium(['--virtual-time-budget=10000', '--enable-logging=stderr', '--v=0', '--dump-dom', `file://${file}`]);
+  expect(dump.status, dump.stderr.slice(-2000)).toBe(0);
+  const dom = dump.stdout;
+  expect(dom).not.toMatch(/data-errors="/);
+  expect(dump.stderr).not.toMatch(/Uncaught|CONSOLE\(\d+\)\].*error/i);
+  expect(dom).toContain(`data-rendered="${ids.length}"`);
+  const svgs = dom.split('<svg class="chart"').slice(1).map((s) => s.slice(0, s.indexOf('</svg>')));
+  expect(svgs.length).toBe(ids.length);
+  for (const [i, svg] of svgs.entries()) {
+    const marks = svg.match(/<(path|circle|rect)[^>]*class="mark"/g) ?? [];
+    expect(marks.length, `${file}: chart ${ids[i]} has no marks`).toBeGreaterThan(0);
+  }
+}
 
 describe('stratos report', () => {
   beforeAll(async () => {
     const dir = tempDir('report');
     await runSweep(parseSweepSpec(SPEC), { outDir: dir });
     report = writeReport(dir).file;
-    chartIds = [...readFileSync(report, 'utf8').matchAll(/"kind":"(?:line|bar)","id":"([^"]+)"/g)].map((m) => m[1]);
+    chartIds = chartIdsOf(report);
+    const fleetDir = tempDir('report-fleet');
+    await runSweep(parseSweepSpec(FLEET_SWEEP), { outDir: fleetDir });
+    fleetReport = writeReport(fleetDir).file;
+    fleetChartIds = chartIdsOf(fleetReport);
   });
 
   it('is one self-contained file: d3 and data inline, no network references', () => {
@@ -43,19 +68,14 @@ describe('stratos report', () => {
     expect(html).toContain('M tokens vs SLA&quot; chart is skipped');
   });
 
+  it('a fleet sweep with pricing gets the "$/M tokens vs SLA" chart', () => {
+    expect(fleetChartIds).toEqual(expect.arrayContaining(['cost-vs-sla', 'throughput-vs-load']));
+    expect(readFileSync(fleetReport, 'utf8')).not.toContain('chart is skipped');
+  });
+
   it.skipIf(!existsSync(CHROMIUM))('draws marks in every chart in headless Chromium, with no console errors, and saves a screenshot', () => {
-    const dump = chromium(['--virtual-time-budget=10000', '--enable-logging=stderr', '--v=0', '--dump-dom', `file://${report}`]);
-    expect(dump.status, dump.stderr.slice(-2000)).toBe(0);
-    const dom = dump.stdout;
-    expect(dom).not.toMatch(/data-errors="/);
-    expect(dump.stderr).not.toMatch(/Uncaught|CONSOLE\(\d+\)\].*error/i);
-    expect(dom).toContain(`data-rendered="${chartIds.length}"`);
-    const svgs = dom.split('<svg class="chart"').slice(1).map((s) => s.slice(0, s.indexOf('</svg>')));
-    expect(svgs.length).toBe(chartIds.length);
-    for (const [i, svg] of svgs.entries()) {
-      const marks = svg.match(/<(path|circle|rect)[^>]*class="mark"/g) ?? [];
-      expect(marks.length, `chart ${chartIds[i]} has no marks`).toBeGreaterThan(0);
-    }
+    expectDrawn(report, chartIds);
+    expectDrawn(fleetReport, fleetChartIds);
     const png = join(mkdtempSync(join(tmpdir(), 'stratos-report-shot-')), 'report.png');
     const shot = chromium(['--virtual-time-budget=10000', '--hide-scrollbars', '--window-size=1200,4000', `--screenshot=${png}`, `file://${report}`]);
     expect(shot.status, shot.stderr.slice(-2000)).toBe(0);
