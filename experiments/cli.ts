@@ -1,4 +1,4 @@
-import yargs from 'yargs';
+import yargs, { type CommandModule } from 'yargs';
 import { calibrateCommand } from './commands/calibrate.js';
 import { capacityCommand } from './commands/capacity.js';
 import { engineCommand } from './commands/engine.js';
@@ -7,6 +7,7 @@ import { reportCommand } from './commands/report.js';
 import { simulateCommand } from './commands/simulate.js';
 import { startCommand } from './commands/start.js';
 import { sweepCommand } from './commands/sweep.js';
+import { validateCommand } from './commands/validate.js';
 import { isUserError } from './user-error.js';
 
 /** The `stratos` command line. Each subcommand lives in experiments/commands/ as a yargs module. */
@@ -26,7 +27,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(calibrateCommand)
     .command(engineCommand)
     .command(notBuiltYet('serve', 'Serve the real engine over an OpenAI-compatible HTTP API', 'Real engine'))
-    .command(notBuiltYet('validate', 'Run the simulator beside the real engine and report their agreement', 'Validation'))
+    .command(validateCommand as unknown as CommandModule)
     .demandCommand(1, 'name a command (see the list above)')
     .fail((message, error, y) => {
       // Usage mistakes get the help text; errors from running a command get their message only

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 export function readConfigFile(file: string): unknown {
   try {
     const text = readFileSync(file, 'utf8');
-    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { merge: true });
   } catch (e) {
     throw new Error(`${file}: cannot read: ${(e as Error).message}`);
   }
