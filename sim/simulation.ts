@@ -75,6 +75,12 @@ export interface SimulationHooks {
   /** Called every `progressEvery` arrivals with the simulated time (the CLI adds wall time). */
   readonly onProgress?: (simUs: number, numArrivals: number) => void;
   readonly progressEvery?: number;
+  /**
+   * Lazy mode: lengthen a decode run in place at a boundary where nothing changes (default true; see
+   * Replica.extendRun). Outputs are the same either way (tests compare both). Off with the
+   * autoscaler, whose ticks read per-request progress in mid-run, and with `onStep`.
+   */
+  readonly extendDecodeRuns?: boolean;
 }
 
 export function replicaShape(config: SimConfig): ReplicaShape {
@@ -261,10 +267,15 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   }
   /** ITL samples by tenant, fleet-wide: shared by every replica (ReplicaStats.itlByTenant). */
   const itlByTenant = new Map<string, WeightedSamples>();
+  /** ITL samples by SLA window, one map per pool shared by its replicas (ReplicaStats.itlByWindow). */
+  const itlByWindowOfPool = pools.map(() => new Map<number, WeightedSamples>());
+  // The autoscaler's SLA signal reads records of requests in mid-run, which a lengthened run
+  // writes only when it ends: keep plan-per-horizon there.
+  const extendRuns = hooks.extendDecodeRuns !== false && !(fleet?.autoscaler.enabled ?? false);
   const newReplica = (slot: number): Replica => {
     const pool = pools[slotPool[slot]];
     const scheduler = createScheduler(schedulerConfig(config, pool.kv.numBlocks));
-    const replica = new Replica(slot, scheduler, pool.costModel, records, (id) => requests[id], { lazy, maxSteps: MAX_STEPS_PER_REPLICA, ...(hooks.onStep ? { onStep: hooks.onStep } : {}) }, windowUs, itlByTenant);
+    const replica = new Replica(slot, scheduler, pool.costModel, records, (id) => requests[id], { lazy, maxSteps: MAX_STEPS_PER_REPLICA, extendRuns, ...(hooks.onStep ? { onStep: hooks.onStep } : {}) }, windowUs, itlByTenant, itlByWindowOfPool[pool.index]);
     slotReplica[slot] = replica;
     slotGeneration[slot]++;
     slotRequests[slot] = [];

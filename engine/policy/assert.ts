@@ -14,6 +14,15 @@ export function assert(condition: unknown, message: string | (() => string)): as
   if (!condition) throw new InvariantError(typeof message === 'string' ? message : message());
 }
 
+/**
+ * Throws the invariant error: the hot-path form `if (!cond) fail(\`…\`)` builds its message only on
+ * failure and, unlike a message closure, allocates nothing per check (a closure capturing loop
+ * variables is a fresh object each iteration unless the optimizer removes it).
+ */
+export function fail(message: string): never {
+  throw new InvariantError(message);
+}
+
 export function assertInt(value: number, name: string): void {
   if (!Number.isSafeInteger(value)) throw new InvariantError(`${name} must be an integer, got ${value}`);
 }

@@ -1,4 +1,4 @@
-import { assert, assertPosInt } from './assert.js';
+import { assert, fail, assertPosInt } from './assert.js';
 import { ceilDiv, NO_BLOCK_COPIES, NO_PREFIX_MATCH, type KvAllocator, type PrefixMatch } from './kv-allocator.js';
 import type { BlockCopy, RequestSpec, SeqId } from './types.js';
 
@@ -57,14 +57,14 @@ export class ContiguousAllocator implements KvAllocator {
   }
 
   numBlocksToAdmit(_match: PrefixMatch, numTokens: number): number {
-    assert(numTokens <= this.slotTokens(), () => `admission of ${numTokens} tokens exceeds the slot`);
+    if (!(numTokens <= this.slotTokens())) fail(`admission of ${numTokens} tokens exceeds the slot`);
     return this.blocksPerSlot;
   }
 
   admit(seqId: SeqId, _spec: RequestSpec, match: PrefixMatch, numTokens: number): void {
     assert(match.blocks.length === 0, 'contiguous memory has no prefix cache');
-    assert(!this.slotBySeq.has(seqId), () => `seq ${seqId} already has a slot`);
-    assert(numTokens <= this.slotTokens(), () => `admission of ${numTokens} tokens exceeds the slot`);
+    if (this.slotBySeq.has(seqId)) fail(`seq ${seqId} already has a slot`);
+    if (!(numTokens <= this.slotTokens())) fail(`admission of ${numTokens} tokens exceeds the slot`);
     const slot = this.freeSlots.pop();
     assert(slot !== undefined, 'admit without a free slot');
     this.slotBySeq.set(seqId, slot);
@@ -72,7 +72,7 @@ export class ContiguousAllocator implements KvAllocator {
 
   numBlocksToGrow(seqId: SeqId, numTokens: number): number {
     this.slot(seqId);
-    assert(numTokens <= this.slotTokens(), () => `growth to ${numTokens} tokens exceeds the slot`);
+    if (!(numTokens <= this.slotTokens())) fail(`growth to ${numTokens} tokens exceeds the slot`);
     return 0;
   }
 
@@ -120,7 +120,7 @@ export class ContiguousAllocator implements KvAllocator {
 
   private slot(seqId: SeqId): number {
     const slot = this.slotBySeq.get(seqId);
-    assert(slot !== undefined, () => `seq ${seqId} has no slot`);
+    if (slot === undefined) fail(`seq ${seqId} has no slot`);
     return slot;
   }
 }

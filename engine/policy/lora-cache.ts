@@ -1,4 +1,4 @@
-import { assert, assertNonNegInt } from './assert.js';
+import { assert, fail, assertNonNegInt } from './assert.js';
 import type { EvictionPolicy, LoraLoad } from './types.js';
 
 interface Resident {
@@ -45,7 +45,7 @@ export class LoraCache {
 
   slotOf(adapter: string): number {
     const resident = this.residents.get(adapter);
-    assert(resident !== undefined, () => `adapter ${adapter} is not resident`);
+    if (resident === undefined) fail(`adapter ${adapter} is not resident`);
     return resident.slot;
   }
 
@@ -88,7 +88,7 @@ export class LoraCache {
     let slot = this.freeSlots.pop();
     if (slot === undefined) {
       const victim = this.pickVictim();
-      assert(victim !== null, () => `no slot for adapter ${adapter}: every resident adapter is pinned`);
+      if (victim === null) fail(`no slot for adapter ${adapter}: every resident adapter is pinned`);
       const victimState = this.residents.get(victim)!;
       assert(victimState.numPins === 0, 'never evict an adapter in use');
       slot = victimState.slot;
@@ -106,8 +106,8 @@ export class LoraCache {
   /** Unpins one use. Pairs with acquire. */
   release(adapter: string): void {
     const resident = this.residents.get(adapter);
-    assert(resident !== undefined, () => `release of non-resident adapter ${adapter}`);
-    assert(resident.numPins > 0, () => `release of unpinned adapter ${adapter}`);
+    if (resident === undefined) fail(`release of non-resident adapter ${adapter}`);
+    if (!(resident.numPins > 0)) fail(`release of unpinned adapter ${adapter}`);
     resident.numPins--;
     if (resident.numPins === 0) this.numPinned--;
   }
@@ -117,7 +117,7 @@ export class LoraCache {
     const slots = new Set<number>(this.freeSlots);
     let numPinned = 0;
     for (const r of this.residents.values()) {
-      assert(!slots.has(r.slot), () => `slot ${r.slot} used twice`);
+      if (slots.has(r.slot)) fail(`slot ${r.slot} used twice`);
       assert(r.numPins >= 0, 'pins are non-negative');
       if (r.numPins > 0) numPinned++;
       slots.add(r.slot);

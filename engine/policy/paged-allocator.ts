@@ -1,4 +1,4 @@
-import { assert, assertPosInt } from './assert.js';
+import { assert, fail, assertPosInt } from './assert.js';
 import { chainHash, hashString } from './hash.js';
 import { ceilDiv, NO_BLOCK_COPIES, NO_PREFIX_MATCH, type KvAllocator, type PrefixMatch } from './kv-allocator.js';
 import type { BlockCopy, RequestSpec, SeqId } from './types.js';
@@ -93,12 +93,12 @@ export class PagedAllocator implements KvAllocator {
 
   /** Precondition: numBlocksToAdmit(match, numTokens) <= numBlocksFree(); the match is current. */
   admit(seqId: SeqId, spec: RequestSpec, match: PrefixMatch, numTokens: number): void {
-    assert(!this.tables.has(seqId), () => `seq ${seqId} already has a page table`);
+    if (this.tables.has(seqId)) fail(`seq ${seqId} already has a page table`);
     assert(numTokens >= match.numTokens, 'admission must cover the matched prefix');
     assert(this.numBlocksToAdmit(match, numTokens) <= this.numBlocksFree(), 'admit without enough free blocks');
     const blocks: number[] = [];
     for (const block of match.blocks) {
-      assert(this.blockHash[block] !== NO_HASH, () => `matched block ${block} lost its hash`);
+      if (this.blockHash[block] === NO_HASH) fail(`matched block ${block} lost its hash`);
       if (this.refCount[block] === 0) this.evictable.delete(block);
       this.refCount[block]++;
       blocks.push(block);
@@ -156,7 +156,7 @@ export class PagedAllocator implements KvAllocator {
 
   fork(parentId: SeqId, childId: SeqId): void {
     const parent = this.table(parentId);
-    assert(!this.tables.has(childId), () => `seq ${childId} already has a page table`);
+    if (this.tables.has(childId)) fail(`seq ${childId} already has a page table`);
     for (const block of parent.blocks) this.refCount[block]++;
     this.tables.set(childId, {
       spec: parent.spec,
@@ -168,13 +168,19 @@ export class PagedAllocator implements KvAllocator {
 
   free(seqId: SeqId): void {
     const table = this.table(seqId);
+    const blocks = table.blocks;
+    const refCount = this.refCount;
+    // A block has a hash exactly while it is in cachedBlockByHash: with none cached (no prefix
+    // caching, or prompts without content) every freed block goes to the free list unread.
+    const anyCached = this.cachedBlockByHash.size > 0;
     // Tail first, so the tail of a cached prefix is the first to be evicted.
-    for (let i = table.blocks.length - 1; i >= 0; i--) {
-      const block = table.blocks[i];
-      assert(this.refCount[block] > 0, () => `block ${block} freed more often than taken`);
-      this.refCount[block]--;
-      if (this.refCount[block] > 0) continue;
-      if (this.blockHash[block] !== NO_HASH) this.evictable.set(block, true);
+    for (let i = blocks.length - 1; i >= 0; i--) {
+      const block = blocks[i];
+      const readers = refCount[block] - 1;
+      if (!(readers >= 0)) fail(`block ${block} freed more often than taken`);
+      refCount[block] = readers;
+      if (readers > 0) continue;
+      if (anyCached && this.blockHash[block] !== NO_HASH) this.evictable.set(block, true);
       else this.freeList.push(block);
     }
     this.tables.delete(seqId);
@@ -200,30 +206,30 @@ export class PagedAllocator implements KvAllocator {
     }
     const onFreeList = new Uint8Array(this.numBlocksTotal);
     for (const block of this.freeList) {
-      assert(onFreeList[block] === 0, () => `block ${block} twice on the free list`);
+      if (onFreeList[block] !== 0) fail(`block ${block} twice on the free list`);
       onFreeList[block] = 1;
-      assert(this.blockHash[block] === NO_HASH, () => `free block ${block} still has a hash`);
+      if (this.blockHash[block] !== NO_HASH) fail(`free block ${block} still has a hash`);
     }
     for (const block of this.evictable.keys()) {
-      assert(onFreeList[block] === 0, () => `block ${block} both free and evictable`);
-      assert(this.blockHash[block] !== NO_HASH, () => `evictable block ${block} has no hash`);
+      if (onFreeList[block] !== 0) fail(`block ${block} both free and evictable`);
+      if (this.blockHash[block] === NO_HASH) fail(`evictable block ${block} has no hash`);
     }
     let numUsed = 0;
     for (let b = 0; b < this.numBlocksTotal; b++) {
-      assert(this.refCount[b] === expected[b], () => `block ${b} refcount ${this.refCount[b]} != readers ${expected[b]}`);
+      if (!(this.refCount[b] === expected[b])) fail(`block ${b} refcount ${this.refCount[b]} != readers ${expected[b]}`);
       const isFree = onFreeList[b] === 1 || this.evictable.has(b);
-      assert(isFree === (this.refCount[b] === 0), () => `block ${b} free-ness disagrees with its refcount`);
+      if (!(isFree === (this.refCount[b] === 0))) fail(`block ${b} free-ness disagrees with its refcount`);
       if (this.refCount[b] > 0) numUsed++;
     }
     assert(numUsed + this.numBlocksFree() === this.numBlocksTotal, 'used + free = total');
     for (const [hash, block] of this.cachedBlockByHash) {
-      assert(this.blockHash[block] === hash, () => `cache entry for block ${block} disagrees with its hash`);
+      if (!(this.blockHash[block] === hash)) fail(`cache entry for block ${block} disagrees with its hash`);
     }
   }
 
   private table(seqId: SeqId): PageTable {
     const table = this.tables.get(seqId);
-    assert(table !== undefined, () => `seq ${seqId} has no page table`);
+    if (table === undefined) fail(`seq ${seqId} has no page table`);
     return table;
   }
 

@@ -1,4 +1,4 @@
-import { assert, assertPosInt } from './assert.js';
+import { assert, fail, assertPosInt } from './assert.js';
 import type { SeqState, TimeUs } from './types.js';
 
 /**
@@ -60,7 +60,7 @@ export class WaitingQueue {
 
   remove(seq: SeqState): void {
     const queue = this.byClass.get(seq.spec.priorityClass);
-    assert(queue !== undefined, () => `class ${seq.spec.priorityClass} has no queue`);
+    if (queue === undefined) fail(`class ${seq.spec.priorityClass} has no queue`);
     const items = queue.items;
     if (items[queue.head] === seq) {
       items[queue.head++] = undefined as unknown as SeqState;
@@ -70,7 +70,7 @@ export class WaitingQueue {
       }
     } else {
       const index = items.indexOf(seq, queue.head);
-      assert(index >= 0, () => `seq ${seq.spec.id} is not waiting`);
+      if (!(index >= 0)) fail(`seq ${seq.spec.id} is not waiting`);
       items.splice(index, 1);
     }
     this.numEntries--;

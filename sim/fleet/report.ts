@@ -83,8 +83,12 @@ function windowViolations(result: SimulationResult, pool: number, peak: PeakWind
     s.add(lat.ttftUs >= 0 ? lat.ttftUs : Number.MAX_SAFE_INTEGER);
   }
   const itlByWindow = new Map<number, WeightedSamples>();
+  // The replicas of a pool share one window map (ReplicaStats.itlByWindow): merge each distinct map once.
+  const windowMapsSeen = new Set<Map<number, WeightedSamples>>();
   for (const r of result.replicas) {
     if (f.slotPool[r.index] !== pool) continue;
+    if (windowMapsSeen.has(r.stats.itlByWindow)) continue;
+    windowMapsSeen.add(r.stats.itlByWindow);
     for (const [w, samples] of r.stats.itlByWindow) {
       if (w * windowUs < peak.startUs || w * windowUs >= peak.endUs) continue;
       let s = itlByWindow.get(w);
@@ -228,10 +232,15 @@ function fleetSections(result: SimulationResult): Record<string, unknown> {
     let busyUs = 0;
     let numPreemptions = 0;
     let numLoraLoads = 0;
+    // The replicas of a pool share one window map (ReplicaStats.itlByWindow): merge each distinct map once.
+    const windowMapsSeen = new Set<Map<number, WeightedSamples>>();
     for (const r of result.replicas) {
       if (f.slotPool[r.index] !== p) continue;
-      itl.addAll(r.stats.itl);
-      for (const [w, s] of r.stats.itlByWindow) if (w * windowUs >= peak.startUs && w * windowUs < peak.endUs) peakItl.addAll(s);
+      if (!windowMapsSeen.has(r.stats.itlByWindow)) {
+        windowMapsSeen.add(r.stats.itlByWindow);
+        itl.addAll(r.stats.itl);
+        for (const [w, s] of r.stats.itlByWindow) if (w * windowUs >= peak.startUs && w * windowUs < peak.endUs) peakItl.addAll(s);
+      }
       kvBlockUs += r.stats.kvBlockUs;
       batchSeqUs += r.stats.batchSeqUs;
       busyUs += r.stats.busyUs;

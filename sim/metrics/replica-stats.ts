@@ -31,16 +31,23 @@ export class ReplicaStats {
    * tenant, far less memory to touch at fleet scale), so a reader merges each distinct map once.
    */
   readonly itlByTenant: Map<string, WeightedSamples>;
-  /** ITL samples by SLA window index (window of the token's time). */
-  readonly itlByWindow = new Map<number, WeightedSamples>();
+  /**
+   * ITL samples by SLA window index (window of the token's time). By default this replica's own; a
+   * simulation passes one map to all replicas of a pool (every reader aggregates windows per pool
+   * or fleet-wide), so the hot histograms are one per window and pool, not per replica: far less
+   * memory to touch per plan at fleet scale. A reader merges each distinct map once.
+   */
+  readonly itlByWindow: Map<number, WeightedSamples>;
   private lastWindow = -1;
   private lastWindowItl: WeightedSamples | null = null;
 
   constructor(
     readonly windowUs: number,
     itlByTenant: Map<string, WeightedSamples> = new Map(),
+    itlByWindow: Map<number, WeightedSamples> = new Map(),
   ) {
     this.itlByTenant = itlByTenant;
+    this.itlByWindow = itlByWindow;
   }
 
   changeInSystem(timeUs: number, delta: number): void {
@@ -56,9 +63,9 @@ export class ReplicaStats {
   }
 
   /**
-   * This replica's inter-token gaps: merged from its per-window samples on demand (every gap is
-   * recorded once by tenant and once by window, so the two merges hold the same samples; the
-   * windows are this replica's own even when the tenant map is shared).
+   * The inter-token gaps of this replica's window map, merged on demand (every gap is recorded once
+   * by tenant and once by window, so the two merges hold the same samples): this replica's own, or
+   * its pool's when the simulation shares one window map per pool (merge each distinct map once).
    */
   get itl(): WeightedSamples {
     const all = new WeightedSamples();

@@ -151,6 +151,8 @@ export function buildSummary(result: SummaryInput): Record<string, unknown> {
   let inSystemPeak = 0;
   // Replicas of one simulation share their per-tenant map: merge each distinct map once.
   const tenantMapsSeen = new Set<Map<string, WeightedSamples>>();
+  // And the replicas of a pool share their per-window map.
+  const windowMapsSeen = new Set<Map<number, WeightedSamples>>();
   for (const r of replicas) {
     const s = r.stats;
     if (!tenantMapsSeen.has(s.itlByTenant)) {
@@ -158,7 +160,10 @@ export function buildSummary(result: SummaryInput): Record<string, unknown> {
       for (const w of s.itlByTenant.values()) merge(itl, w);
       for (const [t, w] of s.itlByTenant) mergeInto(itlByTenant, t, w);
     }
-    for (const [k, w] of s.itlByWindow) mergeInto(itlByWindow, k, w);
+    if (!windowMapsSeen.has(s.itlByWindow)) {
+      windowMapsSeen.add(s.itlByWindow);
+      for (const [k, w] of s.itlByWindow) mergeInto(itlByWindow, k, w);
+    }
     kvBlockUs += s.kvBlockUs;
     kvReservedTokenUs += s.kvReservedTokenUs;
     kvLiveTokenUs += s.kvLiveTokenUs;

@@ -48,6 +48,13 @@ export interface ReplicaOptions {
   /** Safety bound on steps per replica (every loop has one). */
   readonly maxSteps: number;
   readonly onStep?: (row: StepRow) => void;
+  /**
+   * Lazy mode: when a decode run reaches a boundary where nothing changes (no arrival, no finish,
+   * no aging), lengthen it in place instead of ending it and planning the next run (default true).
+   * The plans differ, the outputs do not (see extendRun). Forced off with `onStep`: the per-step
+   * log is written as plans end, so its row order across replicas depends on where plans end.
+   */
+  readonly extendRuns?: boolean;
 }
 
 /**
@@ -104,6 +111,16 @@ export class Replica {
   private readonly segmentIndexes: number[] = [];
   /** The cost model's decode-run fast path, when it has one. */
   private readonly decodeRunPricer: DecodeRunPricer | null;
+  private readonly extendRuns: boolean;
+  /** Steady length of the decode run being sized (decodeRunLength), and the aging limit it was sized under. */
+  private runSteadySteps = 0;
+  private runAgingLimitUs = Infinity;
+  /** For a decode run in flight: steady steps it may still be lengthened by (0: not a run, or none). */
+  private runStepsLeft = 0;
+  /** Steps of the run in flight before its last lengthening: what plan-per-horizon had ended already. */
+  private runStepsBeforeExtension = 0;
+  /** Durations of the steps a lengthening adds (reused). */
+  private readonly extensionDurationsUs: number[] = [];
 
   constructor(
     readonly index: number,
@@ -115,9 +132,12 @@ export class Replica {
     windowUs: number,
     /** Per-tenant ITL samples shared by the simulation's replicas (default: this replica's own). */
     itlByTenant?: Map<string, WeightedSamples>,
+    /** Per-window ITL samples shared by the replicas of a pool (default: this replica's own). */
+    itlByWindow?: Map<number, WeightedSamples>,
   ) {
-    this.stats = new ReplicaStats(windowUs, itlByTenant);
+    this.stats = new ReplicaStats(windowUs, itlByTenant, itlByWindow);
     this.decodeRunPricer = decodeRunPricerOf(cost);
+    this.extendRuns = options.lazy && options.onStep === undefined && options.extendRuns !== false;
   }
 
   /** The next time this replica must run (end of the current step, a wake-up) or Infinity. */
@@ -152,7 +172,14 @@ export class Replica {
   }
 
   private boundary(nowUs: number, horizonUs: number): void {
-    if (this.plan !== null) this.endPlan(nowUs);
+    if (this.plan !== null) {
+      // Nothing arrived and the run can go on (no finish, no aging change): lengthen it.
+      if (this.runStepsLeft > 0 && this.inboxHead === this.inbox.length && nowUs < this.runAgingLimitUs) {
+        this.extendRun(nowUs, horizonUs);
+        return;
+      }
+      this.endPlan(nowUs, this.plan.numSteps);
+    }
     this.admitInbox(nowUs);
     if (!this.scheduler.hasWork()) {
       this.nextBoundaryUs = Infinity;
@@ -190,34 +217,70 @@ export class Replica {
     if (!this.options.lazy) return 1;
     const k = this.scheduler.steadyDecodeSteps(nowUs);
     if (k <= 1) return 1;
-    const limitUs = Math.min(horizonUs, this.scheduler.nextWaitingChangeUs(nowUs));
+    const agingLimitUs = this.scheduler.nextWaitingChangeUs(nowUs);
+    this.runSteadySteps = k;
+    this.runAgingLimitUs = agingLimitUs;
     const n = this.scheduler.numRunning();
     const ctx0 = this.scheduler.runningContextTokens();
     // Every running sequence pins its adapter: the pinned adapters are the batch's distinct ones.
     const numAdapters = this.scheduler.lora.numPinnedAdapters();
-    const durations = this.stepDurationsUs;
-    let startUs = nowUs;
-    // Step 0 always runs; step i > 0 runs when it starts before the limit.
-    const cost = this.cost;
-    const pricer = this.decodeRunPricer;
-    let count: number;
-    if (pricer !== null && pricer.decodeRunIntoUs !== undefined) {
-      count = pricer.decodeRunIntoUs(n, ctx0, numAdapters, k, nowUs, limitUs, durations);
-    } else if (pricer !== null) {
-      durations.length = 0;
-      count = pricer.decodeRunUs(n, ctx0, numAdapters, k, nowUs, limitUs, durations);
-    } else {
-      durations.length = 0;
-      for (let i = 0; i < k; i++) {
-        if (i > 0 && startUs >= limitUs) break;
-        const d = cost.stepUs(decodeRunStepShape(n, ctx0, numAdapters, i));
-        durations.push(d);
-        startUs += d;
-      }
-      count = durations.length;
-    }
+    const count = this.priceDecodeRun(n, ctx0, numAdapters, k, nowUs, Math.min(horizonUs, agingLimitUs), this.stepDurationsUs);
     this.numStepDurations = count;
     return count;
+  }
+
+  /**
+   * Durations of the steps of a steady decode run of `n` sequences from context `ctx0` that start
+   * before `limitUs` (step 0 always; at most `maxSteps`), written to durationsUs[0..count); returns count.
+   */
+  private priceDecodeRun(n: number, ctx0: number, numAdapters: number, maxSteps: number, nowUs: number, limitUs: number, durationsUs: number[]): number {
+    const pricer = this.decodeRunPricer;
+    if (pricer !== null && pricer.decodeRunIntoUs !== undefined) return pricer.decodeRunIntoUs(n, ctx0, numAdapters, maxSteps, nowUs, limitUs, durationsUs);
+    durationsUs.length = 0;
+    if (pricer !== null) return pricer.decodeRunUs(n, ctx0, numAdapters, maxSteps, nowUs, limitUs, durationsUs);
+    let startUs = nowUs;
+    for (let i = 0; i < maxSteps; i++) {
+      if (i > 0 && startUs >= limitUs) break;
+      const d = this.cost.stepUs(decodeRunStepShape(n, ctx0, numAdapters, i));
+      durationsUs.push(d);
+      startUs += d;
+    }
+    return durationsUs.length;
+  }
+
+  /**
+   * Lengthens the decode run in flight at its end `nowUs` (nothing arrived, no sequence finishes,
+   * aging changes nothing before runAgingLimitUs) by the steps a new run planned here would have:
+   * those that start before min(horizon, aging limit), at most the steady steps left. The outputs
+   * are those of ending the run and planning that new one: the same steps with the same durations
+   * (a step's price depends only on its batch and context), the same page-table growth in the same
+   * order (Scheduler.extendDecodeRun), and every record, integral and histogram is a sum over steps
+   * that does not depend on where plans end (a run's first gap and later gaps land in the same
+   * buckets and windows). Only a failure reads plan boundaries: fail() ends what was before the
+   * last lengthening, as plan-per-horizon had.
+   */
+  private extendRun(nowUs: number, horizonUs: number): void {
+    const plan = this.plan!;
+    const n = plan.items.length;
+    const numSteps0 = plan.numSteps;
+    // A decode run's items are all running sequences; each step adds one token to each.
+    const ctx = this.planLiveTokens0 + numSteps0 * n;
+    const extra = this.extensionDurationsUs;
+    const numAdapters = this.scheduler.lora.numPinnedAdapters();
+    const count = this.priceDecodeRun(n, ctx, numAdapters, this.runStepsLeft, nowUs, Math.min(horizonUs, this.runAgingLimitUs), extra);
+    this.plan = this.scheduler.extendDecodeRun(plan, count);
+    const durations = this.stepDurationsUs;
+    let endUs = nowUs;
+    for (let i = 0; i < count; i++) {
+      durations[numSteps0 + i] = extra[i];
+      endUs += extra[i];
+    }
+    this.numStepDurations = numSteps0 + count;
+    this.runStepsLeft -= count;
+    this.runStepsBeforeExtension = numSteps0;
+    this.numStepsRun += count;
+    if (this.numStepsRun > this.options.maxSteps) throw new Error(`replica ${this.index}: more than ${this.options.maxSteps} steps (raise the bound or shorten the run)`);
+    this.nextBoundaryUs = endUs;
   }
 
   private startPlan(nowUs: number, horizonUs: number): void {
@@ -230,6 +293,8 @@ export class Replica {
       this.stepDurationsUs[0] = planDurationUs(this.cost, plan, this.adapterSlots);
       this.numStepDurations = 1;
     }
+    this.runStepsLeft = this.extendRuns && plan.numSteps > 1 ? this.runSteadySteps - plan.numSteps : 0;
+    this.runStepsBeforeExtension = 0;
     const records = this.records;
     for (const item of plan.items) {
       if (item.isPrefill && records.firstScheduledUs[item.seqId] < 0) records.firstScheduledUs[item.seqId] = nowUs;
@@ -244,7 +309,7 @@ export class Replica {
     for (let i = 0; i < this.numStepDurations; i++) endUs += durations[i];
     if (plan.items.length === 0) {
       // Nothing can run until something changes (an arrival); close the empty step at once.
-      this.endPlan(nowUs);
+      this.endPlan(nowUs, plan.numSteps);
       this.nextBoundaryUs = Infinity;
       return;
     }
@@ -253,14 +318,19 @@ export class Replica {
     this.nextBoundaryUs = endUs;
   }
 
-  private endPlan(endUs: number): void {
+  /**
+   * Records the plan in flight, ending at `endUs`, and applies it to the scheduler. With numSteps
+   * below the plan's (a failure: only the part of a lengthened run before its last lengthening),
+   * records those steps only and leaves the scheduler alone: a steady run's prefix starts no
+   * sequence and finishes none, and a failed replica's scheduler is never used again.
+   */
+  private endPlan(endUs: number, numSteps: number): void {
     const plan = this.plan!;
     const startUs = this.planStartUs;
     const durations = this.stepDurationsUs;
     const records = this.records;
     const stats = this.stats;
     const n = plan.items.length;
-    const numSteps = plan.numSteps;
     const isRun = numSteps > 1;
     const onStep = this.options.onStep;
     // Integrals and the per-step log: O(1) per step. A decode run's items are exactly the running
@@ -456,6 +526,10 @@ export class Replica {
     // And to its window with all n sequences (stats.windowItl is quick for the same window again).
     for (let s = 0; s < numSegments; s++) this.addSegment(stats.windowItl(segWindows[s]), s, n);
 
+    if (numSteps < plan.numSteps) {
+      this.plan = null;
+      return;
+    }
     const outcome = this.scheduler.onStepEnd(plan, { nowUs: endUs });
     this.plan = null;
     for (const id of outcome.firstTokenSeqIds) records.firstTokenUs[id] = firstEndUs;
@@ -517,6 +591,13 @@ export class Replica {
    * replica is inert afterwards (a recovered replica is a new one: its KV and adapters are gone).
    */
   fail(nowUs: number): void {
+    // Plan-per-horizon had ended the part of a lengthened run before its last lengthening: record
+    // it; the rest is the step in flight, lost.
+    if (this.plan !== null && this.runStepsBeforeExtension > 0) {
+      let endUs = this.planStartUs;
+      for (let i = 0; i < this.runStepsBeforeExtension; i++) endUs += this.stepDurationsUs[i];
+      this.endPlan(endUs, this.runStepsBeforeExtension);
+    }
     this.plan = null;
     this.inbox = [];
     this.inboxHead = 0;

@@ -6,34 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parseSimConfig, type SimConfigInput } from '../../sim/config.js';
 import { lossRatio } from '../../sim/fleet/report.js';
 import { runConfig } from '../../sim/run.js';
-
-type Fleet = NonNullable<SimConfigInput['fleet']>;
-
-/** Two small pools (7B on H200, 13B on H200), four tenants, a short busy workload. */
-function smallFleet(over: Partial<Fleet> = {}, top: Partial<SimConfigInput> = {}): SimConfigInput {
-  return {
-    gpu: 'h200',
-    seed: 1,
-    workload: { rate: 12, durationS: 30, inputTokens: 'uniform:50:600', outputTokens: 'uniform:20:200' },
-    ...top,
-    fleet: {
-      pools: [
-        { name: 'small', model: 'llama2-7b', replicas: 2, spares: 1 },
-        { name: 'mid', model: 'llama2-13b', replicas: 3, spares: 0 },
-      ],
-      plans: { premium: { priority: 'premium', slaCredits: true }, standard: { priority: 'standard' } },
-      tenants: [
-        { name: 'a', plan: 'premium', tier: 'mid', weight: 3, numAdapters: 2 },
-        { name: 'b', plan: 'standard', tier: 'mid', weight: 2 },
-        { name: 'c', plan: 'standard', tier: 'small', weight: 2, numAdapters: 1 },
-        { name: 'd', plan: 'premium', tier: 'small', weight: 1 },
-      ],
-      router: { policy: 'jsq' },
-      pricing: { gpuHourUsd: { h200: 6 }, outputUsdPerMTokens: { small: 0.2, mid: 0.4 }, slaCreditUsdPerWindow: 10 },
-      ...over,
-    },
-  };
-}
+import { smallFleet, type Fleet } from './small-fleet.js';
 
 function run(input: SimConfigInput): { summary: Record<string, any>; dir: string; result: ReturnType<typeof runConfig>['result'] } {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-fleet-'));

@@ -56,6 +56,11 @@ export interface RunOptions {
   readonly checkEveryStep?: boolean;
   readonly beforeSchedule?: (scheduler: Scheduler) => void;
   readonly onPlan?: (plan: BatchPlan, scheduler: Scheduler) => void;
+  /**
+   * Lazy mode: plan each decode run in pieces of at most this many steps (at least 2 first),
+   * lengthening it with extendDecodeRun, as the simulator does when nothing happens at a boundary.
+   */
+  readonly extendBy?: number;
 }
 
 /**
@@ -125,7 +130,8 @@ export function runWorkload(cfg: SchedulerConfig, events: readonly RequestEvent[
       }
     }
     options.beforeSchedule?.(scheduler);
-    const plan = scheduler.schedule({ nowUs, maxSteps: numSteps });
+    let plan = scheduler.schedule({ nowUs, maxSteps: options.extendBy !== undefined && numSteps > 1 ? Math.min(numSteps, Math.max(2, options.extendBy)) : numSteps });
+    while (plan.numSteps < numSteps) plan = scheduler.extendDecodeRun(plan, Math.min(options.extendBy!, numSteps - plan.numSteps));
     record.plans.push(plan);
     options.onPlan?.(plan, scheduler);
     const admittedNow: number[] = [];

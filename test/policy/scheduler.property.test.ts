@@ -148,6 +148,28 @@ describe('scheduler properties (static, continuous, chunked; paged and contiguou
     );
   });
 
+  it('a decode run lengthened piece by piece (extendDecodeRun) equals planning it whole and stepping one iteration at a time', () => {
+    fc.assert(
+      fc.property(scenarioArb({ pressure: true }), fc.integer({ min: 1, max: 40 }), (s, extendBy) => {
+        const cfg = scenarioConfig(s);
+        const single = runWorkload(cfg, s.events);
+        const whole = runWorkload(cfg, s.events, { lazy: true });
+        const pieces = runWorkload(cfg, s.events, { lazy: true, extendBy, checkEveryStep: true });
+        const steps = (plans: typeof single.plans) => plans.flatMap((p) => p.kvBlocksUsedPerStep);
+        expect(steps(pieces.plans)).toEqual(steps(single.plans));
+        // Whole runs and lengthened ones are the same plans: same steps, same items.
+        expect(pieces.plans.map((p) => [p.stepIndex, p.numSteps, p.items])).toEqual(whole.plans.map((p) => [p.stepIndex, p.numSteps, p.items]));
+        expect([...pieces.finishUs]).toEqual([...single.finishUs]);
+        expect([...pieces.firstTokenStep]).toEqual([...single.firstTokenStep]);
+        for (const [id, seq] of single.ended) {
+          const other = pieces.ended.get(id)!;
+          expect([other.status, other.reason, other.numPreemptions, other.numOutputTokens]).toEqual([seq.status, seq.reason, seq.numPreemptions, seq.numOutputTokens]);
+        }
+        expect(pieces.scheduler.allocator.numBlocksUsed()).toBe(0);
+      }),
+    );
+  });
+
   it('under memory pressure (preemption by recompute) every request ends, nothing leaks, and the fast path equals stepping', () => {
     let runsWithPreemption = 0;
     fc.assert(

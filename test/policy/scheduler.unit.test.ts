@@ -181,3 +181,39 @@ describe('LoRA residency cache', () => {
     expect(cache.canAcquire('b')).toBe(true);
   });
 });
+
+describe('extendDecodeRun', () => {
+  function decodingScheduler() {
+    const s = createScheduler(config({ policy: 'continuous', kv: { numBlocks: 64, pageSizeTokens: 4 } }));
+    s.addRequest(req(0, 6, 30));
+    s.addRequest(req(1, 3, 40));
+    s.onStepEnd(s.schedule({ nowUs: 0 }), { nowUs: 10 });
+    return s;
+  }
+
+  it('lengthens a pending run to what planning it whole gives, and no further than its steady length', () => {
+    const whole = decodingScheduler();
+    const pieces = decodingScheduler();
+    const steady = whole.steadyDecodeSteps(10);
+    expect(steady).toBe(29);
+    const planWhole = whole.schedule({ nowUs: 10, maxSteps: steady });
+    let plan = pieces.schedule({ nowUs: 10, maxSteps: 5 });
+    plan = pieces.extendDecodeRun(plan, 3);
+    plan = pieces.extendDecodeRun(plan, steady - 8);
+    expect([plan.stepIndex, plan.numSteps, plan.items, plan.kvBlocksUsedPerStep]).toEqual([planWhole.stepIndex, planWhole.numSteps, planWhole.items, planWhole.kvBlocksUsedPerStep]);
+    expect([0, 1].map((id) => pieces.allocator.blockTable(id))).toEqual([0, 1].map((id) => whole.allocator.blockTable(id)));
+    expect(() => pieces.extendDecodeRun(plan, 1)).toThrow(/steady length/);
+    expect(pieces.onStepEnd(plan, { nowUs: 99 }).finished.map((seq) => seq.spec.id)).toEqual([0]);
+  });
+
+  it('refuses a plan that is not a pending run, and a run the scheduler changed under', () => {
+    const s = decodingScheduler();
+    const plan = s.schedule({ nowUs: 10, maxSteps: 4 });
+    s.addRequest(req(2, 3, 3, { arrivalUs: 11 }));
+    expect(() => s.extendDecodeRun(plan, 2)).toThrow(/changed since the run was planned/);
+    s.onStepEnd(plan, { nowUs: 20 });
+    expect(() => s.extendDecodeRun(plan, 2)).toThrow(/not the pending one/);
+    const single = s.schedule({ nowUs: 20 });
+    expect(() => s.extendDecodeRun(single, 2)).toThrow(/only a decode run/);
+  });
+});

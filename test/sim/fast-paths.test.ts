@@ -157,6 +157,48 @@ describe('replica ITL by tenant and by window', () => {
   });
 });
 
+describe('per-window ITL shared by the replicas of a pool', () => {
+  it('merging each distinct window map once gives what merging every replica\'s own maps gives', () => {
+    // Gaps are integer microseconds (step durations), so every sum is exact in any order.
+    const gapArb = fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 20_000, max: 60_000 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }));
+    const addArb = fc.record({ replica: fc.integer({ min: 0, max: 2 }), tenant: fc.constantFrom('a', 'b'), gap: gapArb, count: fc.integer({ min: 0, max: 50 }), timeUs: fc.integer({ min: 0, max: 10_000_000 }) });
+    fc.assert(
+      fc.property(fc.array(addArb, { maxLength: 200 }), (adds) => {
+        const sharedWindows = new Map<number, WeightedSamples>();
+        const own = [0, 1, 2].map(() => new ReplicaStats(1_000_000));
+        const sharing = [0, 1, 2].map(() => new ReplicaStats(1_000_000, new Map(), sharedWindows));
+        for (const a of adds) {
+          own[a.replica].addItl(a.tenant, a.gap, a.count, a.timeUs);
+          sharing[a.replica].addItl(a.tenant, a.gap, a.count, a.timeUs);
+        }
+        const merge = (stats: ReplicaStats[]): Map<number, WeightedSamples> => {
+          const out = new Map<number, WeightedSamples>();
+          const seen = new Set<Map<number, WeightedSamples>>();
+          for (const st of stats) {
+            if (seen.has(st.itlByWindow)) continue;
+            seen.add(st.itlByWindow);
+            for (const [w, samples] of st.itlByWindow) {
+              if (!out.has(w)) out.set(w, new WeightedSamples());
+              out.get(w)!.addAll(samples);
+            }
+          }
+          return out;
+        };
+        const a = merge(own);
+        const b = merge(sharing);
+        expect([...b.keys()].sort((x, y) => x - y)).toEqual([...a.keys()].sort((x, y) => x - y));
+        for (const [w, samples] of a) {
+          expect(b.get(w)!.size).toBe(samples.size);
+          if (samples.size > 0) expect(b.get(w)!.percentiles(PS)).toEqual(samples.percentiles(PS));
+          if (samples.size > 0) expect(b.get(w)!.mean()).toBe(samples.mean());
+        }
+        // A replica's `itl` is its map's: with a shared map, the pool's.
+        expect(sharing[0].itl.size).toBe(adds.reduce((n, x) => n + x.count, 0));
+      }),
+    );
+  });
+});
+
 describe('roofline decode fast path', () => {
   it('decodeRunUs equals stepUs of each decode-run shape, for every model, GPU, dtype and option', () => {
     const shapeArb = fc.record({

@@ -1,4 +1,4 @@
-import { assert, assertNonNegInt, assertPosInt } from '../assert.js';
+import { assert, fail, assertNonNegInt, assertPosInt } from '../assert.js';
 import { ContiguousAllocator } from '../contiguous-allocator.js';
 import type { KvAllocator } from '../kv-allocator.js';
 import { LoraCache } from '../lora-cache.js';
@@ -69,7 +69,21 @@ export abstract class Scheduler {
   private slackCounts = new Int32Array(0);
   /** Running indexes of growing sequences grouped by slack, running order within a group. */
   private slackOrder = new Int32Array(0);
+  /**
+   * The pending decode run's sequences grouped by slack (runStarts: page + 1 offsets into runOrder),
+   * valid while runGroupsValid: every slack was below a page when the run was planned, so
+   * extendDecodeRun lengthens it without reading the other sequences.
+   */
+  private runOrder = new Int32Array(0);
+  private runStarts = new Int32Array(0);
+  private runGroupsValid = false;
   private pendingPlan: BatchPlan | null = null;
+  /**
+   * For a pending decode run: its steady length when it was planned (steps it may be lengthened to
+   * by extendDecodeRun), and `version` right after it was planned (any change since forbids that).
+   */
+  private pendingRunSteadySteps = 0;
+  private pendingRunVersion = -1;
   private admitCounter = 0;
 
   constructor(config: SchedulerConfig) {
@@ -94,7 +108,7 @@ export abstract class Scheduler {
    * run here. The caller checks the returned state's status.
    */
   addRequest(spec: RequestSpec): SeqState {
-    assert(!this.seqs.has(spec.id), () => `request id ${spec.id} reused`);
+    if (this.seqs.has(spec.id)) fail(`request id ${spec.id} reused`);
     assertNonNegInt(spec.promptTokens, 'promptTokens');
     assertNonNegInt(spec.maxOutputTokens, 'maxOutputTokens');
     assertNonNegInt(spec.priorityClass, 'priorityClass');
@@ -116,7 +130,7 @@ export abstract class Scheduler {
   /** Ends a waiting or running request; its blocks and adapter pin are released. Pairs with addRequest. */
   abort(seqId: SeqId, reason: 'aborted_by_client' | 'aborted_by_runner'): SeqState {
     const seq = this.seqs.get(seqId);
-    assert(seq !== undefined, () => `abort of unknown or ended request ${seqId}`);
+    if (seq === undefined) fail(`abort of unknown or ended request ${seqId}`);
     assert(this.pendingPlan === null, 'abort between schedule and onStepEnd');
     if (seq.status === 'running') this.releaseRunning(seq);
     else this.waiting.remove(seq);
@@ -160,7 +174,10 @@ export abstract class Scheduler {
     const builder = new PlanBuilder(this.config.maxNumBatchedTokens);
     let plan: BatchPlan;
     const numSteps = maxSteps > 1 ? Math.min(maxSteps, this.steadyDecodeSteps(view.nowUs)) : 1;
+    this.pendingRunSteadySteps = 0;
+    this.runGroupsValid = false;
     if (numSteps > 1) {
+      this.pendingRunSteadySteps = this.steadyDecodeSteps(view.nowUs);
       plan = this.composeDecodeRun(builder, numSteps);
       this.pendingSeqs = this.running.slice();
     } else {
@@ -175,7 +192,48 @@ export abstract class Scheduler {
     assert(this.allocator.numBlocksUsed() <= this.allocator.numBlocksTotal, 'KV over-committed');
     this.nextStepIndex += plan.numSteps;
     this.pendingPlan = plan;
+    this.pendingRunVersion = this.version;
     return plan;
+  }
+
+  /**
+   * Lengthens the pending plan, a steady decode run (numSteps > 1), by `extraSteps` steps: the
+   * same state as ending it with onStepEnd and planning a run of `extraSteps` from there, which the
+   * simulator may do when nothing happened at the run's end (no arrival, no finish): the batch
+   * decodes on unchanged. Nothing may have changed since it was planned (no addRequest), the
+   * caller must keep time-based changes (aging: nextWaitingChangeUs at the run's start) beyond the
+   * new last step's start, and the run may grow only up to its steady length when planned (then
+   * no sequence finishes, none is admitted and KV fits). Returns the plan to execute and pass to
+   * onStepEnd instead (the same items, more steps); the plan passed in must not be used again.
+   * Pairs with schedule.
+   */
+  extendDecodeRun(plan: BatchPlan, extraSteps: number): BatchPlan {
+    assert(this.pendingPlan === plan, 'extendDecodeRun of a plan that is not the pending one');
+    assert(plan.numSteps > 1, 'only a decode run is extended');
+    assert(this.version === this.pendingRunVersion, 'the scheduler changed since the run was planned');
+    assertPosInt(extraSteps, 'extraSteps');
+    const numSteps = plan.numSteps + extraSteps;
+    if (!(numSteps <= this.pendingRunSteadySteps)) fail(`run of ${numSteps} steps exceeds its steady length ${this.pendingRunSteadySteps}`);
+    // The run's per-step array (made by composeDecodeRun, owned here) grows in place: the plan
+    // passed in is replaced by the one returned and must not be used again.
+    const used = plan.kvBlocksUsedPerStep as number[];
+    this.growDecodeRun(plan.numSteps, numSteps, used);
+    const extended: BatchPlan = {
+      stepIndex: plan.stepIndex,
+      numSteps,
+      items: plan.items,
+      numPrefillTokens: plan.numPrefillTokens,
+      numDecodeTokens: plan.numDecodeTokens,
+      preempted: plan.preempted,
+      loraLoads: plan.loraLoads,
+      loraEvictions: plan.loraEvictions,
+      blockCopies: plan.blockCopies,
+      kvBlocksUsedPerStep: used,
+    };
+    assert(this.allocator.numBlocksUsed() <= this.allocator.numBlocksTotal, 'KV over-committed');
+    this.nextStepIndex += extraSteps;
+    this.pendingPlan = extended;
+    return extended;
   }
 
   /** Applies the executed plan: tokens computed and sampled, finishes. Pairs with schedule. */
@@ -190,15 +248,15 @@ export abstract class Scheduler {
     for (let i = 0; i < plan.items.length; i++) {
       const item = plan.items[i];
       const seq = seqs[i];
-      assert(seq.spec.id === item.seqId && seq.status === 'running', () => `planned seq ${item.seqId} is not running`);
-      assert(seq.numComputedTokens === item.contextTokens, () => `seq ${item.seqId} context moved during the step`);
+      if (!(seq.spec.id === item.seqId && seq.status === 'running')) fail(`planned seq ${item.seqId} is not running`);
+      if (!(seq.numComputedTokens === item.contextTokens)) fail(`seq ${item.seqId} context moved during the step`);
       seq.numComputedTokens += item.numNewTokens * plan.numSteps;
       this.runningContextSum += item.numNewTokens * plan.numSteps;
       if (item.isPrefill) this.allocator.commitComputed(seq.spec.id, seq.numComputedTokens);
       if (!item.samples) continue;
       if (seq.numOutputTokens === 0) firstTokenSeqIds.push(seq.spec.id);
       seq.numOutputTokens += plan.numSteps;
-      assert(seq.numOutputTokens <= seq.spec.maxOutputTokens, () => `seq ${seq.spec.id} generated past its length`);
+      if (!(seq.numOutputTokens <= seq.spec.maxOutputTokens)) fail(`seq ${seq.spec.id} generated past its length`);
       const reason: TerminalReason | null =
         seq.numOutputTokens === seq.spec.maxOutputTokens ? 'length' : stopped !== null && stopped.has(seq.spec.id) ? 'stop' : null;
       if (reason !== null) {
@@ -302,6 +360,20 @@ export abstract class Scheduler {
     return slack;
   }
 
+  /**
+   * Each running sequence's slack beyond the tokens `fromStep` steps of a pending decode run write
+   * (its page table has grown for them; numComputedTokens moves only at onStepEnd). Not memoized.
+   */
+  private fillDecodeSlackFrom(fromStep: number): number[] {
+    const slack = this.decodeSlack;
+    const running = this.running;
+    const n = running.length;
+    slack.length = n;
+    for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens - fromStep;
+    this.decodeSlackVersion = -1;
+    return slack;
+  }
+
   /** Whether `k` decode steps fit in `free` blocks given each sequence's slack. */
   private decodeRunFits(k: number, slack: readonly number[], page: number, free: number): boolean {
     let need = 0;
@@ -333,7 +405,7 @@ export abstract class Scheduler {
     for (const seq of this.seqs.values()) {
       if (seq.status === 'waiting' || seq.status === 'preempted') numWaiting++;
       assert(seq.status !== 'finished' && seq.status !== 'rejected' && seq.status !== 'aborted', 'ended seqs are dropped');
-      assert(this.allocator.hasSeq(seq.spec.id) === (seq.status === 'running'), () => `seq ${seq.spec.id} KV ownership matches status`);
+      if (!(this.allocator.hasSeq(seq.spec.id) === (seq.status === 'running'))) fail(`seq ${seq.spec.id} KV ownership matches status`);
       if (seq.status === 'running') {
         tenantCounts.set(seq.spec.tenant, (tenantCounts.get(seq.spec.tenant) ?? 0) + 1);
         if (seq.spec.adapter !== null) assert(this.lora.numPins(seq.spec.adapter) > 0, 'running seq pins its adapter');
@@ -489,45 +561,57 @@ export abstract class Scheduler {
     return false;
   }
 
-  private composeDecodeRun(builder: PlanBuilder, numSteps: number): BatchPlan {
-    // Grow page tables in the same order as numSteps single steps would (step by step, and
-    // within a step in running order), touching only the sequences that cross a block boundary
-    // at that step: O(n + steps + blocks taken), not O(n × steps).
+  /**
+   * Grows page tables for steps [fromStep, toStep) of the pending or planned decode run (step s
+   * writes token numComputedTokens + s of every running sequence) and sets used[s] to the blocks in
+   * use during step s.
+   */
+  private growDecodeRun(fromStep: number, toStep: number, used: number[]): void {
+    // Grow page tables in the same order as single steps would (step by step, and within a step
+    // in running order), touching only the sequences that cross a block boundary at that step:
+    // O(n + steps + blocks taken), not O(n × steps); lengthening a run whose crossings were grouped
+    // when it was planned touches no other sequence: O(steps + blocks taken).
     const running = this.running;
     const n = running.length;
     const page = this.allocator.pageSizeTokens;
-    const slack = this.fillDecodeSlack();
+    if (fromStep > 0 && this.runGroupsValid) {
+      this.growGrouped(this.runOrder, this.runStarts, page, 0, fromStep, toStep, used);
+      return;
+    }
+    this.runGroupsValid = false;
+    // Slack from fromStep on: page-table tokens beyond those steps fromStep.. write.
+    const slack = fromStep === 0 ? this.fillDecodeSlack() : this.fillDecodeSlackFrom(fromStep);
+    const numSteps = toStep - fromStep;
     let allBelowPage = true;
+    let everyBelowPage = true;
     for (let i = 0; i < n; i++) {
       const s = slack[i];
-      if (s < numSteps && (s < 0 || s >= page)) allBelowPage = false;
+      if (s < 0 || s >= page) {
+        everyBelowPage = false;
+        if (s < numSteps) allBelowPage = false;
+      }
     }
-    const used: number[] = new Array(numSteps);
     if (allBelowPage && page <= MAX_SLACK_BUCKETS) {
       // Every growing sequence crosses at steps slack, slack + page, ...: the sequences crossing
       // at step j are those with slack = j mod page, kept in running order by a counting sort.
-      const starts = this.slackCountsOfSize(page);
-      for (let i = 0; i < n; i++) if (slack[i] < numSteps) starts[slack[i] + 1]++;
+      // When every slack is below a page, all sequences are grouped (one whose slack is past this
+      // run never meets its group's steps within it) and the groups are kept for extendDecodeRun.
+      const keep = fromStep === 0 && everyBelowPage;
+      const grouped = (i: number): boolean => keep || slack[i] < numSteps;
+      if (keep && this.runStarts.length < page + 1) this.runStarts = new Int32Array(page + 1);
+      const starts = keep ? this.runStarts.fill(0, 0, page + 1) : this.slackCountsOfSize(page);
+      for (let i = 0; i < n; i++) if (grouped(i)) starts[slack[i] + 1]++;
       for (let r = 0; r < page; r++) starts[r + 1] += starts[r];
-      if (this.slackOrder.length < n) this.slackOrder = new Int32Array(Math.max(n, 2 * this.slackOrder.length));
-      const order = this.slackOrder;
+      if (keep && this.runOrder.length < n) this.runOrder = new Int32Array(Math.max(n, 2 * this.runOrder.length));
+      if (!keep && this.slackOrder.length < n) this.slackOrder = new Int32Array(Math.max(n, 2 * this.slackOrder.length));
+      const order = keep ? this.runOrder : this.slackOrder;
       // Fill group r from starts[r] on; starts[r] is advanced past the group and restored below.
-      for (let i = 0; i < n; i++) if (slack[i] < numSteps) order[starts[slack[i]]++] = i;
+      for (let i = 0; i < n; i++) if (grouped(i)) order[starts[slack[i]]++] = i;
       for (let r = page; r > 0; r--) starts[r] = starts[r - 1];
       starts[0] = 0;
-      let usedNow = this.allocator.numBlocksUsed();
-      for (let step = 0, r = 0; step < numSteps; step++, r = r + 1 === page ? 0 : r + 1) {
-        // r = step mod page. Blocks in use change only when some sequence grows.
-        if (starts[r] < starts[r + 1]) {
-          for (let j = starts[r]; j < starts[r + 1]; j++) {
-            const seq = running[order[j]];
-            const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
-            assert(copies.length === 0, 'a steady decode run never copies on write');
-          }
-          usedNow = this.allocator.numBlocksUsed();
-        }
-        used[step] = usedNow;
-      }
+      // Slacks were taken at fromStep: group r crosses at steps fromStep + r, fromStep + r + page, ...
+      this.growGrouped(order, starts, page, fromStep, fromStep, toStep, used);
+      this.runGroupsValid = keep;
     } else {
       const crossingsByStep: number[][] = [];
       for (let i = 0; i < n; i++) {
@@ -538,13 +622,41 @@ export abstract class Scheduler {
         if (crossing !== undefined) {
           for (const i of crossing) {
             const seq = running[i];
-            const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
+            const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + fromStep + step + 1);
             assert(copies.length === 0, 'a steady decode run never copies on write');
           }
         }
-        used[step] = this.allocator.numBlocksUsed();
+        used[fromStep + step] = this.allocator.numBlocksUsed();
       }
     }
+  }
+
+  /**
+   * Steps [fromStep, toStep) of a run (counted from its start) whose sequences are grouped by when
+   * they cross into a new block: group r (order[starts[r]..starts[r + 1]), running order) at the
+   * steps `groupBase` + r + k·page, its slacks having been taken at step groupBase <= fromStep.
+   */
+  private growGrouped(order: Int32Array, starts: Int32Array, page: number, groupBase: number, fromStep: number, toStep: number, used: number[]): void {
+    const running = this.running;
+    let usedNow = this.allocator.numBlocksUsed();
+    for (let step = fromStep, r = (fromStep - groupBase) % page; step < toStep; step++, r = r + 1 === page ? 0 : r + 1) {
+      // r = (step − groupBase) mod page. Blocks in use change only when some sequence grows.
+      if (starts[r] < starts[r + 1]) {
+        for (let j = starts[r]; j < starts[r + 1]; j++) {
+          const seq = running[order[j]];
+          const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
+          assert(copies.length === 0, 'a steady decode run never copies on write');
+        }
+        usedNow = this.allocator.numBlocksUsed();
+      }
+      used[step] = usedNow;
+    }
+  }
+
+  private composeDecodeRun(builder: PlanBuilder, numSteps: number): BatchPlan {
+    const running = this.running;
+    const used: number[] = new Array(numSteps);
+    this.growDecodeRun(0, numSteps, used);
     for (const seq of running) {
       builder.addUnplanned({
         seqId: seq.spec.id,
@@ -579,13 +691,13 @@ export abstract class Scheduler {
   /** Releases what a running sequence holds. Pairs with admit. */
   private releaseRunning(seq: SeqState): void {
     const index = this.running.lastIndexOf(seq);
-    assert(index >= 0, () => `seq ${seq.spec.id} is not running`);
+    if (!(index >= 0)) fail(`seq ${seq.spec.id} is not running`);
     this.running.splice(index, 1);
     this.runningContextSum -= seq.numComputedTokens;
     this.allocator.free(seq.spec.id);
     if (seq.spec.adapter !== null) this.lora.release(seq.spec.adapter);
     const count = this.runningByTenant.get(seq.spec.tenant) ?? 0;
-    assert(count > 0, () => `tenant ${seq.spec.tenant} running count underflow`);
+    if (!(count > 0)) fail(`tenant ${seq.spec.tenant} running count underflow`);
     this.runningByTenant.set(seq.spec.tenant, count - 1);
   }
 
