@@ -50,8 +50,12 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
   const int start = part * partition_tokens;
   const int end = min(len, start + partition_tokens);
   const int64_t out_row = (static_cast<int64_t>(s) * num_heads + h) * HEAD_DIM;
+  // A sequence whose context fits one partition is written here, whatever the grid's partition
+  // count (sized for the longest sequence, or for a CUDA graph's maximum): the result then does
+  // not depend on the other sequences' lengths. The reduce kernel skips such rows.
+  const bool direct = num_parts == 1 || len <= partition_tokens;
   if (start >= end) {
-    if (num_parts == 1 && tid < HEAD_DIM) out[out_row + tid] = Elem<Q>::from_f32(0.0f);
+    if (direct && part == 0 && tid < HEAD_DIM) out[out_row + tid] = Elem<Q>::from_f32(0.0f);
     return;  // partitions past the end are ignored by the reduce kernel
   }
   const int kvh = h / (num_heads / num_kv_heads);
@@ -142,7 +146,7 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
       o += s_acc[i][tid] * w;
     }
     const float res = ll > 0.0f ? o / ll : 0.0f;
-    if (num_parts == 1) {
+    if (direct) {
       out[out_row + tid] = Elem<Q>::from_f32(res * v_scale);
     } else {
       const int64_t prow = (static_cast<int64_t>(s) * num_heads + h) * num_parts + part;
@@ -158,6 +162,7 @@ __global__ void __launch_bounds__(HEAD_DIM) paged_decode_reduce_kernel(
     Q* __restrict__ out, int num_heads, int partition_tokens, int num_parts, float v_scale) {
   const int h = blockIdx.x, s = blockIdx.y, d = threadIdx.x;
   const int used = (seq_lens[s] + partition_tokens - 1) / partition_tokens;  // partitions with tokens
+  if (used <= 1) return;  // written directly by the main kernel
   const int64_t row = static_cast<int64_t>(s) * num_heads + h;
   float mm = -INFINITY;
   for (int i = 0; i < used; ++i) mm = fmaxf(mm, part_ml[(row * num_parts + i) * 2]);

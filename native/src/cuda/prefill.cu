@@ -8,9 +8,14 @@
 // the A operand). Causal masking touches only the tiles that cross the diagonal. Query tiles are
 // ordered heaviest first so the causal tail does not straggle.
 //
-// On an H100/H200 with an sm_90a build, head dim 128 runs the wgmma kernel of prefill_wgmma.cuh
-// instead (same tiles, masking, softmax and paging; 1.5x faster on the 2048-token benchmark);
-// this kernel serves head dim 64 and every other build. See prefill_kernel_choice().
+// On an H100/H200 with an sm_90a build, head dim 128 runs the warp-specialized kernel of
+// prefill_ws.cuh instead (a TMA producer warp, two wgmma consumer warpgroups taking turns on the
+// tensor cores; 128-query x 128-key tiles; same masking, softmax and paging rules; 2x faster than
+// this kernel on the 2048-token benchmark); prefill_wgmma.cuh's one-warpgroup wgmma kernel stays
+// as a measured alternative. This kernel serves head dim 64 and every other build. See
+// prefill_kernel_choice().
+#include <cuda.h>  // CUtensorMap (the TMA prefill kernel); the encoder comes from the runtime's driver entry point
+
 #include <cstdlib>
 #include <string>
 #include <type_traits>
@@ -291,10 +296,18 @@ __global__ void __launch_bounds__(kMmaWarps * 32) prefill_kernel(
 }
 
 #include "prefill_wgmma.cuh"
+#include "prefill_ws.cuh"
 
 // Launches one of the kernels (they take the same arguments) over (heads, query tiles of bm, sequences).
-template <auto kernel, typename T>
-void launch_kernel(const PrefillParams& p, int bm, int threads, size_t smem, cudaStream_t stream) {
+// What every prefill kernel's launch shares: log2 of the page size, the kernel's shared-memory
+// attributes (set once per kernel), and the grid (heads, query tiles of bm, sequences).
+struct PrefillLaunch {
+  int page_shift;
+  dim3 grid;
+};
+
+template <auto kernel>
+PrefillLaunch prepare_launch(const PrefillParams& p, int bm, size_t smem) {
   int page_shift = 0;
   while ((1 << page_shift) < p.page_size) ++page_shift;
   static bool configured = false;  // one per kernel
@@ -307,8 +320,14 @@ void launch_kernel(const PrefillParams& p, int bm, int threads, size_t smem, cud
   }
   const int q_tiles = static_cast<int>((p.max_q_len + bm - 1) / bm);
   STRATOS_CHECK(q_tiles <= 65535 && p.num_seqs <= 65535, "prefill", "too many query tiles or sequences for one launch");
-  const dim3 grid(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.num_seqs));
-  kernel<<<grid, threads, smem, stream>>>(
+  return {page_shift, dim3(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.num_seqs))};
+}
+
+template <auto kernel, typename T>
+void launch_kernel(const PrefillParams& p, int bm, int threads, size_t smem, cudaStream_t stream) {
+  const PrefillLaunch l = prepare_launch<kernel>(p, bm, smem);
+  const int page_shift = l.page_shift;
+  kernel<<<l.grid, threads, smem, stream>>>(
       static_cast<const T*>(p.q), p.cu_seqlens_q, p.seq_lens_kv, p.block_tables, static_cast<const T*>(p.k_cache),
       static_cast<const T*>(p.v_cache), static_cast<T*>(p.out), static_cast<int>(p.num_heads),
       static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
@@ -330,12 +349,75 @@ void launch_wgmma(const PrefillParams& p, cudaStream_t stream) {
   launch_kernel<prefill_wgmma_kernel<T, NWG, STAGES>, T>(p, BM, NWG * 128, smem, stream);
 }
 
-// Which kernel runs head_dim 128: wgmma with NWG warpgroups per block and a STAGES-deep K/V
-// ring ("wg1s2", "wg1s3", "wg2s3", "wg2s4"; needs an sm_90a build and a compute capability 9.0
-// device), or "mma4" (mma.sync, 4 warps). STRATOS_PREFILL_KERNEL overrides the default for
-// measurements.
-enum class PrefillKernel { Mma4, Wg1S2, Wg1S3, Wg2S3, Wg2S4 };
-constexpr PrefillKernel kDefaultWgmma = PrefillKernel::Wg1S3;
+// cuTensorMapEncodeTiled through the runtime (the addon does not link libcuda); null if absent.
+using EncodeTiledFn = decltype(&cuTensorMapEncodeTiled);
+EncodeTiledFn tensor_map_encoder() {
+  static const EncodeTiledFn fn = [] {
+    void* f = nullptr;
+    cudaDriverEntryPointQueryResult q{};
+    if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &f, 12000, cudaEnableDefault, &q) != cudaSuccess ||
+        q != cudaDriverEntryPointSuccess) {
+      cudaGetLastError();
+      return static_cast<EncodeTiledFn>(nullptr);
+    }
+    return reinterpret_cast<EncodeTiledFn>(f);
+  }();
+  return fn;
+}
+
+// A tensor map over a paged cache viewed as [pages * kv heads][page_size][128] (16-bit elements),
+// boxes of min(page_size, kn) rows x 64 columns, 128-byte swizzle. False if it cannot be encoded.
+bool encode_cache_map(CUtensorMap* map, const void* cache, const PrefillParams& p, int kn) {
+  const EncodeTiledFn enc = tensor_map_encoder();
+  if (enc == nullptr) return false;
+  const cuuint64_t dims[3] = {128, static_cast<cuuint64_t>(p.page_size), static_cast<cuuint64_t>(p.num_pages) * p.num_kv_heads};
+  const cuuint64_t strides[2] = {128 * 2, static_cast<cuuint64_t>(p.page_size) * 128 * 2};
+  const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(p.page_size < kn ? p.page_size : kn), 1};
+  const cuuint32_t elem_strides[3] = {1, 1, 1};
+  const CUtensorMapDataType dt = p.dtype == DType::BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+  return enc(map, dt, 3, const_cast<void*>(cache), dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+             CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <typename T, int KN, int STAGES, bool SPLIT, bool OVERLAP, bool TMA>
+void launch_ws_kernel(const PrefillParams& p, cudaStream_t stream, const CUtensorMap& map_k, const CUtensorMap& map_v) {
+  constexpr auto kernel = prefill_ws_kernel<T, KN, STAGES, SPLIT, OVERLAP, TMA>;
+  const size_t smem = ws_smem_bytes(KN, STAGES);
+  const PrefillLaunch l = prepare_launch<kernel>(p, kWsBM, smem);
+  const int page_shift = l.page_shift;
+  kernel<<<l.grid, kWsThreads, smem, stream>>>(
+      static_cast<const T*>(p.q), p.cu_seqlens_q, p.seq_lens_kv, p.block_tables, static_cast<const T*>(p.k_cache),
+      static_cast<const T*>(p.v_cache), static_cast<T*>(p.out), static_cast<int>(p.num_heads),
+      static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
+      p.scale * kLog2e, map_k, map_v);
+  cuda_check_launch("prefill");
+}
+
+// The warp-specialized kernel; TMA needs page_size >= 8 and encodable tensor maps, and falls back
+// to the cp.async producer otherwise.
+template <typename T, int KN, int STAGES, bool SPLIT, bool OVERLAP, bool TMA = false>
+void launch_ws(const PrefillParams& p, cudaStream_t stream) {
+  CUtensorMap map_k{}, map_v{};
+  if constexpr (TMA) {
+    if (p.page_size >= 8 && encode_cache_map(&map_k, p.k_cache, p, KN) && encode_cache_map(&map_v, p.v_cache, p, KN)) {
+      launch_ws_kernel<T, KN, STAGES, false, OVERLAP, true>(p, stream, map_k, map_v);
+      return;
+    }
+  }
+  launch_ws_kernel<T, KN, STAGES, SPLIT, OVERLAP, false>(p, stream, map_k, map_v);
+}
+
+// Which kernel runs head_dim 128 (STRATOS_PREFILL_KERNEL overrides the default for measurements):
+//   "ws128s3t" (default): warp-specialized, 128-key tiles, 3-deep K/V ring, TMA producer (falls
+//     back to the cp.async producer for page sizes below 8 or if a tensor map cannot be encoded);
+//   "ws128s3to": the same with a consumer's softmax overlapping its own P V;
+//   "ws128s3", "ws128s3o", "ws128s3k": cp.async producer (o: that overlap; k: separate K and V
+//     barriers);
+//   "wg1s2", "wg1s3", "wg2s3", "wg2s4": wgmma with NWG warpgroups per block, a STAGES-deep ring;
+//   all of these need an sm_90a build and a compute capability 9.0 device;
+//   "mma4": mma.sync, 4 warps (every build).
+enum class PrefillKernel { Mma4, Wg1S2, Wg1S3, Wg2S3, Wg2S4, Ws128S3, Ws128S3K, Ws128S3O, Ws128S3T, Ws128S3TO };
+constexpr PrefillKernel kDefaultWgmma = PrefillKernel::Ws128S3T;
 bool wgmma_usable() {
 #if STRATOS_SM90A
   static const bool v = [] {
@@ -360,6 +442,11 @@ PrefillKernel prefill_kernel_choice() {
     if (k == "wg1s3") return PrefillKernel::Wg1S3;
     if (k == "wg2s3") return PrefillKernel::Wg2S3;
     if (k == "wg2s4") return PrefillKernel::Wg2S4;
+    if (k == "ws128s3") return PrefillKernel::Ws128S3;
+    if (k == "ws128s3k") return PrefillKernel::Ws128S3K;
+    if (k == "ws128s3o") return PrefillKernel::Ws128S3O;
+    if (k == "ws128s3t") return PrefillKernel::Ws128S3T;
+    if (k == "ws128s3to") return PrefillKernel::Ws128S3TO;
     return kDefaultWgmma;
   }();
   return v;
@@ -379,6 +466,11 @@ void prefill_cuda(const PrefillParams& p, void* stream) {
       case PrefillKernel::Wg1S3: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_wgmma<T, 1, 3>(p, s))); break;
       case PrefillKernel::Wg2S3: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_wgmma<T, 2, 3>(p, s))); break;
       case PrefillKernel::Wg2S4: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_wgmma<T, 2, 4>(p, s))); break;
+      case PrefillKernel::Ws128S3: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_ws<T, 128, 3, false, false>(p, s))); break;
+      case PrefillKernel::Ws128S3K: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_ws<T, 128, 3, true, false>(p, s))); break;
+      case PrefillKernel::Ws128S3O: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_ws<T, 128, 3, false, true>(p, s))); break;
+      case PrefillKernel::Ws128S3T: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_ws<T, 128, 3, false, false, true>(p, s))); break;
+      case PrefillKernel::Ws128S3TO: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch_ws<T, 128, 3, false, true, true>(p, s))); break;
       default: STRATOS_DISPATCH_16(p.dtype, T, "prefill", (launch<T, 128>(p, s))); break;
     }
   } else if (p.head_dim == 64) {

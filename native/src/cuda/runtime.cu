@@ -1,5 +1,6 @@
 // Device memory, streams, events, graphs and the shared workspace, behind plain functions.
 #include <mutex>
+#include <vector>
 
 #include "common.cuh"
 #include "stratos/runtime.h"
@@ -103,6 +104,7 @@ void cuda_graph_destroy(void* g) { STRATOS_CUDA(cudaGraphExecDestroy(static_cast
 static std::mutex g_ws_mutex;
 static void* g_ws = nullptr;
 static size_t g_ws_bytes = 0;
+static std::vector<void*> g_ws_retired;
 
 void* cuda_workspace(size_t bytes, void* s) {
   std::lock_guard<std::mutex> lock(g_ws_mutex);
@@ -112,10 +114,10 @@ void* cuda_workspace(size_t bytes, void* s) {
   if (cs != cudaStreamCaptureStatusNone)
     throw Error("the shared workspace must grow to " + std::to_string(bytes) +
                 " bytes while a graph is being captured: run the op once before capturing");
-  // Grow by 2x so a sequence of slightly larger calls does not reallocate each time; wait for
-  // work that may still use the old buffer.
-  STRATOS_CUDA(cudaDeviceSynchronize());
-  if (g_ws) STRATOS_CUDA(cudaFree(g_ws));
+  // Grow by 2x so a sequence of slightly larger calls does not reallocate each time. The old
+  // buffer is retired, never freed: a captured CUDA graph may have baked its address into a node
+  // and replay it later (the retired buffers together are smaller than the current one).
+  if (g_ws) g_ws_retired.push_back(g_ws);
   g_ws = nullptr;
   const size_t want = bytes > 2 * g_ws_bytes ? bytes : 2 * g_ws_bytes;
   STRATOS_CUDA(cudaMalloc(&g_ws, want));
