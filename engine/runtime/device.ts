@@ -4,6 +4,7 @@
 import {
   allocHost, cpu, DeviceBuffer, gpu, type DType, type GpuOps, type HostArray, type SampleResult,
 } from '../../native/index.js';
+import { EngineError } from './errors.js';
 import type { StArray } from './safetensors.js';
 
 /** A tensor on the device: a host typed array (cpu) or a DeviceBuffer (gpu). */
@@ -83,6 +84,24 @@ export interface Device {
    * only those three small arrays come back to the host (one copy), never the logits.
    */
   sample(logits: Tensor, dtype: ActDtype, rows: number, vocab: number, params: StagedSampleParams): () => SampleResult;
+  /** Streaming multiprocessors (the paged decode's split rule; 0 on the CPU). */
+  readonly smCount: number;
+  /**
+   * Records everything `fn` queues into a CUDA graph instead of running it (nothing executes);
+   * replay with `launchGraph`. The GPU device must run on a created stream (not the default
+   * stream); the CPU device throws an EngineError with code 'graphs'.
+   */
+  captureGraph(fn: () => void): GraphExec;
+  /** Queues one replay of a captured graph on the device's stream. */
+  launchGraph(g: GraphExec): void;
+  destroyGraph(g: GraphExec): void;
+}
+
+/** An instantiated CUDA graph (an opaque native handle). */
+export type GraphExec = bigint;
+
+function noGraphs(): never {
+  throw new EngineError('graphs', 'CUDA graphs need the GPU backend (the CPU backend runs every op eagerly)');
 }
 
 const BYTES: Record<ActDtype | 'i32', number> = { f32: 4, bf16: 2, i32: 4 };
@@ -117,6 +136,10 @@ export function cpuDevice(dtype: ActDtype, rowBucket: (n: number) => number = (n
     beginTiming: () => {},
     endTimingMs: () => null,
     free: () => {},
+    smCount: 0,
+    captureGraph: () => noGraphs(),
+    launchGraph: () => noGraphs(),
+    destroyGraph: () => noGraphs(),
     embedding: (a) => void ops.embedding(a as never),
     rmsnorm: (a) => void ops.rmsnorm(a as never),
     rope: (a) => ops.rope(a as never),
@@ -177,6 +200,7 @@ export function gpuDevice(dtype: 'bf16', scratchBytes: number, stream: bigint): 
   const start = g.createEvent();
   const end = g.createEvent();
   const withStream = (a: OpArgs): OpArgs => ({ ...a, stream });
+  const graphs = new Set<GraphExec>();
   // Index arrays of a step in one upload, each piece 256-byte aligned.
   const ints = (arrays: readonly Int32Array[]): DeviceBuffer[] => {
     let total = 0;
@@ -204,13 +228,13 @@ export function gpuDevice(dtype: 'bf16', scratchBytes: number, stream: bigint): 
     },
     zeros: (d, count) => {
       const b = g.alloc(Math.max(1, count * BYTES[d]));
-      g.fill(b, 0);
+      g.fill(b, 0, stream);
       owned.push(b);
       return b;
     },
     zerosInt: (count) => {
       const b = g.alloc(Math.max(1, count * 4));
-      g.fill(b, 0);
+      g.fill(b, 0, stream);
       owned.push(b);
       return b;
     },
@@ -237,10 +261,27 @@ export function gpuDevice(dtype: 'bf16', scratchBytes: number, stream: bigint): 
       return g.elapsedMs(start, end);
     },
     free: () => {
+      g.sync(stream);
+      for (const e of graphs) g.destroyGraph(e);
+      graphs.clear();
       for (const b of owned) b.free();
       owned.length = 0;
       g.destroyEvent(start);
       g.destroyEvent(end);
+    },
+    smCount: g.status.smCount ?? 132,
+    captureGraph: (fn) => {
+      if (stream === 0n) throw new EngineError('graphs', 'CUDA graphs cannot be captured on the default stream: build the GPU device on a created stream');
+      const e = g.capture(stream, fn);
+      graphs.add(e);
+      return e;
+    },
+    launchGraph: (e) => {
+      if (!graphs.has(e)) throw new Error('launchGraph: not a live graph of this device');
+      g.launchGraph(e, stream);
+    },
+    destroyGraph: (e) => {
+      if (graphs.delete(e)) g.destroyGraph(e);
     },
     embedding: (a) => g.embedding(withStream(a) as never),
     rmsnorm: (a) => g.rmsnorm(withStream(a) as never),

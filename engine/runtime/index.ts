@@ -2,6 +2,7 @@
 export { RealClock, VirtualClock, type Clock } from './clock.js';
 export { Engine, syntheticPrompt, type EngineObserver, type EngineOptions, type EngineRequest, type EngineRequestSource, type EngineResult, type EngineStepRecord } from './engine.js';
 export { EngineError } from './errors.js';
+export { DecodeGraphs, decodeGraphKey, graphLayout, type DecodeGraphKey } from './decode-graphs.js';
 export { FakeRunner, fakeToken, type StepDurationFn } from './fake-runner.js';
 export { LlamaModel, planLayout, type ForwardInput, type ForwardSeq, type HostLogits, type KvCacheShape } from './llama.js';
 export { fromHfConfig, kvBytesPerToken, MODEL_CONFIG_NAMES, MODEL_CONFIGS, modelConfig, modelConfigErrors, numParams, toHfConfig, type ModelConfig } from './model-config.js';

@@ -53,6 +53,8 @@ interface LayerWeights {
   readonly q: Tensor;
   readonly k: Tensor;
   readonly v: Tensor;
+  /** q, k and v stacked ([q + 2 kv, hidden]; q, k, v are views of it). */
+  readonly qkv: Tensor;
   readonly o: Tensor;
   readonly postNorm: Tensor;
   /** gate and up stacked: [2 × ffn, hidden], so one GEMM feeds silu-mul. */
@@ -69,6 +71,18 @@ export class LlamaModel {
   private readonly kCache: Tensor[] = [];
   private readonly vCache: Tensor[] = [];
   private readonly blockElems: number;
+  /**
+   * One GEMM for q, k and v in single-row steps without LoRA (its output row is q | k | v, so
+   * the three are views); with more rows the three GEMMs run, since the kernels after them take
+   * q, k and v as contiguous [rows, dim] arrays. Changes rounding (another GEMM shape), so it is
+   * fixed before a runner captures graphs.
+   */
+  fuseQkv = false;
+  /**
+   * Shortest flash-decoding split (tokens, a power of two <= 512). Shorter splits put more blocks on
+   * a small batch's attention (batch 1 has one block per head and split). Fixed before capturing graphs.
+   */
+  decodeMinPartitionTokens = 128;
 
   constructor(
     readonly device: Device,
@@ -78,12 +92,16 @@ export class LlamaModel {
     const c = (this.config = weights.config);
     const loader = new WeightLoader(device, weights);
     this.embed = loader.load(['model.embed_tokens.weight']);
+    const qw = c.numHeads * c.headDim * c.hiddenSize;
+    const kvw = c.numKvHeads * c.headDim * c.hiddenSize;
     for (let l = 0; l < c.numLayers; l++) {
+      const qkv = loader.load([layerName(l, 'self_attn.q_proj'), layerName(l, 'self_attn.k_proj'), layerName(l, 'self_attn.v_proj')]);
       this.layers.push({
         inputNorm: loader.load([layerName(l, 'input_layernorm')]),
-        q: loader.load([layerName(l, 'self_attn.q_proj')]),
-        k: loader.load([layerName(l, 'self_attn.k_proj')]),
-        v: loader.load([layerName(l, 'self_attn.v_proj')]),
+        qkv,
+        q: device.view(qkv, device.dtype, 0, qw),
+        k: device.view(qkv, device.dtype, qw, kvw),
+        v: device.view(qkv, device.dtype, qw + kvw, kvw),
         o: loader.load([layerName(l, 'self_attn.o_proj')]),
         postNorm: loader.load([layerName(l, 'post_attention_layernorm')]),
         gateUp: loader.load([layerName(l, 'mlp.gate_proj'), layerName(l, 'mlp.up_proj')]),
@@ -119,19 +137,29 @@ export class LlamaModel {
     }
     const layout = planLayout(input.seqs, page, this.kv.numBlocks, (n) => dev.rowBucket(n));
     if (layout.numTokens === 0) return null;
+    return this.encode(layout, stepTensors(dev.ints(layoutArrays(layout))), input.lora ?? null);
+  }
+
+  /**
+   * Queues the forward of a planned step whose index arrays are already on the device (in
+   * layoutArrays order). A CUDA graph records exactly these launches: every shape argument comes
+   * from `layout`'s fixed-size fields, every per-step value from the index tensors.
+   */
+  encode(layout: StepLayout, idx: StepTensors, loraSlots: LoraSlots | null): DeviceLogits | null {
+    const c = this.config;
+    const dev = this.device;
+    const dt: ActDtype = dev.dtype;
+    const page = this.kv.pageSizeTokens;
     // Token-wise ops run over T rows: the step's tokens padded to a bucket, so GEMM shapes (each
     // autotuned once on the GPU) repeat across steps; padding rows write no KV and are never read.
     const T = layout.ids.length;
     const S = layout.numSampled;
     const SR = layout.sampleRows.length;
     const numSegs = layout.loraSegSlots.length;
-    if (numSegs > 0 && (input.lora === undefined || input.lora === null)) throw new Error('forward: a sequence has an adapter slot but no LoRA slots were given');
-    const [ids, positions, slots, decodeTables, decodeLens, cuSeqlens, prefillLens, prefillTables, sampleRows, segStarts, segSlots] = dev.ints([
-      layout.ids, layout.positions, layout.slots, layout.decodeTables, layout.decodeLens, layout.cuSeqlens, layout.prefillLens, layout.prefillTables, layout.sampleRows,
-      layout.loraSegStarts, layout.loraSegSlots,
-    ]);
+    if (numSegs > 0 && loraSlots === null) throw new Error('forward: a sequence has an adapter slot but no LoRA slots were given');
+    const [ids, positions, slots, decodeTables, decodeLens, cuSeqlens, prefillLens, prefillTables, sampleRows, segStarts, segSlots] = idx;
     // LoRA deltas after each base GEMM, only in steps where some sequence has an adapter.
-    const lora = numSegs > 0 ? input.lora! : null;
+    const lora = numSegs > 0 ? loraSlots : null;
     const seg: LoraSegments = { segStarts, segSlots, numSegs };
     const loraY = lora !== null ? dev.scratch('f32', T * lora.maxSiteRank) : null;
     const H = c.hiddenSize;
@@ -139,9 +167,11 @@ export class LlamaModel {
     const kvDim = c.numKvHeads * c.headDim;
     const h = dev.scratch(dt, T * H); // residual stream [T, hidden]
     const x = dev.scratch(dt, T * H); // normed input of the next matmul
-    const q = dev.scratch(dt, T * qDim);
-    const k = dev.scratch(dt, T * kvDim);
-    const v = dev.scratch(dt, T * kvDim);
+    const fused = this.fuseQkv && T === 1 && lora === null;
+    const qkvOut = fused ? dev.scratch(dt, qDim + 2 * kvDim) : null;
+    const q = qkvOut !== null ? dev.view(qkvOut, dt, 0, qDim) : dev.scratch(dt, T * qDim);
+    const k = qkvOut !== null ? dev.view(qkvOut, dt, qDim, kvDim) : dev.scratch(dt, T * kvDim);
+    const v = qkvOut !== null ? dev.view(qkvOut, dt, qDim + kvDim, kvDim) : dev.scratch(dt, T * kvDim);
     const attn = dev.scratch(dt, T * qDim);
     const y = dev.scratch(dt, T * H); // a sublayer's output, added to h by the next norm
     const gu = dev.scratch(dt, T * 2 * c.ffnSize);
@@ -150,15 +180,21 @@ export class LlamaModel {
     const numDecode = layout.numDecode;
     const numPrefillSeqs = layout.prefillLens.length;
     const numPrefillTokens = layout.numTokens - numDecode;
+    // The split is fixed by the decode rows' bucket and the context's bucket, so a step replayed
+    // from a CUDA graph (grid sized for its bucket) splits every sequence as the eager step does.
+    const partitionTokens = decodePartitionTokens(dev.rowBucket(numDecode) * c.numHeads, contextBucket(layout.decodeMaxLen), dev.smCount, this.decodeMinPartitionTokens);
 
     dev.embedding({ dtype: dt, vocab: c.vocabSize, hidden: H, numTokens: T, table: this.embed, ids, out: h });
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.layers[l];
       if (l === 0) dev.rmsnorm({ dtype: dt, numTokens: T, hidden: H, eps, x: h, weight: w.inputNorm, out: x });
       else dev.rmsnorm({ dtype: dt, numTokens: T, hidden: H, eps, x: y, residual: h, weight: w.inputNorm, out: x });
-      dev.gemm({ dtype: dt, m: T, n: qDim, k: H, a: x, b: w.q, c: q });
-      dev.gemm({ dtype: dt, m: T, n: kvDim, k: H, a: x, b: w.k, c: k });
-      dev.gemm({ dtype: dt, m: T, n: kvDim, k: H, a: x, b: w.v, c: v });
+      if (qkvOut !== null) dev.gemm({ dtype: dt, m: 1, n: qDim + 2 * kvDim, k: H, a: x, b: w.qkv, c: qkvOut });
+      else {
+        dev.gemm({ dtype: dt, m: T, n: qDim, k: H, a: x, b: w.q, c: q });
+        dev.gemm({ dtype: dt, m: T, n: kvDim, k: H, a: x, b: w.k, c: k });
+        dev.gemm({ dtype: dt, m: T, n: kvDim, k: H, a: x, b: w.v, c: v });
+      }
       if (lora !== null) {
         lora.apply(l, 'q', x, q, T, seg, loraY!);
         lora.apply(l, 'k', x, k, T, seg, loraY!);
@@ -169,7 +205,7 @@ export class LlamaModel {
       dev.kvWrite({ dtype: dt, cacheDtype: dt, numTokens: T, key: k, value: v, slotMapping: slots, ...cache });
       if (numDecode > 0) {
         dev.pagedDecode({
-          dtype: dt, kvDtype: dt, numSeqs: numDecode, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen,
+          dtype: dt, kvDtype: dt, numSeqs: numDecode, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
           q: dev.view(q, dt, 0, numDecode * qDim), blockTables: decodeTables, seqLens: decodeLens, out: dev.view(attn, dt, 0, numDecode * qDim), ...cache,
         });
       }
@@ -210,6 +246,46 @@ export class LlamaModel {
     dev.gemm({ dtype: dt, m: SR, n: c.vocabSize, k: H, a: final, b: this.lmHead, c: logits });
     return { dtype: dt, logits, rows: S };
   }
+}
+
+/** The index tensors of a step on the device, in layoutArrays order. */
+export type StepTensors = readonly [Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor, Tensor];
+
+/** The 11 index tensors of a step, checked. */
+export function stepTensors(t: readonly Tensor[]): StepTensors {
+  if (t.length !== 11) throw new Error(`a step has 11 index tensors, got ${t.length}`);
+  return t as unknown as StepTensors;
+}
+
+/** A step's index arrays in the order `encode` takes them (one upload). */
+export function layoutArrays(l: StepLayout): Int32Array[] {
+  return [l.ids, l.positions, l.slots, l.decodeTables, l.decodeLens, l.cuSeqlens, l.prefillLens, l.prefillTables, l.sampleRows, l.loraSegStarts, l.loraSegSlots];
+}
+
+/** Smallest context bucket: contexts up to 256 tokens share one. */
+export const MIN_CONTEXT_BUCKET = 256;
+
+/** The context bucket of a step whose longest sequence has `maxLen` tokens: a power of two >= 256. */
+export function contextBucket(maxLen: number): number {
+  let b = MIN_CONTEXT_BUCKET;
+  // Bound: doubles until it reaches maxLen (< 2^31).
+  while (b < maxLen) b *= 2;
+  return b;
+}
+
+/**
+ * Tokens per flash-decoding split for `blocks` (sequences × heads) blocks over contexts up to
+ * `maxLen`: enough splits that the grid covers the GPU 8 times over, none shorter than `minTokens`
+ * (128: the CUDA launcher's own rule), evaluated here on bucketed inputs so that eager and graph
+ * steps split alike. 0 (the launcher chooses) without an SM count (the CPU).
+ */
+export function decodePartitionTokens(blocks: number, maxLen: number, smCount: number, minTokens = 128): number {
+  if (smCount <= 0) return 0;
+  const target = smCount * 8;
+  let part = 512;
+  // Bound: halves from 512 down to minTokens (>= 16).
+  while (part > Math.max(16, minTokens) && blocks * Math.ceil(maxLen / part) < target) part /= 2;
+  return part;
 }
 
 /** Host-side index arrays of one step. Token arrays have the padded row count. */

@@ -1,4 +1,5 @@
-import { cpu, decode, SAMPLE_STATUS, SAMPLING_MAX_VOCAB_GPU, type SampleResult } from '../../native/index.js';
+import { cpu, decode, gpu, SAMPLE_STATUS, SAMPLING_MAX_VOCAB_GPU, type SampleResult } from '../../native/index.js';
+import { DecodeGraphs } from './decode-graphs.js';
 import { cpuDevice, gpuDevice, gpuRowBucket, type Device, type SampleParams } from './device.js';
 import { EngineError } from './errors.js';
 import { LlamaModel, type DeviceLogits, type ForwardSeq, type HostLogits, type KvCacheShape } from './llama.js';
@@ -36,6 +37,18 @@ export interface LlamaRunnerOptions {
   readonly kvCache?: boolean;
   /** Multi-tenant LoRA: adapters come from the registry into `numSlots` slots (the policy's LoRA cache decides which). */
   readonly lora?: LlamaLoraOptions;
+  /**
+   * Replay decode-only steps from CUDA graphs (decode-graphs.ts; GPU only, default off): the
+   * device then runs on a stream of its own. Steps with a prefill chunk, a LoRA adapter, block
+   * copies, host sampling or more rows than `graphMaxRows` run eagerly. `useGraphs` switches it.
+   */
+  readonly cudaGraphs?: boolean;
+  /** Largest decode batch replayed from a graph (rounded up to a row bucket; default maxNumSeqs). */
+  readonly graphMaxRows?: number;
+  /** One q/k/v GEMM in single-row steps without LoRA (LlamaModel.fuseQkv; default off). */
+  readonly fuseQkv?: boolean;
+  /** Shortest flash-decoding split in tokens (LlamaModel.decodeMinPartitionTokens): a power of two in [16, 512], default 128. */
+  readonly decodeMinPartitionTokens?: number;
 }
 
 export interface LlamaLoraOptions {
@@ -85,26 +98,44 @@ export class LlamaRunner implements ModelRunner {
   lastHostSampleUs = 0;
   /** Forwards the last step ran (more than 1 only without a KV cache). */
   lastNumForwards = 0;
+  /** Decode graphs (null unless built with cudaGraphs). */
+  readonly graphs: DecodeGraphs | null;
+  /** Replay fitting decode steps from graphs (settable between runs; needs cudaGraphs at construction). */
+  useGraphs: boolean;
+  /** Whether the last step replayed a graph. */
+  lastReplayed = false;
+  private readonly stream: bigint;
 
   constructor(weights: ModelWeights, readonly options: LlamaRunnerOptions) {
     if (options.backend === 'gpu' && options.dtype !== 'bf16') throw new EngineError('dtype', `dtype = ${options.dtype}: the GPU backend runs bf16 only`);
+    if (options.cudaGraphs === true && options.backend !== 'gpu') throw new EngineError('graphs', 'cudaGraphs needs the GPU backend (the CPU backend runs every op eagerly)');
+    // Graphs are captured on a stream of the device's own (the default stream cannot be captured).
+    this.stream = options.cudaGraphs === true ? gpu().createStream() : 0n;
     this.device =
       options.backend === 'cpu'
         ? cpuDevice(options.dtype, options.bucketRows === true ? gpuRowBucket : (n) => n)
-        : gpuDevice('bf16', workspaceBytes(weights, gpuRowBucket(options.maxNumBatchedTokens), gpuRowBucket(options.maxNumSeqs)), 0n);
+        : gpuDevice('bf16', workspaceBytes(weights, gpuRowBucket(options.maxNumBatchedTokens), gpuRowBucket(options.maxNumSeqs)), this.stream);
     this.model = new LlamaModel(this.device, weights, options.kv);
+    this.model.fuseQkv = options.fuseQkv ?? false;
+    const minPart = options.decodeMinPartitionTokens ?? 128;
+    if (!Number.isSafeInteger(minPart) || minPart < 16 || minPart > 512 || (minPart & (minPart - 1)) !== 0) {
+      throw new EngineError('decode_partition', `decodeMinPartitionTokens = ${minPart}: must be a power of two in [16, 512]`);
+    }
+    this.model.decodeMinPartitionTokens = minPart;
     this.vocabSize = weights.config.vocabSize;
     const fits = this.vocabSize <= SAMPLING_MAX_VOCAB_GPU || options.backend === 'cpu';
     this.sampleOnDevice = (options.sampleOnDevice ?? options.backend === 'gpu') && fits;
     this.kvCache = options.kvCache ?? true;
     this.registry = options.lora?.registry ?? null;
     this.lora = options.lora !== undefined ? new LoraSlots(this.device, weights.config, options.lora) : null;
+    this.graphs = options.cudaGraphs === true ? new DecodeGraphs(this.device, this.model, this.vocabSize, gpuRowBucket(options.graphMaxRows ?? options.maxNumSeqs)) : null;
+    this.useGraphs = this.graphs !== null;
     if (!fits && options.sampleOnDevice === true) throw new EngineError('sampling', `vocab ${this.vocabSize} exceeds the GPU sampler's ${SAMPLING_MAX_VOCAB_GPU}: sample on the host`);
   }
 
   get name(): string {
     const o = this.options;
-    return `llama-${o.backend}-${o.dtype}${this.kvCache ? '' : '-nokvcache'}${this.sampleOnDevice ? '' : '-hostsampling'}${this.lora !== null ? '-lora' : ''}`;
+    return `llama-${o.backend}-${o.dtype}${this.kvCache ? '' : '-nokvcache'}${this.sampleOnDevice ? '' : '-hostsampling'}${this.lora !== null ? '-lora' : ''}${this.useGraphs ? '-graphs' : ''}`;
   }
 
   /** Forgets a finished sequence's history (no-KV-cache baseline; a no-op otherwise). */
@@ -121,6 +152,8 @@ export class LlamaRunner implements ModelRunner {
     this.loadAdapters(step);
     this.lastLogprobs = null;
     this.lastHostSampleUs = 0;
+    this.lastReplayed = false;
+    if (this.useGraphs && this.graphs === null) throw new EngineError('graphs', 'useGraphs: this runner was built without cudaGraphs');
     // Items are index-aligned with plan.items; a plan without items (unit tests of the runner) runs the base model.
     const planned = step.plan.items.length;
     if (planned !== 0 && planned !== step.items.length) throw new Error(`runner step: ${step.items.length} items for a plan of ${planned}`);
@@ -147,6 +180,15 @@ export class LlamaRunner implements ModelRunner {
   /** One forward over `seqs` (items[idx[j]] is seqs[j]'s runner item), then sampling: a token per sampling sequence, else -1. */
   private runForward(seqs: readonly ForwardSeq[], allItems: readonly RunnerItem[], idx: readonly number[], blockCopies: RunnerStep['plan']['blockCopies']): { tokens: Int32Array; gpuMs: number | null } {
     const items = idx.map((i) => allItems[i]).filter((item) => item.samples);
+    if (this.useGraphs && this.sampleOnDevice && blockCopies.length === 0 && items.length === seqs.length) {
+      const g = this.graphs!.run(seqs, items.map((x) => ({ ...x.sampling, outputIndex: x.outputIndex })));
+      if (g !== null) {
+        checkStatus(g.result);
+        this.lastLogprobs = g.result.logprobs;
+        this.lastReplayed = g.replayed;
+        return { tokens: g.result.tokens, gpuMs: g.gpuMs };
+      }
+    }
     this.device.resetScratch();
     const params = this.sampleOnDevice && items.length > 0 ? this.device.stageSampleParams(samplingParams(items)) : null;
     this.device.beginTiming();
@@ -269,6 +311,7 @@ export class LlamaRunner implements ModelRunner {
 
   close(): void {
     this.device.free();
+    if (this.stream !== 0n) gpu().destroyStream(this.stream);
   }
 }
 

@@ -8,8 +8,9 @@ import { createScheduler, DEFAULT_SCHEDULER_CONFIG, type SchedulerConfig } from 
 import { gpu } from '../../../native/index.js';
 import { RealClock } from '../clock.js';
 import { Engine, syntheticPrompt, type EngineRequest, type EngineStepRecord } from '../engine.js';
-import { modelConfig, numParams } from '../model-config.js';
+import { modelConfig } from '../model-config.js';
 import { argmaxRows, LlamaRunner } from '../model-runner.js';
+import { measureRoofline } from './roofline.js';
 import { loadHfFolder, poolValue, RANDOM_POOL_SIZE, randomWeights, writeHfFolder, type ModelWeights } from '../weights.js';
 
 const outDir = process.argv[2] ?? 'out';
@@ -118,28 +119,7 @@ if (mode === '7b') {
     return { steps, wallS, outputTokens };
   };
   // The roofline reference, measured in this run: device-to-device copy bandwidth (read + write).
-  {
-    const g = gpu();
-    const bytes = 2 ** 31;
-    const a = g.alloc(bytes);
-    const b = g.alloc(bytes);
-    const e0 = g.createEvent();
-    const e1 = g.createEvent();
-    g.copy(b, a, bytes);
-    g.record(e0);
-    for (let i = 0; i < 10; i++) g.copy(b, a, bytes);
-    g.record(e1);
-    const ms = g.elapsedMs(e0, e1) / 10;
-    const copyBytesPerS = (2 * bytes) / (ms / 1000);
-    const weightBytes = numParams(w.config) * 2;
-    results.copy_bandwidth_tb_per_s = copyBytesPerS / 1e12;
-    results.llama7b_weight_bytes = weightBytes;
-    results.llama7b_roofline_batch1_ms = (weightBytes / copyBytesPerS) * 1000;
-    a.free();
-    b.free();
-    g.destroyEvent(e0);
-    g.destroyEvent(e1);
-  }
+  Object.assign(results, measureRoofline(w.config));
   const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const decodeStats = (steps: EngineStepRecord[]) => {
     const d = steps.filter((s) => s.plan.numPrefillTokens === 0 && s.plan.items.length > 0);
