@@ -89,6 +89,8 @@ export const simConfigSchema = z.strictObject({
       gemmEfficiency: fraction.default(0.7),
       attentionEfficiency: fraction.default(0.5),
       hostOverheadUs: z.number().nonnegative().default(1500),
+      /** Host time per sequence in a step on top of hostOverheadUs, µs (fitted on our engine by stratos validate). */
+      hostOverheadPerSeqUs: z.number().nonnegative().default(0),
       /** Profile model: how the engine pads a step's token rows (pow2: our engine's GEMM buckets). */
       rowBuckets: z.enum(ROW_BUCKETS).default('none'),
       /** Profile model: device time per forward no kernel measurement covers (launch gaps), µs. */
@@ -97,6 +99,11 @@ export const simConfigSchema = z.strictObject({
       sampledRowOverheadUs: z.number().nonnegative().default(0),
       /** Profile model: q, k, v as one fused GEMM (vLLM; default) or three (our engine). */
       qkvFused: z.boolean().default(true),
+      /**
+       * Profile model: profile (default) prices the GPU's power management with the profile's power
+       * section when it has one (prefill steps run faster on a cool GPU, sim/cost/power.ts); off prices every step at the profile's clock.
+       */
+      power: z.enum(['profile', 'off']).default('profile'),
       sampling: z.enum(['gpu', 'cpu']).default('gpu'),
       /** Host sampling per token when sampling = cpu; unset: the profile's measured host sampler (roofline: 2,000 µs). */
       cpuSamplingUsPerToken: z.number().nonnegative().optional(),

@@ -122,6 +122,7 @@ export function buildCostModel(config: SimConfig, shape: ReplicaShape, loraRank:
       gemmEfficiency: c.gemmEfficiency,
       attentionEfficiency: c.attentionEfficiency,
       hostOverheadUs: c.hostOverheadUs,
+      hostOverheadPerSeqUs: c.hostOverheadPerSeqUs,
       sampling: c.sampling,
       cpuSamplingUsPerToken: c.cpuSamplingUsPerToken ?? DEFAULT_ROOFLINE.cpuSamplingUsPerToken,
       allReduceLatencyUs: DEFAULT_ROOFLINE.allReduceLatencyUs,
@@ -136,6 +137,7 @@ export function buildCostModel(config: SimConfig, shape: ReplicaShape, loraRank:
     forwardOverheadUs: c.forwardOverheadUs,
     sampledRowOverheadUs: c.sampledRowOverheadUs,
     qkvFused: c.qkvFused,
+    power: c.power === 'profile',
   });
 }
 

@@ -2,8 +2,8 @@ import type { BatchPlan } from '../policy/index.js';
 import type { VirtualClock } from './clock.js';
 import type { ModelRunner, RunnerResult, RunnerStep } from './runner.js';
 
-/** A step's duration in integer µs, from its plan (e.g. a cost model, injected by the caller). */
-export type StepDurationFn = (plan: BatchPlan) => number;
+/** A step's duration in integer µs, from its plan and start time (e.g. a cost model, injected by the caller). */
+export type StepDurationFn = (plan: BatchPlan, startUs: number) => number;
 
 /**
  * No model: each step advances the virtual clock by the injected duration and "samples" a token
@@ -20,7 +20,7 @@ export class FakeRunner implements ModelRunner {
   ) {}
 
   execute(step: RunnerStep): RunnerResult {
-    const d = this.stepDurationUs(step.plan);
+    const d = this.stepDurationUs(step.plan, this.clock.nowUs());
     if (!Number.isSafeInteger(d) || d < 0) throw new Error(`fake runner: step duration ${d} µs; must be a non-negative integer`);
     this.clock.advance(d);
     const tokens = new Int32Array(step.items.length).fill(-1);

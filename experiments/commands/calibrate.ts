@@ -9,8 +9,9 @@ import { curveCharts, errorTable } from '../../sim/cost/profile-report.js';
 import { loadProfile } from '../../sim/cost/profile.js';
 import { formatSamplesCsv, parseSamplesCsv, SamplesError } from '../../sim/cost/samples.js';
 
-// `stratos calibrate run | fit | derive | report`: microbenchmark the kernels, fit a profile,
-// derive one for a GPU we cannot measure, and report a profile's errors and curves.
+// `stratos calibrate run | fit | derive | report | power`: microbenchmark the kernels, fit a
+// profile, derive one for a GPU we cannot measure, report a profile's errors and curves, and fit
+// the GPU's power management from the power microbenchmark.
 
 class CalibrateError extends Error {
   readonly code = 'calibrate' as const;
@@ -123,6 +124,42 @@ const deriveCommand: CommandModule<object, DeriveArgs> = {
   },
 };
 
+interface PowerArgs {
+  bench: string;
+  profile: string;
+  out?: string;
+}
+
+const powerCommand: CommandModule<object, PowerArgs> = {
+  command: 'power <bench>',
+  describe: 'Fit the GPU\'s power management (how much faster compute-bound work runs below the power cap) from the power microbenchmark into a profile',
+  builder: (y: Argv) =>
+    y
+      .positional('bench', { type: 'string', demandOption: true, describe: 'power-bench.json from calibration/power-run.sh on the GPU machine' })
+      .option('profile', { type: 'string', demandOption: true, describe: 'the measured profile of the same GPU; its peaks give the compute share' })
+      .option('out', { type: 'string', describe: 'profile JSON to write (default: the profile, updated in place)' })
+      .example('stratos calibrate power calibration/runs/2026-12-07-power/power-bench.json --profile calibration/profiles/h200.json', 'adds or replaces the profile\'s power section') as unknown as Argv<PowerArgs>,
+  handler: async (args) => {
+    const { fitPower } = await import('../../sim/cost/power-fit.js');
+    const profile = loadProfile(args.profile);
+    if (profile.derived) throw new CalibrateError(`${args.profile} is derived: power management is measured per GPU, fit it into a measured profile`);
+    let bench: unknown;
+    try {
+      bench = JSON.parse(readFileSync(args.bench, 'utf8'));
+    } catch (err) {
+      throw new CalibrateError(`cannot read ${args.bench}: ${(err as Error).message}`);
+    }
+    const b = bench as { device?: unknown };
+    const gpuOfBench = /H200/i.test(String(b.device)) ? 'h200' : /A100/i.test(String(b.device)) ? 'a100-80gb' : String(b.device);
+    if (gpuOfBench !== profile.gpu) throw new CalibrateError(`${args.bench} was measured on ${String(b.device)}; the profile is for ${profile.gpu}`);
+    const fit = fitPower(bench as Parameters<typeof fitPower>[0], profile.peaks.bf16FlopsPerS / profile.peaks.memoryBytesPerS, args.bench);
+    const out = args.out ?? args.profile;
+    writeFileSync(out, profileJson({ ...profile, power: fit.profile }));
+    const rows = fit.phases.map((p) => `  ${p.name.padEnd(10)} measured ${p.measured.toFixed(4)}  model ${p.predicted.toFixed(4)}`);
+    process.stdout.write(`power: tau ${fit.profile.tauUs / 1000} ms, speed ${fit.profile.speed.join(' ')} at heat ${fit.profile.heat.join(' ')}; rms error ${(fit.rmsError * 100).toFixed(2)}%\ncompute time over the hot time, second half of each phase:\n${rows.join('\n')}\nwrote ${out}\n`);
+  },
+};
+
 interface ReportArgs {
   profile: string;
   out?: string;
@@ -154,14 +191,15 @@ const reportCommand: CommandModule<object, ReportArgs> = {
 
 export const calibrateCommand: CommandModule = {
   command: 'calibrate <action>',
-  describe: 'Microbenchmark the kernels on a GPU and fit the cost model (run | fit | derive | report)',
+  describe: 'Microbenchmark the kernels on a GPU and fit the cost model (run | fit | derive | report | power)',
   builder: (y) =>
     y
       .command(runCommand as unknown as CommandModule)
       .command(fitCommand as unknown as CommandModule)
       .command(deriveCommand as unknown as CommandModule)
       .command(reportCommand as unknown as CommandModule)
-      .demandCommand(1, 'name an action: run, fit, derive or report'),
+      .command(powerCommand as unknown as CommandModule)
+      .demandCommand(1, 'name an action: run, fit, derive, report or power'),
   handler: () => {},
 };
 

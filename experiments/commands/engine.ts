@@ -209,7 +209,8 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
       const { planDurationUs } = await import('../../sim/replica/step-shape.js');
       const cost = buildCostModel(config, replicaShape(config));
       const slots = new Set<number>();
-      duration = (plan) => planDurationUs(cost, plan, slots);
+      const power = cost.newPowerState?.() ?? null;
+      duration = (plan, startUs) => planDurationUs(cost, plan, slots, startUs, power);
     }
     runner = new FakeRunner(virtual, duration);
   } else if (opts.runner !== undefined) {

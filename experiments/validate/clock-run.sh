@@ -4,14 +4,17 @@
 # `node experiments/validate/bundle.mjs`). One engine run per workload; the capacity run comes
 # first when a workload needs it. Usage: bash experiments/validate/clock-run.sh a,b,c
 # Returns $OUT/clocks.csv, $OUT/validate-log.txt (each line stamped with the epoch second, which
-# aligns the plan logs with the clock log) and $OUT/clock-out.tgz (the logs: out/logs).
-# Analysis: npx tsx experiments/validate/clocks.ts DIR (DIR = clocks.csv, validate-log.txt, out/).
+# aligns the plan logs with the clock log) and $OUT/clock-out.tgz (the validate logs, folder logs/:
+# unpack it into the results folder beside clocks.csv). STRATOS_BUILD_DIR reuses another build of
+# the addon (e.g. build-gpu of native/gpu-tests/run.sh in the same call); default build-validate.
+# Analysis: npx tsx experiments/validate/clocks.ts DIR (DIR = clocks.csv, validate-log.txt, logs/).
 set -o pipefail
 [ -n "$1" ] || { echo "usage: bash experiments/validate/clock-run.sh workload[,workload...]" >&2; exit 2; }
 OUT=${OUT:-$PWD/out}; mkdir -p "$OUT"
 source .device/env.sh
-bash native/device-build.sh build-validate >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
-export STRATOS_NATIVE_PATH="$PWD/build-validate/stratos_native.node"
+BUILD=${STRATOS_BUILD_DIR:-build-validate}
+bash native/device-build.sh "$BUILD" >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+export STRATOS_NATIVE_PATH="$PWD/$BUILD/stratos_native.node"
 sed 's/^runs: .*/runs: 1/' experiments/validate/h200.yaml > dist-validate/h200-1run.yaml
 nvidia-smi --query-gpu=name,power.limit,clocks.max.sm,clocks.applications.graphics --format=csv | tee "$OUT/device.txt"
 Q=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu,utilization.gpu,clocks_event_reasons.sw_power_cap,clocks_event_reasons.hw_slowdown,clocks_event_reasons.sw_thermal_slowdown
@@ -25,9 +28,9 @@ if ! kill -0 $SMI 2>/dev/null; then
 fi
 stamp() { while IFS= read -r l; do echo "$(date +%s.%N) $l"; done; }
 echo "start" | stamp | tee "$OUT/validate-log.txt"
-rm -rf dist-validate/out
-node dist-validate/stratos.mjs validate --config dist-validate/h200-1run.yaml --out dist-validate/out --traces dist-validate/traces --only "$1" 2>&1 | stamp | tee -a "$OUT/validate-log.txt"
+rm -rf dist-validate/logs
+node dist-validate/stratos.mjs validate --config dist-validate/h200-1run.yaml --out dist-validate/logs --traces dist-validate/traces --only "$1" 2>&1 | stamp | tee -a "$OUT/validate-log.txt"
 rc=${PIPESTATUS[0]}
 kill $SMI
-tar czf "$OUT/clock-out.tgz" -C dist-validate out
+tar czf "$OUT/clock-out.tgz" -C dist-validate logs
 exit $rc

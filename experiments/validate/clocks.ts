@@ -3,7 +3,8 @@
 // with the runs' plan logs, prices every step with the simulator's calibrated cost model and the
 // committed engine terms, and tabulates GPU time / price against the SM clock the step ran at.
 // Usage: npx tsx experiments/validate/clocks.ts DIR [TERMS_REPORT_JSON]
-//   DIR holds clocks.csv, validate-log.txt and out/ (the validate logs of the clock run);
+//   DIR holds clocks.csv, validate-log.txt and logs/ (the validate logs of the clock run, unpacked
+//   from the run's clock-out.tgz; committed, so CI recomputes the table);
 //   writes DIR/clocks.md.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { bucketRows } from '../../sim/cost/profile-model.js';
 import { shapeOfPlan } from '../../sim/replica/step-shape.js';
 import { buildCostModel, replicaShape } from '../../sim/simulation.js';
-import { readManifest, simConfigOf } from './compare.js';
+import { hostTermOf, readManifest, simConfigOf } from './compare.js';
 import { readPlanLog } from './plan-log.js';
 import type { EngineTerms } from './step-cost.js';
 
@@ -79,7 +80,7 @@ export async function clockAnalysis(dir: string, termsFile: string): Promise<Clo
   const clocks = readClocks(join(dir, 'clocks.csv'));
   const ends = readRunEnds(join(dir, 'validate-log.txt'));
   const terms = (JSON.parse(readFileSync(termsFile, 'utf8')) as { engineTerms: EngineTerms }).engineTerms;
-  const logs = join(dir, 'out');
+  const logs = join(dir, 'logs');
   const manifest = readManifest(logs);
   const workloads = [manifest.capacity, ...manifest.workloads].filter((w): w is NonNullable<typeof w> => w !== null && ends.has(w.name));
   const clockBins = bins(1350, 1950);
@@ -89,7 +90,7 @@ export async function clockAnalysis(dir: string, termsFile: string): Promise<Clo
   for (const w of workloads) {
     const config = await simConfigOf(w, manifest, logs, terms);
     const cost = buildCostModel(config, replicaShape(config));
-    const hostUs = config.cost.hostOverheadUs;
+    const hostUs = hostTermOf(config);
     const steps = readPlanLog(join(logs, w.name, 'run1', 'steps.jsonl.gz'));
     const lastEndUs = steps.reduce((a, s) => Math.max(a, s.endUs), 0);
     const endEpochS = ends.get(w.name)!;
@@ -108,7 +109,7 @@ export async function clockAnalysis(dir: string, termsFile: string): Promise<Clo
       let mhz = 0;
       for (let i = i0; i < i1; i++) mhz += clocks[i].smMhz;
       mhz /= i1 - i0;
-      const ratio = s.gpuUs / (cost.stepUs(shapeOfPlan(s.plan, slots)) - hostUs);
+      const ratio = s.gpuUs / (cost.stepUs(shapeOfPlan(s.plan, slots)) - hostUs(s.plan.items.length));
       const tokens = s.plan.numPrefillTokens + s.plan.numDecodeTokens;
       const bin = clockBins.reduce((b, x) => (mhz >= x ? x : b), clockBins[0]);
       // Prefill-only steps of ≥ 512 rows: dense layers are compute-bound there.
@@ -151,7 +152,7 @@ export async function clockAnalysis(dir: string, termsFile: string): Promise<Clo
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const dir = process.argv[2];
   if (dir === undefined || !existsSync(join(dir, 'clocks.csv'))) {
-    process.stderr.write('usage: npx tsx experiments/validate/clocks.ts DIR [TERMS_REPORT_JSON]  (DIR with clocks.csv, validate-log.txt and out/)\n');
+    process.stderr.write('usage: npx tsx experiments/validate/clocks.ts DIR [TERMS_REPORT_JSON]  (DIR with clocks.csv, validate-log.txt and logs/)\n');
     process.exit(2);
   }
   const { markdown } = await clockAnalysis(dir, process.argv[3] ?? 'experiments/validate/results/h200/report.json');

@@ -12,7 +12,7 @@ import { readPlanLog, type LoggedStep } from './plan-log.js';
 import { replayPlanLog, type ReplayResult } from './replay.js';
 import { readRequestsCsv, type RequestTable } from './requests.js';
 import { ValidateConfigError, withResolvedTrace } from './spec.js';
-import { fitEngineTerms, stepCostErrors, type EngineTerms, type StepCostErrors } from './step-cost.js';
+import { fitEngineTerms, stepCostErrors, type EngineTerms, type HostTermUs, type StepCostErrors } from './step-cost.js';
 
 /** The issue's targets, as fractions (relative error of the simulator against the engine's mean). */
 export const TARGETS = {
@@ -185,7 +185,7 @@ export function readManifest(logsDir: string): Manifest {
 }
 
 /** The engine's terms as simulator cost settings. */
-type TermSettings = Pick<EngineTerms, 'rowBuckets' | 'qkvFused' | 'forwardOverheadUs' | 'sampledRowOverheadUs' | 'hostOverheadUs'>;
+type TermSettings = Pick<EngineTerms, 'rowBuckets' | 'qkvFused' | 'forwardOverheadUs' | 'sampledRowOverheadUs' | 'hostOverheadUs' | 'hostPerSeqUs'>;
 
 /** The simulator config of a logged workload: its traces from the logs, the engine's KV blocks and cost terms. */
 export async function simConfigOf(w: ManifestWorkload, manifest: Manifest, logsDir: string, terms: TermSettings | null): Promise<SimConfig> {
@@ -194,9 +194,15 @@ export async function simConfigOf(w: ManifestWorkload, manifest: Manifest, logsD
   const kv = { ...((raw.kv as object | undefined) ?? {}), numBlocks: w.numBlocks };
   const cost = {
     ...((raw.cost as object | undefined) ?? {}),
-    ...(terms !== null ? { rowBuckets: terms.rowBuckets, qkvFused: terms.qkvFused, forwardOverheadUs: terms.forwardOverheadUs, sampledRowOverheadUs: terms.sampledRowOverheadUs, hostOverheadUs: terms.hostOverheadUs } : {}),
+    ...(terms !== null ? { rowBuckets: terms.rowBuckets, qkvFused: terms.qkvFused, forwardOverheadUs: terms.forwardOverheadUs, sampledRowOverheadUs: terms.sampledRowOverheadUs, hostOverheadUs: terms.hostOverheadUs, hostOverheadPerSeqUs: terms.hostPerSeqUs } : {}),
   };
   return parseSimConfig({ ...raw, kv, cost }, `workload ${w.name}`);
+}
+
+/** The host term a simulator config prices per step (the part of a price that is not GPU time). */
+export function hostTermOf(config: SimConfig): HostTermUs {
+  const { hostOverheadUs, hostOverheadPerSeqUs } = config.cost;
+  return (numSeqs) => hostOverheadUs + hostOverheadPerSeqUs * numSeqs;
 }
 
 function loggedKvSteps(steps: readonly LoggedStep[]): { startUs: number; durationUs: number; blocks: number }[] {
@@ -244,7 +250,7 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
     }
     kvMeanAbs += sumAbs / a.length / w.runs;
     // The per-step cost-model error reads run 1 (run 2 prices the same kinds of plans).
-    if (k === 1) stepCost = stepCostErrors(steps, cost, config.cost.hostOverheadUs);
+    if (k === 1) stepCost = stepCostErrors(steps, cost, hostTermOf(config));
   }
   const engineMean = Object.fromEntries(METRIC_KEYS.map((key) => [key, mean(engineRuns.map((m) => m[key]))])) as unknown as Metrics;
   const relError = Object.fromEntries(METRIC_KEYS.map((key) => [key, engineMean[key] !== 0 ? (simMetrics[key] - engineMean[key]) / engineMean[key] : simMetrics[key] === 0 ? 0 : Number.POSITIVE_INFINITY])) as Record<keyof Metrics, number>;
@@ -270,11 +276,11 @@ export async function compareLogs(logsDir: string, progress: (line: string) => v
   if (manifest.backend !== 'fake') {
     // The engine's terms are calibrated on the capacity run, never on a validation workload.
     if (manifest.capacity === null) throw new ValidateConfigError(`${logsDir}: no capacity run in the logs; the engine's cost terms are calibrated on it`);
-    const bareTerms: TermSettings = { rowBuckets: 'pow2', qkvFused: false, forwardOverheadUs: 0, sampledRowOverheadUs: 0, hostOverheadUs: 0 };
+    const bareTerms: TermSettings = { rowBuckets: 'pow2', qkvFused: false, forwardOverheadUs: 0, sampledRowOverheadUs: 0, hostOverheadUs: 0, hostPerSeqUs: 0 };
     const config = await simConfigOf(manifest.capacity, manifest, logsDir, bareTerms);
     const { buildCostModel, replicaShape } = await import('../../sim/simulation.js');
     terms = fitEngineTerms(readPlanLog(join(logsDir, manifest.capacity.name, 'run1', 'steps.jsonl.gz')), buildCostModel(config, replicaShape(config)), 'pow2', false);
-    progress(`engine terms from the ${manifest.capacity.name} plan log: rows padded (${terms.rowBuckets}), q/k/v ${terms.qkvFused ? 'fused' : 'separate'}, forward overhead ${terms.forwardOverheadUs} us + ${terms.sampledRowOverheadUs} us per sampled row, host ${terms.hostOverheadUs} us per step (${terms.steps} steps)`);
+    progress(`engine terms from the ${manifest.capacity.name} plan log: rows padded (${terms.rowBuckets}), q/k/v ${terms.qkvFused ? 'fused' : 'separate'}, forward overhead ${terms.forwardOverheadUs} us + ${terms.sampledRowOverheadUs} us per sampled row, host ${terms.hostOverheadUs} us per step + ${terms.hostPerSeqUs} us per sequence (${terms.steps} steps)`);
   }
   const workloads: WorkloadComparison[] = [];
   for (const w of manifest.workloads) {

@@ -33,7 +33,7 @@ export function reportMarkdown(c: Comparison, command: string): string {
   if (t !== null) {
     out.push(`The engine's own cost terms, calibrated on the capacity run's plan log (not a validation workload; ${t.steps} steps): token rows padded to its GEMM buckets (${t.rowBuckets}); q, k and v ${t.qkvFused ? 'as one fused GEMM' : 'as three GEMMs'}; ` +
       `GPU time no kernel measurement covers (launch gaps, per-row logits handling), fitted on its decode steps: **${t.forwardOverheadUs} µs** per forward + **${t.sampledRowOverheadUs} µs** per sampled row (median |residual| after the fit ${t.forwardResidualAbsMedianUs} µs); ` +
-      `host time **${t.hostOverheadUs} µs** per step (median ${t.hostMedianUs} µs, slope ${t.hostPerSeqUs} µs per sequence).`);
+      `host time **${t.hostOverheadUs} µs** per step + **${t.hostPerSeqUs} µs** per sequence in it (least squares; median host time ${t.hostMedianUs} µs).`);
   }
   if (c.capacityReqPerS !== null) out.push(`Engine capacity on the Azure conv mix (offline, 10–90% completions): **${c.capacityReqPerS} requests/s**.`);
   out.push('');

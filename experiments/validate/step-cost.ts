@@ -22,11 +22,16 @@ export interface EngineTerms {
   readonly sampledRowOverheadUs: number;
   /** Median |residual| of the decode steps after the fit, µs. */
   readonly forwardResidualAbsMedianUs: number;
-  /** Mean host time per step (period − GPU time), the top 1% (stalls) trimmed, µs. */
+  /**
+   * Host time per step (period − GPU time) as hostOverheadUs + hostPerSeqUs × sequences in the
+   * step, by least squares over the busy steps with the top 1% (stalls) trimmed, µs. The engine's
+   * host work per step (schedule, per-sequence input arrays, bookkeeping) grows with the batch: a
+   * constant fitted on the capacity run, whose batches are large, over-priced the small batches of
+   * moderate load by 2-4x.
+   */
   readonly hostOverheadUs: number;
-  readonly hostMedianUs: number;
-  /** Least-squares slope of host time per sequence in the batch, µs (reported; the cost model takes a constant). */
   readonly hostPerSeqUs: number;
+  readonly hostMedianUs: number;
   readonly steps: number;
 }
 
@@ -63,13 +68,6 @@ function busySteps(steps: readonly LoggedStep[]): { step: LoggedStep; periodUs: 
   return out;
 }
 
-function trimmedMean(sorted: readonly number[], lowShare: number, highShare: number): number {
-  const lo = Math.floor(sorted.length * lowShare);
-  const hi = Math.max(lo + 1, Math.ceil(sorted.length * (1 - highShare)));
-  const kept = sorted.slice(lo, hi);
-  return kept.reduce((a, x) => a + x, 0) / kept.length;
-}
-
 /**
  * Fits the engine's terms on a plan log: `bare` is the cost model with the engine's row buckets
  * and no host or forward overhead, so GPU time − bare price is the forward's unpriced time.
@@ -80,34 +78,46 @@ export function fitEngineTerms(steps: readonly LoggedStep[], bare: CostModel, ro
   const slots = new Set<number>();
   const decode = busy.filter(({ step }) => step.plan.numPrefillTokens === 0);
   if (decode.length < 20) throw new Error(`engine terms: only ${decode.length} decode-only steps in the plan log (need 20)`);
-  const fwd = leastSquares(decode.map(({ step }) => ({ x: step.plan.items.length, y: step.gpuUs! - bare.stepUs(shapeOfPlan(step.plan, slots)) })));
+  const fwd = leastSquares(decode.map(({ step }) => ({ x: step.plan.items.length, y: step.gpuUs! - bare.stepUs(shapeOfPlan(step.plan, slots)), w: 1 / step.gpuUs! ** 2 })));
   const forwardOverheadUs = Math.max(0, Math.round(fwd.intercept));
   const sampledRowOverheadUs = Math.max(0, Math.round(fwd.slope * 100) / 100);
   const after = decode.map(({ step }) => Math.abs(step.gpuUs! - bare.stepUs(shapeOfPlan(step.plan, slots)) - forwardOverheadUs - sampledRowOverheadUs * step.plan.items.length)).sort((a, b) => a - b);
-  const rows = busy.map(({ step, periodUs }) => ({ hostUs: periodUs - step.gpuUs!, seqs: step.plan.items.length }));
-  const host = rows.map((r) => r.hostUs).sort((a, b) => a - b);
-  const hostLine = leastSquares(rows.map((r) => ({ x: r.seqs, y: r.hostUs })));
+  const rows = busy.map(({ step, periodUs }) => ({ x: step.plan.items.length, y: periodUs - step.gpuUs! }));
+  const host = rows.map((r) => r.y).sort((a, b) => a - b);
+  // Trim the top 1% of host times (stalls: the collector, the OS), ties kept in step order.
+  const limit = host[Math.floor(host.length * 0.99) - 1];
+  const hostLine = leastSquares(rows.filter((r) => r.y <= limit));
   return {
     rowBuckets,
     qkvFused,
     forwardOverheadUs,
     sampledRowOverheadUs,
     forwardResidualAbsMedianUs: Math.round(after[after.length >> 1]),
-    hostOverheadUs: Math.round(trimmedMean(host, 0, 0.01)),
+    hostOverheadUs: Math.max(0, Math.round(hostLine.intercept)),
+    hostPerSeqUs: Math.max(0, Math.round(hostLine.slope * 100) / 100),
     hostMedianUs: host[host.length >> 1],
-    hostPerSeqUs: Math.round(hostLine.slope * 100) / 100,
     steps: busy.length,
   };
 }
 
-function leastSquares(points: readonly { x: number; y: number }[]): { intercept: number; slope: number } {
-  const mx = points.reduce((a, p) => a + p.x, 0) / points.length;
-  const my = points.reduce((a, p) => a + p.y, 0) / points.length;
+function leastSquares(points: readonly { x: number; y: number; w?: number }[]): { intercept: number; slope: number } {
+  let sw = 0;
+  let mx = 0;
+  let my = 0;
+  for (const p of points) {
+    const w = p.w ?? 1;
+    sw += w;
+    mx += w * p.x;
+    my += w * p.y;
+  }
+  mx /= sw;
+  my /= sw;
   let sxy = 0;
   let sxx = 0;
   for (const p of points) {
-    sxy += (p.x - mx) * (p.y - my);
-    sxx += (p.x - mx) ** 2;
+    const w = p.w ?? 1;
+    sxy += w * (p.x - mx) * (p.y - my);
+    sxx += w * (p.x - mx) ** 2;
   }
   const slope = sxx > 0 ? sxy / sxx : 0;
   return { intercept: my - slope * mx, slope };
@@ -128,14 +138,17 @@ function stats(pairs: readonly { predicted: number; measured: number }[]): Error
   };
 }
 
-export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel, hostOverheadUs: number): StepCostErrors {
+/** The cost model's host term of a step of `numSeqs` sequences (what the GPU comparison takes off its price). */
+export type HostTermUs = (numSeqs: number) => number;
+
+export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel, hostUs: HostTermUs): StepCostErrors {
   const slots = new Set<number>();
   const decode: { predicted: number; measured: number }[] = [];
   const prefill: { predicted: number; measured: number }[] = [];
   const period: { predicted: number; measured: number }[] = [];
   for (const { step, periodUs } of busySteps(steps)) {
     const totalUs = cost.stepUs(shapeOfPlan(step.plan, slots));
-    const gpuPredicted = totalUs - hostOverheadUs;
+    const gpuPredicted = totalUs - hostUs(step.plan.items.length);
     (step.plan.numPrefillTokens > 0 ? prefill : decode).push({ predicted: gpuPredicted, measured: step.gpuUs! });
     period.push({ predicted: totalUs, measured: periodUs });
   }

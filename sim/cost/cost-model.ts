@@ -25,10 +25,18 @@ export interface StepShape {
   readonly prefillLongestContextTokens?: number;
 }
 
+import type { PowerState } from './power.js';
+
 export interface CostModel {
   readonly name: string;
   /** "uncalibrated" until a measured profile backs the model; copied into every output. */
   readonly calibration: 'uncalibrated' | 'calibrated';
   /** Duration of one step in integer microseconds (>= 1). Pure: same shape, same answer. */
   stepUs(shape: StepShape): number;
+  /**
+   * A fresh power state for one GPU (replica) when the model prices the GPU's power management
+   * (sim/cost/power.ts): steps with prefill tokens then go through it in start order. Absent or
+   * null: every step costs stepUs.
+   */
+  newPowerState?(): PowerState | null;
 }

@@ -38,6 +38,8 @@ export interface CreateCostModelOptions {
   readonly rowBuckets?: RowBuckets;
   readonly forwardOverheadUs?: number;
   readonly sampledRowOverheadUs?: number;
+  /** Profile model: price the GPU's power management when the profile measured it (default true). */
+  readonly power?: boolean;
   readonly qkvFused?: boolean;
 }
 
@@ -103,6 +105,7 @@ function createCachedCostModel(shape: ReplicaShape, options: CreateCostModelOpti
     sampling: r.sampling,
     samplingMethod: options.samplingMethod ?? DEFAULT_PROFILE_OPTIONS.samplingMethod,
     hostOverheadUs: r.hostOverheadUs,
+    ...(r.hostOverheadPerSeqUs !== undefined ? { hostOverheadPerSeqUs: r.hostOverheadPerSeqUs } : {}),
     allReduceLatencyUs: r.allReduceLatencyUs,
     loraRank: r.loraRank,
     pageSizeTokens: options.pageSizeTokens,
@@ -111,6 +114,7 @@ function createCachedCostModel(shape: ReplicaShape, options: CreateCostModelOpti
     ...(options.forwardOverheadUs !== undefined ? { forwardOverheadUs: options.forwardOverheadUs } : {}),
     ...(options.sampledRowOverheadUs !== undefined ? { sampledRowOverheadUs: options.sampledRowOverheadUs } : {}),
     ...(options.qkvFused !== undefined ? { qkvFused: options.qkvFused } : {}),
+    ...(options.power !== undefined ? { power: options.power } : {}),
   };
   if (loaded !== null) loaded.compiled ??= new CompiledProfile(profile);
   return new ProfileCostModel(shape, loaded?.compiled ?? profile, profileOptions);

@@ -21,6 +21,8 @@ export function deriveProfile(source: Profile, target: GpuName): Profile {
     gpu: target,
     derived: true,
     peaks: { ...peaks, hostBytesPerS: source.peaks.hostBytesPerS },
+    // Power management is the GPU's own (cap, clocks, controller): never carried over.
+    power: null,
     provenance: {
       derived: true,
       derivedFrom: source.name,

@@ -18,6 +18,7 @@ import {
   FAMILY_SPECS, decodeWork, gemmWork, opWork, prefillPairs, prefillStepTilePairs, prefillWork, rooflineUs, type ConfigValues, type Family, type Peaks, type PointValues, type Work,
 } from './op-work.js';
 import { CompiledProfile, ProfileError, type Profile, type TableMatch } from './profile.js';
+import { PowerState, type PowerProfile } from './power.js';
 
 export const SAMPLING_METHODS = ['greedy', 'temperature', 'topk', 'topp', 'topk_topp'] as const;
 export type SamplingMethod = (typeof SAMPLING_METHODS)[number];
@@ -33,6 +34,12 @@ export interface ProfileCostOptions {
   readonly cpuSamplingUsPerToken?: number;
   /** Used while the profile has no measured host overhead (hostOverheadUs: null). */
   readonly hostOverheadUs: number;
+  /**
+   * Host time per sequence in the step on top of hostOverheadUs: the engine's per-sequence input
+   * preparation and bookkeeping, fitted with it on the real engine's plan log (stratos validate);
+   * default 0.
+   */
+  readonly hostOverheadPerSeqUs?: number;
   /** Used while the profile has no measured all-reduce: latency of one all-reduce (two per layer). */
   readonly allReduceLatencyUs: number;
   readonly loraRank: number;
@@ -56,6 +63,8 @@ export interface ProfileCostOptions {
   readonly sampledRowOverheadUs?: number;
   /** The engine runs q, k and v as one fused GEMM (vLLM does; default) or as three (ours). */
   readonly qkvFused?: boolean;
+  /** Price the GPU's power management with the profile's `power` section when it has one (default true). */
+  readonly power?: boolean;
 }
 
 export const ROW_BUCKETS = ['none', 'pow2'] as const;
@@ -179,6 +188,8 @@ export class ProfileCostModel implements CostModel {
   private readonly allReduceFixedUs: number;
   private readonly allReduceBytesPerUs: number;
   private readonly hostOverheadUs: number;
+  private readonly hostOverheadPerSeqUs: number;
+  private readonly powerProfile: PowerProfile | null;
   private readonly rowBuckets: RowBuckets;
   private readonly forwardOverheadUs: number;
   private readonly sampledRowOverheadUs: number;
@@ -295,8 +306,12 @@ export class ProfileCostModel implements CostModel {
       this.hostOverheadUs = options.hostOverheadUs;
       notes.push(`host overhead: ${options.hostOverheadUs} us per step (assumed; the engine loop has not been measured yet)`);
     } else this.hostOverheadUs = profile.hostOverheadUs;
+    this.hostOverheadPerSeqUs = options.hostOverheadPerSeqUs ?? 0;
+    if (this.hostOverheadPerSeqUs > 0) notes.push(`host overhead per sequence: ${this.hostOverheadPerSeqUs} us (calibrated on the engine's plan log)`);
+    this.powerProfile = options.power !== false ? (profile.power ?? null) : null;
+    if (this.powerProfile !== null) notes.push(`power management: steps with prefill tokens re-priced by the GPU's heat (profile power section, tau ${this.powerProfile.tauUs / 1000} ms)`);
     this.notes = notes;
-    this.name = `profile:${profile.name}`;
+    this.name = `profile:${profile.name}${this.powerProfile !== null ? '+power' : ''}`;
   }
 
   /** Microseconds of one call of a bound family at a point, with the roofline work given. */
@@ -465,7 +480,7 @@ export class ProfileCostModel implements CostModel {
     let pushed = 0;
     let t = startUs;
     // Only attention changes from step to step: the other terms are priced once per run.
-    const baseUs = this.hostOverheadUs + this.loadsUs(0);
+    const baseUs = this.hostUs(numSeqs) + this.loadsUs(0);
     const tokensUs = numSeqs > 0 ? this.tokensUs(numSeqs) : 0;
     const loraUs = numSeqs > 0 ? this.loraUs(numSeqs, numAdapters) : 0;
     const sampledUs = numSeqs > 0 ? this.sampledUs(numSeqs) : 0;
@@ -532,7 +547,7 @@ export class ProfileCostModel implements CostModel {
     /** Tests: receives each step's estimated attention (all layers), before it is added to the total. */
     estimatesUs: number[] | null = null,
   ): number {
-    const baseUs = this.hostOverheadUs + this.loadsUs(0);
+    const baseUs = this.hostUs(numSeqs) + this.loadsUs(0);
     const tokensUs = this.tokensUs(numSeqs);
     const loraUs = this.loraUs(numSeqs, numAdapters);
     const sampledUs = this.sampledUs(numSeqs);
@@ -638,10 +653,22 @@ export class ProfileCostModel implements CostModel {
     return Math.max(1, Math.ceil(this.stepTotalUs(s)));
   }
 
+  /** A power state for one replica's GPU, when the profile has a power section and it is on. */
+  newPowerState(): PowerState | null {
+    if (this.powerProfile === null) return null;
+    const ridgeRows = this.peaks.bf16FlopsPerS / this.peaks.memoryBytesPerS;
+    return new PowerState(this.powerProfile, ridgeRows, (n) => this.hostUs(n), (tokens) => bucketRows(tokens, this.rowBuckets));
+  }
+
+  /** Host time of a step of `numSeqs` sequences (a decode run's steps all have the same). */
+  private hostUs(numSeqs: number): number {
+    return this.hostOverheadUs + this.hostOverheadPerSeqUs * numSeqs;
+  }
+
   /** The step's microseconds before rounding. */
   private stepTotalUs(s: StepShape): number {
     const tokens = s.numPrefillTokens + s.numDecodeTokens;
-    let total = this.hostOverheadUs + this.loadsUs(s.numLoraLoads);
+    let total = this.hostUs(s.numSeqs) + this.loadsUs(s.numLoraLoads);
     if (tokens > 0) total += this.tokensUs(tokens) + this.attentionUs(s) + this.loraUs(tokens, s.numAdapters);
     if (s.numSampled > 0) total += this.sampledUs(s.numSampled);
     return total;

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { detLn } from './det-math.js';
 import { EfficiencyGrid } from './interp.js';
+import { parsePowerProfile, type PowerProfile } from './power.js';
 import { FAMILIES, FAMILY_SPECS, keyText, type ConfigValues, type Family, type Peaks } from './op-work.js';
 
 export const PROFILE_SCHEMA = 'stratos-profile/1';
@@ -49,6 +50,11 @@ export interface Profile {
   readonly hostOverheadUs: number | null;
   /** Tensor-parallel all-reduce, measured; null when the profile was measured on one GPU. */
   readonly allReduce: AllReduceProfile | null;
+  /**
+   * How the GPU's power management speeds up compute-bound work below its power cap
+   * (sim/cost/power.ts), from the power microbenchmark; absent or null: not measured.
+   */
+  readonly power?: PowerProfile | null;
   readonly provenance: Readonly<Record<string, unknown>>;
   readonly fit: ProfileFit;
   readonly tables: readonly ProfileTable[];
@@ -89,6 +95,7 @@ export function parseProfile(raw: unknown, source = 'profile'): Profile {
     if (typeof a.latencyUs !== 'number' || a.latencyUs < 0) bad('allReduce.latencyUs', a.latencyUs, 'must be a number >= 0');
     if (typeof a.bytesPerS !== 'number' || a.bytesPerS <= 0) bad('allReduce.bytesPerS', a.bytesPerS, 'must be a number > 0');
   }
+  if (r.power !== undefined && r.power !== null) parsePowerProfile(r.power, source);
   if (!isObj(r.provenance)) bad('provenance', r.provenance, 'must be an object');
   if (!isObj(r.fit)) bad('fit', r.fit, 'must be an object');
   if (!Array.isArray(r.tables) || r.tables.length === 0) bad('tables', r.tables, 'must be a non-empty array');

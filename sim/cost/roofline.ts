@@ -10,6 +10,11 @@ export interface RooflineParams {
   readonly attentionEfficiency: number;
   /** Scheduler, input preparation and kernel launch cost per step. */
   readonly hostOverheadUs: number;
+  /**
+   * Host time per sequence in the step on top of hostOverheadUs (an engine's per-sequence input
+   * preparation and bookkeeping); default 0.
+   */
+  readonly hostOverheadPerSeqUs?: number;
   /** Sampling on the host (case study: 2–8 ms per token) or on the GPU (folded into the step). */
   readonly sampling: 'gpu' | 'cpu';
   readonly cpuSamplingUsPerToken: number;
@@ -94,7 +99,7 @@ export class RooflineCostModel implements CostModel {
       this.allReduceBytesPerToken > 0
         ? 2 * this.shape.model.numLayers * this.params.allReduceLatencyUs + (numTokens * this.allReduceBytesPerToken) / this.nvlinkBytesPerUs
         : 0;
-    const hostOverheadUs = this.params.hostOverheadUs;
+    const hostOverheadUs = this.params.hostOverheadUs + (this.params.hostOverheadPerSeqUs ?? 0) * numSeqs;
     const samplingUs = this.params.sampling === 'cpu' ? numSeqs * this.params.cpuSamplingUsPerToken : 0;
     const loraUs = 0 * this.loraLoadUs;
     let nowUs = startUs;
@@ -129,7 +134,8 @@ export class RooflineCostModel implements CostModel {
         : 0;
     const samplingUs = this.params.sampling === 'cpu' ? s.numSampled * this.params.cpuSamplingUsPerToken : 0;
     const loraUs = s.numLoraLoads * this.loraLoadUs;
-    const total = Math.max(memoryUs, computeUs) + commUs + this.params.hostOverheadUs + samplingUs + loraUs;
+    const hostUs = this.params.hostOverheadUs + (this.params.hostOverheadPerSeqUs ?? 0) * s.numSeqs;
+    const total = Math.max(memoryUs, computeUs) + commUs + hostUs + samplingUs + loraUs;
     return Math.max(1, Math.ceil(total));
   }
 }

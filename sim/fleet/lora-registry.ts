@@ -75,7 +75,11 @@ export class DiskLoadCostModel implements CostModel {
     const pricer = inner as CostModel & Partial<DecodeRunPricer>;
     if (typeof pricer.decodeRunUs === 'function') this.decodeRunUs = pricer.decodeRunUs.bind(inner);
     if (typeof pricer.decodeRunIntoUs === 'function') this.decodeRunIntoUs = pricer.decodeRunIntoUs.bind(inner);
+    // Power management re-prices prefill steps from the inner price (host and loads included).
+    if (typeof inner.newPowerState === 'function') this.newPowerState = inner.newPowerState.bind(inner);
   }
+
+  readonly newPowerState?: CostModel['newPowerState'];
 
   readonly decodeRunUs?: DecodeRunPricer['decodeRunUs'];
   readonly decodeRunIntoUs?: DecodeRunPricer['decodeRunIntoUs'];

@@ -1,5 +1,6 @@
 import type { BatchPlan, Scheduler } from '../../engine/policy/index.js';
 import type { CostModel } from '../cost/cost-model.js';
+import type { PowerState } from '../cost/power.js';
 import type { RequestRecords } from '../metrics/records.js';
 import { ReplicaStats } from '../metrics/replica-stats.js';
 import { bucketOf, bucketWidth, denseIndexOf, type WeightedSamples } from '../metrics/weighted-samples.js';
@@ -111,6 +112,8 @@ export class Replica {
   private readonly segmentIndexes: number[] = [];
   /** The cost model's decode-run fast path, when it has one. */
   private readonly decodeRunPricer: DecodeRunPricer | null;
+  /** This GPU's power state when the cost model prices power management (prefill steps only). */
+  private readonly power: PowerState | null;
   private readonly extendRuns: boolean;
   /** Steady length of the decode run being sized (decodeRunLength), and the aging limit it was sized under. */
   private runSteadySteps = 0;
@@ -137,6 +140,7 @@ export class Replica {
   ) {
     this.stats = new ReplicaStats(windowUs, itlByTenant, itlByWindow);
     this.decodeRunPricer = decodeRunPricerOf(cost);
+    this.power = cost.newPowerState?.() ?? null;
     this.extendRuns = options.lazy && options.onStep === undefined && options.extendRuns !== false;
   }
 
@@ -290,7 +294,7 @@ export class Replica {
       throw new Error(`replica ${this.index}: scheduler planned ${plan.numSteps} steps, expected ${runLength}`);
     }
     if (plan.numSteps === 1) {
-      this.stepDurationsUs[0] = planDurationUs(this.cost, plan, this.adapterSlots);
+      this.stepDurationsUs[0] = planDurationUs(this.cost, plan, this.adapterSlots, nowUs, this.power);
       this.numStepDurations = 1;
     }
     this.runStepsLeft = this.extendRuns && plan.numSteps > 1 ? this.runSteadySteps - plan.numSteps : 0;

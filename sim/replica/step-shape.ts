@@ -1,5 +1,6 @@
 import type { BatchPlan } from '../../engine/policy/index.js';
 import type { CostModel, StepShape } from '../cost/cost-model.js';
+import type { PowerState } from '../cost/power.js';
 
 /** The shape of a single-step plan (numSteps = 1), read from its items. */
 export function shapeOfPlan(plan: BatchPlan, adapterSlots: Set<number>): StepShape {
@@ -63,9 +64,14 @@ export function decodeRunStepShape(numSeqs: number, contextTokens0: number, numA
 }
 
 /**
- * How long a single-step plan runs, as the replica prices it (an empty plan takes no time). The
- * engine's fake runner uses it too, so both runners price a plan the same way.
+ * How long a single-step plan that starts at `startUs` runs, as the replica prices it (an empty
+ * plan takes no time): its price, re-priced by the GPU's power state when it has prefill tokens.
+ * The engine's fake runner uses it too, so both runners price a plan the same way.
  */
-export function planDurationUs(cost: CostModel, plan: BatchPlan, adapterSlots: Set<number>): number {
-  return plan.items.length === 0 ? 0 : cost.stepUs(shapeOfPlan(plan, adapterSlots));
+export function planDurationUs(cost: CostModel, plan: BatchPlan, adapterSlots: Set<number>, startUs: number, power: PowerState | null): number {
+  if (plan.items.length === 0) return 0;
+  const shape = shapeOfPlan(plan, adapterSlots);
+  const priceUs = cost.stepUs(shape);
+  if (power === null || plan.numPrefillTokens === 0) return priceUs;
+  return power.prefillStepUs(startUs, priceUs, shape.numSeqs, plan.numPrefillTokens + plan.numDecodeTokens);
 }

@@ -17,12 +17,14 @@ async function compare(input: SimConfigInput): Promise<{ numSteps: number; numPr
   const sim = runConfig(config, { hooks: { onStep: (row) => simRows.push(row) } });
   const cost = sim.result.costModel;
   const slots = new Set<number>();
+  // The engine's GPU gets a power state of its own, as each simulated replica does.
+  const power = cost.newPowerState?.() ?? null;
   const engine = await runEngineBench(config, {
     backend: 'fake',
     model: config.model,
     dtype: 'bf16',
     numBlocks: sim.result.kv.numBlocks,
-    stepDurationUs: (plan) => planDurationUs(cost, plan, slots),
+    stepDurationUs: (plan, startUs) => planDurationUs(cost, plan, slots, startUs, power),
   });
   const engineRows = engine.steps.map((s) => ({
     replica: 0, stepIndex: s.stepIndex, startUs: s.startUs, durationUs: s.durationUs, numSeqs: s.numSeqs, numPrefillTokens: s.numPrefillTokens,
