@@ -63,7 +63,22 @@ export interface PowerBenchResult {
   readonly estimateComputeMs: number;
   readonly estimateMemoryMs: number;
   readonly phases: PowerPhase[];
+  /**
+   * Prefill-sized GEMMs of the 7B and 13B layers timed cool (one call after 1 s idle, three times)
+   * and hot (after 300 ms back to back), ms per call: what the profile's GEMM tables should be
+   * compared with (they were measured in short graph replays, state not controlled).
+   */
+  readonly shapes: { readonly m: number; readonly n: number; readonly k: number; readonly coolMs: number[]; readonly hotMs: number[] }[];
 }
+
+/** Prefill-sized dense-layer GEMMs (m, n, k): 7B gate/up and down, 13B gate/up and down, 13B q. */
+export const SHAPE_CHECKS: readonly (readonly [number, number, number])[] = [
+  [2048, 22016, 4096],
+  [2048, 4096, 11008],
+  [2048, 27648, 5120],
+  [2048, 5120, 13824],
+  [2048, 5120, 5120],
+];
 
 function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -76,21 +91,22 @@ class Work {
   private next = 0;
 
   constructor(private readonly g: GpuOps, private readonly stream: Stream) {
-    this.a = g.alloc(COMPUTE_ROWS * GEMM_K * BF16);
+    // Sized for every shape checked: [2048, <= 13824] activations, [<= 27648, <= 13824] weights.
+    this.a = g.alloc(COMPUTE_ROWS * 13824 * BF16);
     g.fill(this.a, 0x3c);
     // 4 copies of 180 MB: a decode GEMM reads its weights from HBM, not from the 50 MB L2.
     this.weights = Array.from({ length: 4 }, () => {
-      const w = g.alloc(GEMM_N * GEMM_K * BF16);
+      const w = g.alloc(Math.max(GEMM_N * GEMM_K, 27648 * 5120, 5120 * 13824) * BF16);
       g.fill(w, 0x3c);
       return w;
     });
-    this.c = g.alloc(COMPUTE_ROWS * GEMM_N * BF16);
+    this.c = g.alloc(COMPUTE_ROWS * 27648 * BF16);
   }
 
-  call(rows: number): void {
+  call(rows: number, n = GEMM_N, k = GEMM_K): void {
     const b = this.weights[this.next];
     this.next = (this.next + 1) % this.weights.length;
-    this.g.gemm({ dtype: 'bf16', m: rows, n: GEMM_N, k: GEMM_K, a: this.a, b, c: this.c, stream: this.stream });
+    this.g.gemm({ dtype: 'bf16', m: rows, n, k, a: this.a, b, c: this.c, stream: this.stream });
   }
 
   free(): void {
@@ -154,6 +170,32 @@ export function runPowerBench(g: GpuOps, config: PowerBenchConfig, command: stri
     const n = Math.ceil((config.levelS * 1000) / config.periodMs);
     runPeriods(`duty ${duty}`, duty, n, computeCalls, memoryCalls);
   }
+  const shapes: PowerBenchResult['shapes'] = [];
+  for (const [m, n, k] of SHAPE_CHECKS) {
+    const one = (): number => {
+      g.record(event(0), stream);
+      work.call(m, n, k);
+      g.record(event(1), stream);
+      g.sync(stream);
+      return g.elapsedMs(event(0), event(1));
+    };
+    one(); // the algorithm pick
+    const coolMs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      sleep(1000);
+      coolMs.push(one());
+    }
+    const heatUntil = Date.now() + 300;
+    while (Date.now() < heatUntil) {
+      for (let i = 0; i < 20; i++) work.call(COMPUTE_ROWS);
+      g.sync(stream);
+    }
+    const hotMs: number[] = [];
+    for (let i = 0; i < 10; i++) hotMs.push(one());
+    shapes.push({ m, n, k, coolMs, hotMs });
+    const med = (xs: number[]): number => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    log(`gemm ${m}x${n}x${k}: cool ${med(coolMs).toFixed(4)} ms, hot ${med(hotMs).toFixed(4)} ms (hot / cool ${(med(hotMs) / med(coolMs)).toFixed(3)})`);
+  }
   for (const e of events) g.destroyEvent(e);
   work.free();
   g.destroyStream(stream);
@@ -166,6 +208,7 @@ export function runPowerBench(g: GpuOps, config: PowerBenchConfig, command: stri
     estimateComputeMs,
     estimateMemoryMs,
     phases,
+    shapes,
   };
 }
 

@@ -141,13 +141,28 @@ function stats(pairs: readonly { predicted: number; measured: number }[]): Error
 /** The cost model's host term of a step of `numSeqs` sequences (what the GPU comparison takes off its price). */
 export type HostTermUs = (numSeqs: number) => number;
 
+/**
+ * Every busy step the engine ran, priced as the simulator prices it: its shape's price, re-priced
+ * by the GPU's power state (when the cost model has one) for steps with prefill tokens, the state
+ * following the engine's own timeline (every logged step with prefill tokens, in order, at its
+ * logged start).
+ */
 export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel, hostUs: HostTermUs): StepCostErrors {
   const slots = new Set<number>();
+  const power = cost.newPowerState?.() ?? null;
+  const priced = new Map<LoggedStep, number>();
+  for (const step of steps) {
+    if (step.plan.items.length === 0) continue;
+    const shape = shapeOfPlan(step.plan, slots);
+    const priceUs = cost.stepUs(shape);
+    const p = step.plan;
+    priced.set(step, power !== null && p.numPrefillTokens > 0 ? power.prefillStepUs(step.startUs, priceUs, shape.numSeqs, p.numPrefillTokens + p.numDecodeTokens) : priceUs);
+  }
   const decode: { predicted: number; measured: number }[] = [];
   const prefill: { predicted: number; measured: number }[] = [];
   const period: { predicted: number; measured: number }[] = [];
   for (const { step, periodUs } of busySteps(steps)) {
-    const totalUs = cost.stepUs(shapeOfPlan(step.plan, slots));
+    const totalUs = priced.get(step)!;
     const gpuPredicted = totalUs - hostUs(step.plan.items.length);
     (step.plan.numPrefillTokens > 0 ? prefill : decode).push({ predicted: gpuPredicted, measured: step.gpuUs! });
     period.push({ predicted: totalUs, measured: periodUs });
