@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { POWER_BENCH_CONFIG, runPowerBench, type PowerBenchConfig } from '../../calibration/power-bench.js';
+import { POWER_BENCH_CONFIG, runPowerBench, SHAPE_CHECKS, type PowerBenchConfig } from '../../calibration/power-bench.js';
 import { parseSimConfig, type SimConfigInput } from '../../sim/config.js';
 import { fitPower } from '../../sim/cost/power-fit.js';
 import { computeShare, parsePowerProfile, PowerState, speedAt, type PowerProfile } from '../../sim/cost/power.js';
@@ -38,7 +38,14 @@ describe('power microbenchmark (fake GPU)', () => {
       expect(p.records.length).toBeGreaterThanOrEqual(4);
       for (const r of p.records) expect(r.every((x) => Number.isFinite(x) && x >= 0)).toBe(true);
     }
-    expect(lines.length).toBe(1 + bench.phases.length);
+    expect(bench.shapes.map((s) => [s.m, s.n, s.k])).toEqual(SHAPE_CHECKS);
+    for (const s of bench.shapes) {
+      expect(s.coolMs.length).toBe(3);
+      expect(s.hotMs.length).toBe(10);
+      // The fake GPU's compute kernels run faster cool than hot.
+      expect(Math.max(...s.coolMs)).toBeLessThan(Math.min(...s.hotMs));
+    }
+    expect(lines.length).toBe(1 + bench.phases.length + bench.shapes.length);
   });
 });
 
