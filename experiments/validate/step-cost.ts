@@ -144,8 +144,8 @@ export type HostTermUs = (numSeqs: number) => number;
 /**
  * Every busy step the engine ran, priced as the simulator prices it: its shape's price, re-priced
  * by the GPU's power state (when the cost model has one) for steps with prefill tokens, the state
- * following the engine's own timeline (every logged step with prefill tokens, in order, at its
- * logged start).
+ * following the engine's own timeline (every logged step in order at its logged start; decode
+ * steps heat it over their logged span).
  */
 export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel, hostUs: HostTermUs): StepCostErrors {
   const slots = new Set<number>();
@@ -156,7 +156,12 @@ export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel, ho
     const shape = shapeOfPlan(step.plan, slots);
     const priceUs = cost.stepUs(shape);
     const p = step.plan;
-    priced.set(step, power !== null && p.numPrefillTokens > 0 ? power.prefillStepUs(step.startUs, priceUs, shape.numSeqs, p.numPrefillTokens + p.numDecodeTokens) : priceUs);
+    if (power !== null && p.numPrefillTokens > 0) priced.set(step, power.prefillStepUs(step.startUs, priceUs, shape.numSeqs, p.numPrefillTokens + p.numDecodeTokens));
+    else {
+      // Decode steps heat the GPU over the engine's own step (its logged start to end).
+      power?.decodeWork(step.startUs, step.endUs - step.startUs, shape.numSeqs);
+      priced.set(step, priceUs);
+    }
   }
   const decode: { predicted: number; measured: number }[] = [];
   const prefill: { predicted: number; measured: number }[] = [];

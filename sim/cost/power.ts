@@ -86,13 +86,20 @@ export function speedAt(p: PowerProfile, h: number): number {
 }
 
 /**
- * One GPU's heat, advanced step by step. Pairs: every step with prefill tokens goes through
- * `prefillStepUs` in start-time order (a step may not start before the previous one ended).
+ * One GPU's heat. Every step goes through it in start order: steps with prefill tokens through
+ * `prefillStepUs` (re-priced), decode-only work through `decodeWork` (priced as measured: memory-
+ * bound; it heats the GPU by its own compute share). Consecutive decode work with the same share
+ * and no gap is one segment whose durations (integers) add up before one exponential is taken, so a
+ * runner that notes a decode run at once (the simulator) and one that notes it step by step (the
+ * engine's fake runner) compute the same heat to the bit.
  */
 export class PowerState {
+  /** The heat at `heatAtUs`. */
   private heat = 0;
-  /** When `heat` was last brought up to date (the end of the last prefill step). */
-  private sinceUs = 0;
+  private heatAtUs = 0;
+  /** The open decode segment (from heatAtUs to openEndUs at share openShare), or none (openShare < 0). */
+  private openShare = -1;
+  private openEndUs = 0;
 
   constructor(
     private readonly profile: PowerProfile,
@@ -104,6 +111,18 @@ export class PowerState {
     private readonly rowsOf: (tokens: number) => number,
   ) {}
 
+  /** Notes `durationUs` of decode-only work of `numSeqs` sequences from `startUs` on. */
+  decodeWork(startUs: number, durationUs: number, numSeqs: number): void {
+    const share = computeShare(this.rowsOf(numSeqs), this.ridgeRows);
+    if (this.openShare === share && startUs === this.openEndUs) {
+      this.openEndUs += durationUs;
+      return;
+    }
+    this.bringTo(startUs);
+    this.openShare = share;
+    this.openEndUs = startUs + durationUs;
+  }
+
   /**
    * The duration of a step with prefill tokens that starts at `startUs`, with `numSeqs` sequences
    * and `numTokens` tokens, priced `priceUs` at the profile's clock; advances the heat to its end.
@@ -111,10 +130,8 @@ export class PowerState {
   prefillStepUs(startUs: number, priceUs: number, numSeqs: number, numTokens: number): number {
     const tau = this.profile.tauUs;
     const share = computeShare(this.rowsOf(numTokens), this.ridgeRows);
-    // A step may start before the last one's planned end only after a failure cut that one short:
-    // the heat is then taken as it was at that end.
-    const idleUs = startUs > this.sinceUs ? startUs - this.sinceUs : 0;
-    const heat0 = this.heat * detExp(-idleUs / tau);
+    this.bringTo(startUs);
+    const heat0 = this.heat;
     const hostUs = this.hostUsOf(numSeqs);
     const gpuUs = priceUs > hostUs ? priceUs - hostUs : 0;
     // The heat at the step's midpoint: it climbs toward `share` while the step runs.
@@ -122,7 +139,26 @@ export class PowerState {
     const factor = 1 - share * (1 - speedAt(this.profile, mid));
     const durationUs = Math.max(1, Math.ceil(hostUs + gpuUs * factor));
     this.heat = share + (heat0 - share) * detExp(-durationUs / tau);
-    this.sinceUs = startUs + durationUs;
+    this.heatAtUs = startUs + durationUs;
     return durationUs;
+  }
+
+  /**
+   * Closes the open decode segment and lets the heat decay over the idle time up to `nowUs`. A step
+   * may start before the last one's planned end only after a failure cut that one short: the heat
+   * is then taken as it was at that end.
+   */
+  private bringTo(nowUs: number): void {
+    const tau = this.profile.tauUs;
+    if (this.openShare >= 0) {
+      const s = this.openShare;
+      this.heat = s + (this.heat - s) * detExp(-(this.openEndUs - this.heatAtUs) / tau);
+      this.heatAtUs = this.openEndUs;
+      this.openShare = -1;
+    }
+    if (nowUs > this.heatAtUs) {
+      this.heat *= detExp(-(nowUs - this.heatAtUs) / tau);
+      this.heatAtUs = nowUs;
+    }
   }
 }

@@ -280,6 +280,8 @@ export class Replica {
       endUs += extra[i];
     }
     this.numStepDurations = numSteps0 + count;
+    // Decode work heats the GPU (contiguous with the run's earlier steps: one segment).
+    if (this.power !== null) this.power.decodeWork(nowUs, endUs - nowUs, n);
     this.runStepsLeft -= count;
     this.runStepsBeforeExtension = numSteps0;
     this.numStepsRun += count;
@@ -311,6 +313,8 @@ export class Replica {
     let endUs = nowUs;
     const durations = this.stepDurationsUs;
     for (let i = 0; i < this.numStepDurations; i++) endUs += durations[i];
+    // A decode run heats the GPU as its steps would one by one (planDurationUs notes single steps).
+    if (this.power !== null && plan.numSteps > 1) this.power.decodeWork(nowUs, endUs - nowUs, plan.items.length);
     if (plan.items.length === 0) {
       // Nothing can run until something changes (an arrival); close the empty step at once.
       this.endPlan(nowUs, plan.numSteps);

@@ -65,13 +65,16 @@ export function decodeRunStepShape(numSeqs: number, contextTokens0: number, numA
 
 /**
  * How long a single-step plan that starts at `startUs` runs, as the replica prices it (an empty
- * plan takes no time): its price, re-priced by the GPU's power state when it has prefill tokens.
+ * plan takes no time): its price, re-priced by the GPU's power state when it has prefill tokens
+ * (decode-only plans are noted there as work that heats the GPU).
  * The engine's fake runner uses it too, so both runners price a plan the same way.
  */
 export function planDurationUs(cost: CostModel, plan: BatchPlan, adapterSlots: Set<number>, startUs: number, power: PowerState | null): number {
   if (plan.items.length === 0) return 0;
   const shape = shapeOfPlan(plan, adapterSlots);
   const priceUs = cost.stepUs(shape);
-  if (power === null || plan.numPrefillTokens === 0) return priceUs;
-  return power.prefillStepUs(startUs, priceUs, shape.numSeqs, plan.numPrefillTokens + plan.numDecodeTokens);
+  if (power === null) return priceUs;
+  if (plan.numPrefillTokens > 0) return power.prefillStepUs(startUs, priceUs, shape.numSeqs, plan.numPrefillTokens + plan.numDecodeTokens);
+  power.decodeWork(startUs, priceUs, shape.numSeqs);
+  return priceUs;
 }

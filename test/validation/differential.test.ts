@@ -3,6 +3,9 @@
 // exactly the simulator's schedule for the same workload and seed: the same steps in the same
 // order (composition, start, duration, KV use) and the same per-request timestamps (requests.csv
 // byte for byte) and summary.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runEngineBench } from '../../experiments/commands/engine.js';
 import { parseSimConfig, type SimConfigInput } from '../../sim/config.js';
@@ -11,7 +14,7 @@ import type { StepRow } from '../../sim/replica/replica.js';
 import { planDurationUs } from '../../sim/replica/step-shape.js';
 import { runConfig } from '../../sim/run.js';
 
-async function compare(input: SimConfigInput): Promise<{ numSteps: number; numPreemptions: number; numRequests: number; numRejected: number; numLoraLoads: number }> {
+async function compare(input: SimConfigInput): Promise<{ numSteps: number; numPreemptions: number; numRequests: number; numRejected: number; numLoraLoads: number; costModel: string }> {
   const config = parseSimConfig(input);
   const simRows: StepRow[] = [];
   const sim = runConfig(config, { hooks: { onStep: (row) => simRows.push(row) } });
@@ -49,6 +52,7 @@ async function compare(input: SimConfigInput): Promise<{ numSteps: number; numPr
     numRequests: sim.summary.requests as number,
     numRejected: sim.summary.rejected as number,
     numLoraLoads: engine.steps.reduce((a, s) => a + s.numLoraLoads, 0),
+    costModel: (sim.summary.cost_model as { name: string }).name,
   };
 }
 
@@ -105,5 +109,19 @@ describe('engine (fake runner + cost model) reproduces the simulator exactly', (
     });
     expect(r.numRejected).toBeGreaterThan(0);
     expect(r.numPreemptions).toBeGreaterThan(0);
+  });
+
+  it('with the GPU power term on (a profile with a power section): decode runs at once vs step by step heat the GPU alike', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratos-diff-power-'));
+    const profile = join(dir, 'h200-power.json');
+    const base = JSON.parse(readFileSync('calibration/profiles/h200.json', 'utf8')) as Record<string, unknown>;
+    writeFileSync(profile, JSON.stringify({ ...base, power: { tauUs: 25_000, heat: [0, 0.3, 0.6, 0.9], speed: [0.86, 0.88, 0.97, 1], provenance: { source: 'test' } } }));
+    const r = await compare({
+      model: 'llama2-7b', gpu: 'h200', policy: 'continuous', seed: 4,
+      cost: { profile },
+      workload: { rate: 9, durationS: 15, inputTokens: 'uniform:16:2500', outputTokens: 'uniform:1:300' },
+    });
+    expect(r.numSteps).toBeGreaterThan(500);
+    expect(r.costModel).toMatch(/\+power$/);
   });
 });
