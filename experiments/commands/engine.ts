@@ -55,6 +55,12 @@ export interface EngineBenchOptions {
   readonly adaptersDir?: string;
   /** Modules random adapters target (default q/k/v/o). */
   readonly loraTargets?: readonly LoraModule[];
+  /** GPU: replay decode-only steps from CUDA graphs (LlamaRunnerOptions.cudaGraphs). */
+  readonly cudaGraphs?: boolean;
+  /** One q/k/v GEMM in single-row steps (LlamaRunnerOptions.fuseQkv). */
+  readonly fuseQkv?: boolean;
+  /** Shortest flash-decoding split in tokens (LlamaRunnerOptions.decodeMinPartitionTokens). */
+  readonly decodeMinSplit?: number;
 }
 
 export interface EngineBenchResult {
@@ -175,6 +181,9 @@ export async function buildLlamaRunner(config: SimConfig, opts: EngineBenchOptio
     sampleOnDevice: opts.sampleOnDevice ?? config.cost.sampling !== 'cpu',
     kvCache,
     ...(lora !== null ? { lora: lora.lora } : {}),
+    ...(opts.cudaGraphs === true ? { cudaGraphs: true } : {}),
+    ...(opts.fuseQkv === true ? { fuseQkv: true } : {}),
+    ...(opts.decodeMinSplit !== undefined ? { decodeMinPartitionTokens: opts.decodeMinSplit } : {}),
   });
   const loraInfo =
     lora === null
@@ -317,6 +326,9 @@ interface EngineBenchArgs extends SimulateArgs {
   'top-k'?: number;
   'top-p'?: number;
   'min-p'?: number;
+  'cuda-graphs'?: boolean;
+  'fuse-qkv'?: boolean;
+  'decode-min-split'?: number;
 }
 
 const BACKENDS: readonly BenchBackend[] = ['cpu', 'gpu', 'fake'];
@@ -338,6 +350,9 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
       .option('top-k', { type: 'number', describe: 'top-k (0: off)' })
       .option('top-p', { type: 'number', describe: 'top-p (1: off)' })
       .option('min-p', { type: 'number', describe: 'min-p (0: off)' })
+      .option('cuda-graphs', { type: 'boolean', default: false, describe: 'gpu: replay decode-only steps (no LoRA, no block copies) from CUDA graphs, one per row bucket and context bucket' })
+      .option('fuse-qkv', { type: 'boolean', default: false, describe: 'one q/k/v GEMM in single-row steps (batch-1 decode; changes rounding slightly)' })
+      .option('decode-min-split', { type: 'number', describe: 'shortest flash-decoding split in tokens, a power of two in [16, 512] (default 128; 32 is fastest at batch 1)' })
       .example('stratos engine bench --backend gpu --model llama2-13b --allocator contiguous --sampling cpu --policy static --out out/baseline', 'the case study\'s baseline stack')
       .example('stratos engine bench --backend cpu --model tiny --rate 4 --duration 2 --input-tokens uniform:8:64 --output-tokens uniform:4:16 --out out/e', '')
       .epilogue(`--model for cpu/gpu: ${MODEL_CONFIG_NAMES.join(', ')}; random weights are seeded by --seed. --steps is implied (steps.csv is always written with --out). Baselines: --no-kv-cache, --allocator contiguous, --sampling cpu (logits copied to the host), --policy static.`),
@@ -376,6 +391,9 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
         ...(args['kv-blocks'] !== undefined ? { numBlocks: args['kv-blocks'] } : {}),
         ...(args.out !== undefined ? { outDir: args.out } : {}),
         ...(args['save-weights'] !== undefined ? { saveWeights: args['save-weights'] } : {}),
+        ...(args['cuda-graphs'] === true ? { cudaGraphs: true } : {}),
+        ...(args['fuse-qkv'] === true ? { fuseQkv: true } : {}),
+        ...(args['decode-min-split'] !== undefined ? { decodeMinSplit: args['decode-min-split'] } : {}),
       });
       process.stdout.write(summaryTable(summary) + '\n');
       if (args.out !== undefined) process.stdout.write(`wrote ${args.out}/summary.json, ${args.out}/requests.csv, ${args.out}/steps.csv\n`);

@@ -118,5 +118,12 @@ describe('the engine bench command line', () => {
     const model = stratos('engine', 'bench', '--backend', 'cpu', '--model', 'llama2-70b');
     expect(model.status).toBe(2);
     expect(model.stderr).toMatch(/model = llama2-70b: allowed: tiny, llama2-7b, llama2-13b/);
+    const tiny = ['engine', 'bench', '--backend', 'cpu', '--model', 'tiny', '--rate', '4', '--duration', '1', '--input-tokens', 'uniform:8:16', '--output-tokens', 'uniform:2:4'];
+    const graphs = stratos(...tiny, '--cuda-graphs');
+    expect(graphs.status).toBe(2);
+    expect(graphs.stderr).toMatch(/cudaGraphs needs the GPU backend/);
+    const split = stratos(...tiny, '--decode-min-split', '48');
+    expect(split.status).toBe(2);
+    expect(split.stderr).toMatch(/decodeMinPartitionTokens = 48: must be a power of two in \[16, 512\]/);
   });
 });
