@@ -65,10 +65,17 @@ function profileJson(value: unknown): string {
   return JSON.stringify(value, null, 1).replace(/\[[\s\d.eE+,null-]*\]/g, (m) => m.replace(/\s+/g, '')) + '\n';
 }
 
-function gpuFromMeta(meta: Record<string, unknown>): GpuName {
-  const name = String((meta.gpu as { name?: unknown } | undefined)?.name ?? '');
+/** The catalog GPU a device name (nvidia-smi's, the addon's) is, or null. */
+function gpuOfDeviceName(name: string): GpuName | null {
   if (/H200/i.test(name)) return 'h200';
   if (/A100/i.test(name)) return 'a100-80gb';
+  return null;
+}
+
+function gpuFromMeta(meta: Record<string, unknown>): GpuName {
+  const name = String((meta.gpu as { name?: unknown } | undefined)?.name ?? '');
+  const gpu = gpuOfDeviceName(name);
+  if (gpu !== null) return gpu;
   throw new CalibrateError(`cannot tell the GPU from the samples ("${name}"); pass --gpu (allowed: ${GPU_NAMES.join(', ')})`);
 }
 
@@ -150,8 +157,7 @@ const powerCommand: CommandModule<object, PowerArgs> = {
       throw new CalibrateError(`cannot read ${args.bench}: ${(err as Error).message}`);
     }
     const b = bench as { device?: unknown };
-    const gpuOfBench = /H200/i.test(String(b.device)) ? 'h200' : /A100/i.test(String(b.device)) ? 'a100-80gb' : String(b.device);
-    if (gpuOfBench !== profile.gpu) throw new CalibrateError(`${args.bench} was measured on ${String(b.device)}; the profile is for ${profile.gpu}`);
+    if (gpuOfDeviceName(String(b.device)) !== profile.gpu) throw new CalibrateError(`${args.bench} was measured on ${String(b.device)}; the profile is for ${profile.gpu}`);
     const fit = fitPower(bench as Parameters<typeof fitPower>[0], profile.peaks.bf16FlopsPerS / profile.peaks.memoryBytesPerS, args.bench);
     const out = args.out ?? args.profile;
     writeFileSync(out, profileJson({ ...profile, power: fit.profile }));

@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { bucketRows } from '../../sim/cost/profile-model.js';
 import { shapeOfPlan } from '../../sim/replica/step-shape.js';
 import { buildCostModel, replicaShape } from '../../sim/simulation.js';
-import { hostTermOf, readManifest, simConfigOf } from './compare.js';
+import { readManifest, simConfigOf } from './compare.js';
 import { readPlanLog } from './plan-log.js';
 import type { EngineTerms } from './step-cost.js';
 
@@ -90,7 +90,6 @@ export async function clockAnalysis(dir: string, termsFile: string): Promise<Clo
   for (const w of workloads) {
     const config = await simConfigOf(w, manifest, logs, terms);
     const cost = buildCostModel(config, replicaShape(config));
-    const hostUs = hostTermOf(config);
     const steps = readPlanLog(join(logs, w.name, 'run1', 'steps.jsonl.gz'));
     const lastEndUs = steps.reduce((a, s) => Math.max(a, s.endUs), 0);
     const endEpochS = ends.get(w.name)!;
@@ -109,7 +108,7 @@ export async function clockAnalysis(dir: string, termsFile: string): Promise<Clo
       let mhz = 0;
       for (let i = i0; i < i1; i++) mhz += clocks[i].smMhz;
       mhz /= i1 - i0;
-      const ratio = s.gpuUs / (cost.stepUs(shapeOfPlan(s.plan, slots)) - hostUs(s.plan.items.length));
+      const ratio = s.gpuUs / (cost.stepUs(shapeOfPlan(s.plan, slots)) - cost.hostUs(s.plan.items.length));
       const tokens = s.plan.numPrefillTokens + s.plan.numDecodeTokens;
       const bin = clockBins.reduce((b, x) => (mhz >= x ? x : b), clockBins[0]);
       // Prefill-only steps of ≥ 512 rows: dense layers are compute-bound there.

@@ -12,7 +12,7 @@ import { readPlanLog, type LoggedStep } from './plan-log.js';
 import { replayPlanLog, type ReplayResult } from './replay.js';
 import { readRequestsCsv, type RequestTable } from './requests.js';
 import { ValidateConfigError, withResolvedTrace } from './spec.js';
-import { fitEngineTerms, stepCostErrors, type EngineTerms, type HostTermUs, type StepCostErrors } from './step-cost.js';
+import { fitEngineTerms, stepCostErrors, type EngineTerms, type StepCostErrors } from './step-cost.js';
 
 /** The issue's targets, as fractions (relative error of the simulator against the engine's mean). */
 export const TARGETS = {
@@ -199,12 +199,6 @@ export async function simConfigOf(w: ManifestWorkload, manifest: Manifest, logsD
   return parseSimConfig({ ...raw, kv, cost }, `workload ${w.name}`);
 }
 
-/** The host term a simulator config prices per step (the part of a price that is not GPU time). */
-export function hostTermOf(config: SimConfig): HostTermUs {
-  const { hostOverheadUs, hostOverheadPerSeqUs } = config.cost;
-  return (numSeqs) => hostOverheadUs + hostOverheadPerSeqUs * numSeqs;
-}
-
 function loggedKvSteps(steps: readonly LoggedStep[]): { startUs: number; durationUs: number; blocks: number }[] {
   // A logged step holds its blocks from its start to the next step's start (the bookkeeping gap included).
   return steps.map((s, i) => ({ startUs: s.startUs, durationUs: (i + 1 < steps.length ? steps[i + 1].startUs : s.endUs) - s.startUs, blocks: s.plan.kvBlocksUsedPerStep[0] }));
@@ -250,7 +244,7 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
     }
     kvMeanAbs += sumAbs / a.length / w.runs;
     // The per-step cost-model error reads run 1 (run 2 prices the same kinds of plans).
-    if (k === 1) stepCost = stepCostErrors(steps, cost, hostTermOf(config));
+    if (k === 1) stepCost = stepCostErrors(steps, cost);
   }
   const engineMean = Object.fromEntries(METRIC_KEYS.map((key) => [key, mean(engineRuns.map((m) => m[key]))])) as unknown as Metrics;
   const relError = Object.fromEntries(METRIC_KEYS.map((key) => [key, engineMean[key] !== 0 ? (simMetrics[key] - engineMean[key]) / engineMean[key] : simMetrics[key] === 0 ? 0 : Number.POSITIVE_INFINITY])) as Record<keyof Metrics, number>;

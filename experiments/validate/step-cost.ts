@@ -4,7 +4,7 @@
 // calibrated from one plan log.
 import type { CostModel } from '../../sim/cost/cost-model.js';
 import type { RowBuckets } from '../../sim/cost/profile-model.js';
-import { shapeOfPlan } from '../../sim/replica/step-shape.js';
+import { planDurationUs, shapeOfPlan } from '../../sim/replica/step-shape.js';
 import type { LoggedStep } from './plan-log.js';
 
 /** The engine's own terms of the cost model, calibrated on one plan log (the capacity run). */
@@ -78,10 +78,12 @@ export function fitEngineTerms(steps: readonly LoggedStep[], bare: CostModel, ro
   const slots = new Set<number>();
   const decode = busy.filter(({ step }) => step.plan.numPrefillTokens === 0);
   if (decode.length < 20) throw new Error(`engine terms: only ${decode.length} decode-only steps in the plan log (need 20)`);
-  const fwd = leastSquares(decode.map(({ step }) => ({ x: step.plan.items.length, y: step.gpuUs! - bare.stepUs(shapeOfPlan(step.plan, slots)), w: 1 / step.gpuUs! ** 2 })));
+  // GPU time no priced kernel covers, per decode step (rows = sequences).
+  const unpriced = decode.map(({ step }) => ({ x: step.plan.items.length, y: step.gpuUs! - bare.stepUs(shapeOfPlan(step.plan, slots)), w: 1 / step.gpuUs! ** 2 }));
+  const fwd = leastSquares(unpriced);
   const forwardOverheadUs = Math.max(0, Math.round(fwd.intercept));
   const sampledRowOverheadUs = Math.max(0, Math.round(fwd.slope * 100) / 100);
-  const after = decode.map(({ step }) => Math.abs(step.gpuUs! - bare.stepUs(shapeOfPlan(step.plan, slots)) - forwardOverheadUs - sampledRowOverheadUs * step.plan.items.length)).sort((a, b) => a - b);
+  const after = unpriced.map((p) => Math.abs(p.y - forwardOverheadUs - sampledRowOverheadUs * p.x)).sort((a, b) => a - b);
   const rows = busy.map(({ step, periodUs }) => ({ x: step.plan.items.length, y: periodUs - step.gpuUs! }));
   const host = rows.map((r) => r.y).sort((a, b) => a - b);
   // Trim the top 1% of host times (stalls: the collector, the OS), ties kept in step order.
@@ -138,37 +140,22 @@ function stats(pairs: readonly { predicted: number; measured: number }[]): Error
   };
 }
 
-/** The cost model's host term of a step of `numSeqs` sequences (what the GPU comparison takes off its price). */
-export type HostTermUs = (numSeqs: number) => number;
-
 /**
- * Every busy step the engine ran, priced as the simulator prices it: its shape's price, re-priced
- * by the GPU's power state (when the cost model has one) for steps with prefill tokens, the state
- * following the engine's own timeline (every logged step in order at its logged start; decode
- * steps heat it over their logged span).
+ * Every busy step the engine ran, priced as the simulator prices it (planDurationUs: the shape's
+ * price, re-priced by the GPU's power state when the cost model has one), the power state following
+ * the engine's own timeline (every logged step in order, at its logged start).
  */
-export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel, hostUs: HostTermUs): StepCostErrors {
+export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel): StepCostErrors {
   const slots = new Set<number>();
   const power = cost.newPowerState?.() ?? null;
   const priced = new Map<LoggedStep, number>();
-  for (const step of steps) {
-    if (step.plan.items.length === 0) continue;
-    const shape = shapeOfPlan(step.plan, slots);
-    const priceUs = cost.stepUs(shape);
-    const p = step.plan;
-    if (power !== null && p.numPrefillTokens > 0) priced.set(step, power.prefillStepUs(step.startUs, priceUs, shape.numSeqs, p.numPrefillTokens + p.numDecodeTokens));
-    else {
-      // Decode steps heat the GPU over the engine's own step (its logged start to end).
-      power?.decodeWork(step.startUs, step.endUs - step.startUs, shape.numSeqs);
-      priced.set(step, priceUs);
-    }
-  }
+  for (const step of steps) priced.set(step, planDurationUs(cost, step.plan, slots, step.startUs, power));
   const decode: { predicted: number; measured: number }[] = [];
   const prefill: { predicted: number; measured: number }[] = [];
   const period: { predicted: number; measured: number }[] = [];
   for (const { step, periodUs } of busySteps(steps)) {
     const totalUs = priced.get(step)!;
-    const gpuPredicted = totalUs - hostUs(step.plan.items.length);
+    const gpuPredicted = totalUs - cost.hostUs(step.plan.items.length);
     (step.plan.numPrefillTokens > 0 ? prefill : decode).push({ predicted: gpuPredicted, measured: step.gpuUs! });
     period.push({ predicted: totalUs, measured: periodUs });
   }

@@ -34,6 +34,11 @@ export interface CostModel {
   /** Duration of one step in integer microseconds (>= 1). Pure: same shape, same answer. */
   stepUs(shape: StepShape): number;
   /**
+   * The host part of a step of `numSeqs` sequences (scheduling, input preparation, launches):
+   * included in stepUs, not GPU time. Validation takes it off a price to compare with GPU events.
+   */
+  hostUs(numSeqs: number): number;
+  /**
    * A fresh power state for one GPU (replica) when the model prices the GPU's power management
    * (sim/cost/power.ts): steps with prefill tokens then go through it in start order. Absent or
    * null: every step costs stepUs.

@@ -44,7 +44,9 @@ export function noKvCacheShape(s: StepShape): StepShape {
 /**
  * A cost model for `kv.cache: none`: the inner model prices each step as noKvCacheShape rewrites
  * it. It has no decode-run fast path on purpose: the replica then prices a decode run step by
- * step through stepUs, so lazy and step-by-step simulation still agree to the microsecond.
+ * step through stepUs, so lazy and step-by-step simulation still agree to the microsecond. Nor
+ * does it forward newPowerState: the power term re-prices prefill steps, and here every step
+ * recomputes whole sequences, which the term was not fitted for.
  */
 export class NoKvCacheCostModel implements CostModel {
   readonly name: string;
@@ -57,6 +59,10 @@ export class NoKvCacheCostModel implements CostModel {
 
   stepUs(shape: StepShape): number {
     return this.inner.stepUs(noKvCacheShape(shape));
+  }
+
+  hostUs(numSeqs: number): number {
+    return this.inner.hostUs(numSeqs);
   }
 }
 

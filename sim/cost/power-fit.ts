@@ -13,6 +13,7 @@
 // with the smallest relative rms error wins.
 import { detExp, detLn } from './det-math.js';
 import { computeShare, speedAt, type PowerProfile } from './power.js';
+import { round } from './profile-fit.js';
 
 export type PowerRecord = readonly [computeMs: number, computeCalls: number, memoryMs: number, memoryCalls: number];
 
@@ -170,7 +171,6 @@ export function fitPower(bench: PowerBenchData, ridgeRows: number, source: strin
     if (f.err < best.err) best = { tauMs, ...f };
   }
   if (!(best.speed[0] > 0)) throw new PowerFitError(`${source}: the fitted speed at heat 0 is ${best.speed[0]}: the data does not fit the model`);
-  const round = (x: number, d: number): number => Math.round(x * 10 ** d) / 10 ** d;
   const profile: PowerProfile = {
     tauUs: Math.round(best.tauMs * 1000),
     heat: knots.map((x) => round(x, 4)),

@@ -31,7 +31,7 @@ export function errorStats(errors: readonly number[]): ErrorStats {
   return { median: round(at(0.5), 4), p90: round(at(0.9), 4), n: s.length };
 }
 
-function round(x: number, digits: number): number {
+export function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
 }

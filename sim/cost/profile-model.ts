@@ -661,7 +661,7 @@ export class ProfileCostModel implements CostModel {
   }
 
   /** Host time of a step of `numSeqs` sequences (a decode run's steps all have the same). */
-  private hostUs(numSeqs: number): number {
+  hostUs(numSeqs: number): number {
     return this.hostOverheadUs + this.hostOverheadPerSeqUs * numSeqs;
   }
 

@@ -99,7 +99,7 @@ export class RooflineCostModel implements CostModel {
       this.allReduceBytesPerToken > 0
         ? 2 * this.shape.model.numLayers * this.params.allReduceLatencyUs + (numTokens * this.allReduceBytesPerToken) / this.nvlinkBytesPerUs
         : 0;
-    const hostOverheadUs = this.params.hostOverheadUs + (this.params.hostOverheadPerSeqUs ?? 0) * numSeqs;
+    const hostOverheadUs = this.hostUs(numSeqs);
     const samplingUs = this.params.sampling === 'cpu' ? numSeqs * this.params.cpuSamplingUsPerToken : 0;
     const loraUs = 0 * this.loraLoadUs;
     let nowUs = startUs;
@@ -119,6 +119,10 @@ export class RooflineCostModel implements CostModel {
     return i;
   }
 
+  hostUs(numSeqs: number): number {
+    return this.params.hostOverheadUs + (this.params.hostOverheadPerSeqUs ?? 0) * numSeqs;
+  }
+
   stepUs(s: StepShape): number {
     const numTokens = s.numPrefillTokens + s.numDecodeTokens;
     const kvBytes = (s.contextTokensSum + numTokens) * this.kvBytesPerTokenPerGpu;
@@ -134,8 +138,7 @@ export class RooflineCostModel implements CostModel {
         : 0;
     const samplingUs = this.params.sampling === 'cpu' ? s.numSampled * this.params.cpuSamplingUsPerToken : 0;
     const loraUs = s.numLoraLoads * this.loraLoadUs;
-    const hostUs = this.params.hostOverheadUs + (this.params.hostOverheadPerSeqUs ?? 0) * s.numSeqs;
-    const total = Math.max(memoryUs, computeUs) + commUs + hostUs + samplingUs + loraUs;
+    const total = Math.max(memoryUs, computeUs) + commUs + this.hostUs(s.numSeqs) + samplingUs + loraUs;
     return Math.max(1, Math.ceil(total));
   }
 }

@@ -84,6 +84,10 @@ export class DiskLoadCostModel implements CostModel {
   readonly decodeRunUs?: DecodeRunPricer['decodeRunUs'];
   readonly decodeRunIntoUs?: DecodeRunPricer['decodeRunIntoUs'];
 
+  hostUs(numSeqs: number): number {
+    return this.inner.hostUs(numSeqs);
+  }
+
   stepUs(shape: StepShape): number {
     const base = this.inner.stepUs(shape);
     return shape.numLoraLoads === 0 ? base : base + Math.ceil(shape.numLoraLoads * this.extraUsPerLoad);

@@ -346,31 +346,19 @@ export abstract class Scheduler {
   }
 
   /**
-   * Each running sequence's slack (page-table tokens beyond its computed tokens), in running
-   * order; reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
+   * Each running sequence's slack (page-table tokens beyond its computed tokens and the `fromStep`
+   * steps of a pending decode run, whose page tables have grown for them), in running order; from
+   * step 0 reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
    */
-  private fillDecodeSlack(): number[] {
+  private fillDecodeSlack(fromStep = 0): number[] {
     const slack = this.decodeSlack;
-    if (this.decodeSlackVersion === this.version) return slack;
-    const running = this.running;
-    const n = running.length;
-    slack.length = n;
-    for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens;
-    this.decodeSlackVersion = this.version;
-    return slack;
-  }
-
-  /**
-   * Each running sequence's slack beyond the tokens `fromStep` steps of a pending decode run write
-   * (its page table has grown for them; numComputedTokens moves only at onStepEnd). Not memoized.
-   */
-  private fillDecodeSlackFrom(fromStep: number): number[] {
-    const slack = this.decodeSlack;
+    if (fromStep === 0 && this.decodeSlackVersion === this.version) return slack;
     const running = this.running;
     const n = running.length;
     slack.length = n;
     for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens - fromStep;
-    this.decodeSlackVersion = -1;
+    // Memoized only from step 0: during a pending run the page tables cover tokens not yet computed.
+    this.decodeSlackVersion = fromStep === 0 ? this.version : -1;
     return slack;
   }
 
@@ -580,7 +568,7 @@ export abstract class Scheduler {
     }
     this.runGroupsValid = false;
     // Slack from fromStep on: page-table tokens beyond those steps fromStep.. write.
-    const slack = fromStep === 0 ? this.fillDecodeSlack() : this.fillDecodeSlackFrom(fromStep);
+    const slack = this.fillDecodeSlack(fromStep);
     const numSteps = toStep - fromStep;
     let allBelowPage = true;
     let everyBelowPage = true;
