@@ -9,6 +9,8 @@ import type { StArray } from './safetensors.js';
 
 /** A tensor on the device: a host typed array (cpu) or a DeviceBuffer (gpu). */
 export type Tensor = HostArray | Int32Array | DeviceBuffer;
+/** Host values a persistent tensor is written from (bf16 travels as its bits). */
+export type HostValues = Float32Array | Uint16Array | Int32Array;
 export type ActDtype = 'f32' | 'bf16';
 /** Op arguments as the native front takes them (checked there). */
 export type OpArgs = Record<string, unknown>;
@@ -37,8 +39,16 @@ export interface Device {
   zeros(dtype: ActDtype, count: number): Tensor;
   /** A zeroed persistent int32 tensor (per-slot LoRA ranks). */
   zerosInt(count: number): Tensor;
-  /** Copies host values into a persistent tensor at element `dstOffset` (LoRA slot loads; waits). */
-  write(dst: Tensor, dstOffset: number, data: Float32Array | Uint16Array | Int32Array): void;
+  /** Copies host values into a persistent tensor at element `dstOffset` (waits for the copy). */
+  write(dst: Tensor, dstOffset: number, data: HostValues): void;
+  /**
+   * Queues the same copy on the device's stream without waiting (LoRA slot loads: hundreds of
+   * copies, one wait). `data` must stay alive and unchanged until the next `sync`; from
+   * `hostBuffer` memory the GPU copies it at full bus speed.
+   */
+  writeQueued(dst: Tensor, dstOffset: number, data: HostValues): void;
+  /** Host memory for `writeQueued` sources: page-locked on the GPU (plain memory on the CPU). */
+  hostBuffer(bytes: number): ArrayBuffer;
   /** Per-step scratch, valid until the next `resetScratch`. */
   scratch(dtype: ActDtype, count: number): Tensor;
   /** Index arrays for this step, uploaded in one copy. */
@@ -111,6 +121,11 @@ const BYTES: Record<ActDtype | 'i32', number> = { f32: 4, bf16: 2, i32: 4 };
 export function cpuDevice(dtype: ActDtype, rowBucket: (n: number) => number = (n) => n): Device {
   const ops = cpu();
   const host = (t: Tensor): HostArray => t as HostArray;
+  const write = (dst: Tensor, dstOffset: number, data: HostValues): void => {
+    const t = host(dst) as unknown as { set(a: ArrayLike<number>, o: number): void; length: number; constructor: unknown };
+    if (t.constructor !== data.constructor) throw new Error(`write: ${data.constructor.name} into a ${(t.constructor as { name: string }).name}`);
+    t.set(data, dstOffset);
+  };
   return {
     kind: 'cpu',
     dtype,
@@ -119,11 +134,9 @@ export function cpuDevice(dtype: ActDtype, rowBucket: (n: number) => number = (n
     upload: (data) => data.slice(),
     zeros: (d, count) => allocHost(d as DType, count),
     zerosInt: (count) => new Int32Array(count),
-    write: (dst, dstOffset, data) => {
-      const t = host(dst) as unknown as { set(a: ArrayLike<number>, o: number): void; length: number; constructor: unknown };
-      if (t.constructor !== data.constructor) throw new Error(`write: ${data.constructor.name} into a ${(t.constructor as { name: string }).name}`);
-      t.set(data, dstOffset);
-    },
+    write,
+    writeQueued: write,
+    hostBuffer: (bytes) => new ArrayBuffer(bytes),
     scratch: (d, count) => allocHost(d as DType, count),
     ints: (arrays) => arrays.slice(),
     resetScratch: () => {},
@@ -239,6 +252,8 @@ export function gpuDevice(dtype: 'bf16', scratchBytes: number, stream: bigint): 
       return b;
     },
     write: (dst, dstOffset, data) => g.copyToDevice(dev(dst), data, { stream, dstOffsetBytes: dstOffset * data.BYTES_PER_ELEMENT }),
+    writeQueued: (dst, dstOffset, data) => g.copyToDevice(dev(dst), data, { stream, async: true, dstOffsetBytes: dstOffset * data.BYTES_PER_ELEMENT }),
+    hostBuffer: (bytes) => g.hostAlloc(Math.max(1, bytes)),
     scratch: (d, count) => take(count * BYTES[d]),
     ints: (arrays) => ints(arrays),
     resetScratch: () => {

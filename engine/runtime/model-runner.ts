@@ -128,6 +128,9 @@ export class LlamaRunner implements ModelRunner {
     this.kvCache = options.kvCache ?? true;
     this.registry = options.lora?.registry ?? null;
     this.lora = options.lora !== undefined ? new LoraSlots(this.device, weights.config, options.lora) : null;
+    // Adapters in host memory are packed for their slots now, so a load in a step is only copies
+    // (what the simulator prices for the host-memory tier).
+    if (this.lora !== null && this.registry !== null) for (const a of this.registry.inMemory()) this.lora.prepare(a);
     this.graphs = options.cudaGraphs === true ? new DecodeGraphs(this.device, this.model, this.vocabSize, gpuRowBucket(options.graphMaxRows ?? options.maxNumSeqs)) : null;
     this.useGraphs = this.graphs !== null;
     if (!fits && options.sampleOnDevice === true) throw new EngineError('sampling', `vocab ${this.vocabSize} exceeds the GPU sampler's ${SAMPLING_MAX_VOCAB_GPU}: sample on the host`);

@@ -263,5 +263,10 @@ describe('f32ArrayToBf16', () => {
     const x = new Float32Array(bits.buffer);
     const got = f32ArrayToBf16(x);
     for (let i = 0; i < x.length; i++) expect(got[i], `bits ${bits[i].toString(16)}`).toBe(f32ToBf16(x[i]));
+    // Into a view of a larger buffer (the slots stage an adapter into one host buffer).
+    const host = new Uint16Array(x.length + 8);
+    expect(f32ArrayToBf16(x, host.subarray(4, 4 + x.length))).toEqual(got);
+    expect([...host.subarray(0, 4), ...host.subarray(4 + x.length)]).toEqual(new Array(8).fill(0));
+    expect(() => f32ArrayToBf16(x, new Uint16Array(3))).toThrow(/20000 values into 3/);
   });
 });

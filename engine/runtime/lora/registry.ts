@@ -70,6 +70,11 @@ export class LoraRegistry {
     return [...this.entries.values()].map(describe);
   }
 
+  /** The adapters held in host memory (random ones; PEFT folders are read at each load). */
+  inMemory(): LoraAdapter[] {
+    return [...this.entries.values()].flatMap((e) => (e.cached !== null ? [e.cached] : []));
+  }
+
   /** Throws unless `tenant` owns `adapter` (a request may only use its tenant's adapters). */
   checkTenant(name: string, tenant: string): void {
     const e = this.entry(name);

@@ -43,14 +43,21 @@ export interface LoraSlotsOptions {
 
 /** One site of an adapter, packed into the slots' layout and dtype (per layer). */
 interface StagedSite {
-  readonly rank: number;
+  /** [rank]: one element, so the copy reads staged memory too. */
+  readonly rank: Int32Array;
   readonly a: (Float32Array | Uint16Array)[];
   readonly b: (Float32Array | Uint16Array)[];
 }
 
+/** An adapter packed for loading: every array a view of one host buffer (page-locked on the GPU). */
+interface StagedAdapter {
+  readonly sites: Map<LoraSite, StagedSite>;
+  readonly scale: Float32Array;
+}
+
 export class LoraSlots {
   /** Packed adapters by adapter object (a registry re-read of a PEFT folder is a new object, packed anew). */
-  private readonly staged = new WeakMap<LoraAdapter, Map<LoraSite, StagedSite>>();
+  private readonly staged = new WeakMap<LoraAdapter, StagedAdapter>();
   readonly numSlots: number;
   readonly maxRank: number;
   readonly sites = new Map<LoraSite, SiteSlots>();
@@ -105,15 +112,20 @@ export class LoraSlots {
     }
     const dev = this.device;
     const staged = this.stage(adapter);
+    // ~8 copies per layer (260 for a 7B q/k/v/o adapter): queued from page-locked memory with one
+    // wait at the end. Waiting per copy from pageable memory made a load several times the cost
+    // the simulator prices (a host-to-device copy of the adapter's bytes).
     for (const [site, s] of this.sites) {
-      const st = staged.get(site)!;
+      const st = staged.sites.get(site)!;
       for (let l = 0; l < this.config.numLayers; l++) {
-        dev.write(s.a[l], slot * s.maxRank * s.inDim, st.a[l]);
-        dev.write(s.b[l], slot * s.outDim * s.maxRank, st.b[l]);
+        dev.writeQueued(s.a[l], slot * s.maxRank * s.inDim, st.a[l]);
+        dev.writeQueued(s.b[l], slot * s.outDim * s.maxRank, st.b[l]);
       }
-      dev.write(s.ranks, slot, Int32Array.of(st.rank));
+      dev.writeQueued(s.ranks, slot, st.rank);
     }
-    dev.write(this.scales, slot, Float32Array.of(adapter.scale));
+    dev.writeQueued(this.scales, slot, staged.scale);
+    // The staged memory of a re-read PEFT adapter may be collected once this returns.
+    dev.sync();
     this.resident[slot] = adapter.name;
     this.numLoads++;
   }
@@ -133,17 +145,38 @@ export class LoraSlots {
   /**
    * The adapter packed into the slots' layout and dtype, kept on the host for as long as the
    * adapter object lives: a slot load is then only copies (a reload after an eviction repacked
-   * ~8M values on the host, ~90 ms for a 7B rank-16 adapter, inside the step).
+   * ~8M values on the host, ~90 ms for a 7B rank-16 adapter, inside the step). `prepare` does it
+   * ahead of the first load.
    */
-  private stage(adapter: LoraAdapter): Map<LoraSite, StagedSite> {
+  prepare(adapter: LoraAdapter): void {
+    this.stage(adapter);
+  }
+
+  private stage(adapter: LoraAdapter): StagedAdapter {
     const hit = this.staged.get(adapter);
     if (hit !== undefined) return hit;
     const r = adapter.rank;
-    const out = new Map<LoraSite, StagedSite>();
+    const layers = this.config.numLayers;
+    const el = this.device.dtype === 'f32' ? 4 : 2;
+    let weightBytes = 0;
+    for (const s of this.sites.values()) weightBytes += layers * s.maxRank * (s.inDim + s.outDim) * el;
+    // Weights first (their views need element alignment only), then a rank per site and the scale.
+    const host = this.device.hostBuffer(weightBytes + 4 * (this.sites.size + 1));
+    let offsetBytes = 0;
+    const take = (count: number): Float32Array | Uint16Array => {
+      const view = el === 4 ? new Float32Array(host, offsetBytes, count) : new Uint16Array(host, offsetBytes, count);
+      offsetBytes += count * el;
+      return view;
+    };
+    const smalls = new Int32Array(host, weightBytes, this.sites.size + 1);
+    const sites = new Map<LoraSite, StagedSite>();
+    let siteIndex = 0;
     for (const [site, s] of this.sites) {
       const modules = (Object.keys(SITE_OF) as LoraModule[]).filter((m) => SITE_OF[m] === site && adapter.targets.includes(m));
-      const st: StagedSite = { rank: modules.length === 0 ? 0 : site === 'gateUp' ? 2 * r : r, a: [], b: [] };
-      for (let l = 0; l < this.config.numLayers; l++) {
+      smalls[siteIndex] = modules.length === 0 ? 0 : site === 'gateUp' ? 2 * r : r;
+      const st: StagedSite = { rank: smalls.subarray(siteIndex, siteIndex + 1), a: [], b: [] };
+      siteIndex++;
+      for (let l = 0; l < layers; l++) {
         const a = new Float32Array(s.maxRank * s.inDim);
         const b = new Float32Array(s.outDim * s.maxRank);
         for (const m of modules) {
@@ -156,17 +189,22 @@ export class LoraSlots {
             for (let j = 0; j < r; j++) b[(k * outDim + n) * s.maxRank + k * r + j] = p.b[n * r + j];
           }
         }
-        st.a.push(this.cast(a));
-        st.b.push(this.cast(b));
+        st.a.push(this.castInto(a, take(a.length)));
+        st.b.push(this.castInto(b, take(b.length)));
       }
-      out.set(site, st);
+      sites.set(site, st);
     }
-    this.staged.set(adapter, out);
-    return out;
+    const scale = new Float32Array(host, weightBytes + 4 * this.sites.size, 1);
+    scale[0] = adapter.scale;
+    const staged = { sites, scale };
+    this.staged.set(adapter, staged);
+    return staged;
   }
 
-  private cast(x: Float32Array): Float32Array | Uint16Array {
-    return this.device.dtype === 'f32' ? x : f32ArrayToBf16(x);
+  private castInto(x: Float32Array, out: Float32Array | Uint16Array): Float32Array | Uint16Array {
+    if (out instanceof Float32Array) out.set(x);
+    else f32ArrayToBf16(x, out);
+    return out;
   }
 }
 
@@ -175,9 +213,9 @@ export class LoraSlots {
  * array's bits (a slot load converts ~26M values for a 13B rank-16 adapter; a call per value took
  * seconds).
  */
-export function f32ArrayToBf16(x: Float32Array): Uint16Array {
+export function f32ArrayToBf16(x: Float32Array, out: Uint16Array = new Uint16Array(x.length)): Uint16Array {
+  if (out.length !== x.length) throw new Error(`f32ArrayToBf16: ${x.length} values into ${out.length}`);
   const u = new Uint32Array(x.buffer, x.byteOffset, x.length);
-  const out = new Uint16Array(x.length);
   for (let i = 0; i < u.length; i++) {
     const b = u[i];
     out[i] = (b & 0x7fffffff) > 0x7f800000 ? ((b >>> 16) | 0x40) & 0xffff : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
