@@ -192,6 +192,8 @@ export class ProfileCostModel implements CostModel {
   private readonly powerProfile: PowerProfile | null;
   private readonly rowBuckets: RowBuckets;
   private readonly forwardOverheadUs: number;
+  /** The forward overhead's share for the LoRA kernels a step with adapters adds (launch gaps). */
+  private readonly loraLaunchGapsUs: number;
   private readonly sampledRowOverheadUs: number;
   // Memos of pure functions of integers (steps repeat the same token, sample and adapter counts).
   private readonly tokensMemo = new Map<number, number>();
@@ -302,6 +304,12 @@ export class ProfileCostModel implements CostModel {
     this.sampledRowOverheadUs = options.sampledRowOverheadUs ?? 0;
     if (this.sampledRowOverheadUs > 0) notes.push(`sampled-row overhead: ${this.sampledRowOverheadUs} us per sampled row (calibrated on the engine's plan log)`);
     if (this.forwardOverheadUs > 0) notes.push(`forward overhead (launch gaps): ${this.forwardOverheadUs} us per step (calibrated on the engine's plan log)`);
+    // The overhead is fitted on base-model steps, i.e. per forward of engineKernelsPerForward kernels;
+    // a step with adapters launches a shrink and an expand per LoRA site and layer more, each with
+    // the same gap (the lora tables were measured back to back in CUDA graphs: without gaps).
+    const loraKernels = this.lora ? 2 * this.lora.length * model.numLayers : 0;
+    this.loraLaunchGapsUs = (this.forwardOverheadUs * loraKernels) / engineKernelsPerForward(model.numLayers, options.qkvFused ?? true);
+    if (this.loraLaunchGapsUs > 0) notes.push(`LoRA launch gaps: ${Math.round(this.loraLaunchGapsUs)} us per step with adapters (the forward overhead over ${loraKernels} more kernels)`);
     if (profile.hostOverheadUs === null) {
       this.hostOverheadUs = options.hostOverheadUs;
       notes.push(`host overhead: ${options.hostOverheadUs} us per step (assumed; the engine loop has not been measured yet)`);
@@ -447,7 +455,7 @@ export class ProfileCostModel implements CostModel {
     const rank = this.options.loraRank;
     let layer = 0;
     for (const p of this.lora) layer += this.at(p.bound, { tokens, adapters, rank });
-    const us = layer * this.numLayers;
+    const us = layer * this.numLayers + this.loraLaunchGapsUs;
     memo.set(tokens, adapters, us);
     return us;
   }
@@ -674,3 +682,14 @@ export class ProfileCostModel implements CostModel {
     return total;
   }
 }
+
+/**
+ * Kernels in one forward of our engine (engine/runtime/llama.ts): per layer two norms, the q/k/v
+ * GEMM (or three), rope, the KV write, attention (flash-decoding's split and merge), o, gate/up,
+ * SiLU-and-mul and down; then the embedding, the sampled rows' two gathers, the final norm, the LM
+ * head, the widening to f32 and the sampler.
+ */
+export function engineKernelsPerForward(numLayers: number, qkvFused: boolean): number {
+  return numLayers * (10 + (qkvFused ? 1 : 3)) + 7;
+}
+

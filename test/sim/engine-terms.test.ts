@@ -3,7 +3,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { StepShape } from '../../sim/cost/cost-model.js';
-import { bucketRows } from '../../sim/cost/profile-model.js';
+import { bucketRows, engineKernelsPerForward } from '../../sim/cost/profile-model.js';
 import { parseSimConfig, type SimConfigInput } from '../../sim/config.js';
 import { buildCostModel, replicaShape } from '../../sim/simulation.js';
 
@@ -40,6 +40,27 @@ describe('engine cost terms', () => {
       expect(Math.abs(fwd.stepUs(s) - (b + 900))).toBeLessThanOrEqual(1);
       expect(Math.abs(perRow.stepUs(s) - (b + 8 * n))).toBeLessThanOrEqual(1);
     }), { numRuns: 60 });
+  });
+
+  it('steps with adapters carry the forward overhead of their extra kernels: a shrink and an expand per LoRA site and layer', () => {
+    const lora = { numSlots: 4, rank: 16 };
+    const at = (cost: SimConfigInput['cost']) => {
+      const config = parseSimConfig({ model: 'llama2-7b', gpu: 'h200', lora, cost: { samplingMethod: 'greedy', qkvFused: false, ...cost } });
+      return buildCostModel(config, replicaShape(config));
+    };
+    const bare = at({});
+    const fwd = at({ forwardOverheadUs: 870 });
+    // Llama-2-7B: 32 layers of 13 kernels (q, k, v apart) + 7; LoRA on q, k, v, o: 256 kernels.
+    expect(engineKernelsPerForward(32, false)).toBe(423);
+    expect(engineKernelsPerForward(32, true)).toBe(359);
+    const gapsUs = (870 * 256) / 423;
+    fc.assert(fc.property(fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 4 }), (n, adapters) => {
+      const s = { ...decodeShape(n, n * 400), numAdapters: adapters };
+      const added = fwd.stepUs(s) - bare.stepUs(s);
+      // Base steps gain the forward overhead only; steps with adapters gain it and the gaps (± rounding).
+      expect(Math.abs(fwd.stepUs(decodeShape(n, n * 400)) - bare.stepUs(decodeShape(n, n * 400)) - 870)).toBeLessThanOrEqual(1);
+      expect(Math.abs(added - 870 - gapsUs)).toBeLessThanOrEqual(1);
+    }), { numRuns: 40 });
   });
 
   it('row buckets price a step as its padded row count for the token-wise ops', () => {
