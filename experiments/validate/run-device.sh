@@ -3,13 +3,14 @@
 # dist-validate (built here by `node experiments/validate/bundle.mjs`: the CLI bundle and the
 # traces). Usage: bash experiments/validate/run-device.sh [--only a,b]. Logs and report under
 # dist-validate/out (logs already there are kept: a call with --only adds workloads), returned as
-# $OUT/validate-out.tgz.
+# $OUT/validate-out.tgz. STRATOS_BUILD_DIR reuses an addon build (default build-validate).
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
 source .device/env.sh
-bash native/device-build.sh build-validate >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
-export STRATOS_NATIVE_PATH="$PWD/build-validate/stratos_native.node"
+BUILD=${STRATOS_BUILD_DIR:-build-validate}
+bash native/device-build.sh "$BUILD" >"$OUT/build.log" 2>&1 || { tail -40 "$OUT/build.log"; exit 1; }
+export STRATOS_NATIVE_PATH="$PWD/$BUILD/stratos_native.node"
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader | tee "$OUT/device.txt"
 node dist-validate/stratos.mjs validate --config experiments/validate/h200.yaml --out dist-validate/out --traces dist-validate/traces "$@" 2>&1 | tee -a "$OUT/validate-log.txt"
 rc=${PIPESTATUS[0]}
