@@ -5,6 +5,9 @@ import { LoraCache } from '../lora-cache.js';
 import { PagedAllocator } from '../paged-allocator.js';
 import type {
   BatchPlan,
+  BlockCopy,
+  LoraLoad,
+  PlanItem,
   PolicyKind,
   RequestSpec,
   ScheduleView,
@@ -21,6 +24,12 @@ import { PlanBuilder } from './plan-builder.js';
 
 /** Page sizes up to this use the closed forms over slack buckets in decode runs (scratch of this size). */
 const MAX_SLACK_BUCKETS = 4096;
+
+/** What a decode run never has (shared by every run's plan instead of fresh empty arrays: plans are read-only). */
+const NO_SEQ_IDS: readonly SeqId[] = Object.freeze([]);
+const NO_LORA_LOADS: readonly LoraLoad[] = Object.freeze([]);
+const NO_BLOCK_COPIES: readonly BlockCopy[] = Object.freeze([]);
+const NO_SEQS: SeqState[] = [];
 
 interface BatchReservation {
   readonly freeBlocksAtStart: number;
@@ -59,8 +68,13 @@ export abstract class Scheduler {
   /** Bumped by every state change; keys the memo of steadyDecodeSteps. */
   private version = 0;
   private steadyMemo = { version: -1, nowUs: -1, steps: 0 };
-  /** Sequences of the pending plan, index-aligned with its items. */
-  private pendingSeqs: SeqState[] = [];
+  /** Sequences of the pending plan, index-aligned with its items (entries past them are stale). */
+  private pendingSeqs: SeqState[] = NO_SEQS;
+  /**
+   * The pending decode run's sequences: the running ones when it was planned, in the first
+   * entries (reused from run to run and never shrunk, so a run allocates no copy of the list).
+   */
+  private readonly runSeqs: SeqState[] = [];
   /** Scratch for steadyDecodeSteps and composeDecodeRun (kept to avoid allocations per call). */
   private readonly decodeSlack: number[] = [];
   /** `version` when decodeSlack was filled for every running sequence (-1: not valid). */
@@ -171,16 +185,18 @@ export abstract class Scheduler {
     assert(this.pendingPlan === null, 'schedule called twice without onStepEnd');
     const maxSteps = view.maxSteps ?? 1;
     assertPosInt(maxSteps, 'maxSteps');
-    const builder = new PlanBuilder(this.config.maxNumBatchedTokens);
     let plan: BatchPlan;
     const numSteps = maxSteps > 1 ? Math.min(maxSteps, this.steadyDecodeSteps(view.nowUs)) : 1;
     this.pendingRunSteadySteps = 0;
     this.runGroupsValid = false;
     if (numSteps > 1) {
       this.pendingRunSteadySteps = this.steadyDecodeSteps(view.nowUs);
-      plan = this.composeDecodeRun(builder, numSteps);
-      this.pendingSeqs = this.running.slice();
+      plan = this.composeDecodeRun(numSteps);
+      const running = this.running;
+      for (let i = 0; i < running.length; i++) this.runSeqs[i] = running[i];
+      this.pendingSeqs = this.runSeqs;
     } else {
+      const builder = new PlanBuilder(this.config.maxNumBatchedTokens);
       this.compose(view.nowUs, builder);
       plan = builder.build(this.nextStepIndex, 1, [this.allocator.numBlocksUsed()]);
       // Every item of a single step was added with its sequence.
@@ -265,7 +281,7 @@ export abstract class Scheduler {
         finished.push(seq);
       }
     }
-    this.pendingSeqs = [];
+    this.pendingSeqs = NO_SEQS;
     return { firstTokenSeqIds, finished };
   }
 
@@ -333,13 +349,13 @@ export abstract class Scheduler {
       const k = q * page + m;
       return k < 1 ? 0 : Math.min(k, maxSteps);
     }
-    if (!this.decodeRunFits(1, slack, page, free)) return 0;
-    if (this.decodeRunFits(maxSteps, slack, page, free)) return maxSteps;
+    if (!this.decodeRunFits(1, slack, n, page, free)) return 0;
+    if (this.decodeRunFits(maxSteps, slack, n, page, free)) return maxSteps;
     let lo = 1;
     let hi = maxSteps; // fits(lo) && !fits(hi)
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
-      if (this.decodeRunFits(mid, slack, page, free)) lo = mid;
+      if (this.decodeRunFits(mid, slack, n, page, free)) lo = mid;
       else hi = mid;
     }
     return lo;
@@ -347,25 +363,25 @@ export abstract class Scheduler {
 
   /**
    * Each running sequence's slack (page-table tokens beyond its computed tokens and the `fromStep`
-   * steps of a pending decode run, whose page tables have grown for them), in running order; from
-   * step 0 reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
+   * steps of a pending decode run, whose page tables have grown for them), in running order (the
+   * first running.length entries); from step 0 reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
    */
   private fillDecodeSlack(fromStep = 0): number[] {
     const slack = this.decodeSlack;
     if (fromStep === 0 && this.decodeSlackVersion === this.version) return slack;
     const running = this.running;
     const n = running.length;
-    slack.length = n;
+    // Only the first n entries are read (the array is never shrunk: refilling it would allocate).
     for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens - fromStep;
     // Memoized only from step 0: during a pending run the page tables cover tokens not yet computed.
     this.decodeSlackVersion = fromStep === 0 ? this.version : -1;
     return slack;
   }
 
-  /** Whether `k` decode steps fit in `free` blocks given each sequence's slack. */
-  private decodeRunFits(k: number, slack: readonly number[], page: number, free: number): boolean {
+  /** Whether `k` decode steps fit in `free` blocks given the slack of each of the `n` running sequences. */
+  private decodeRunFits(k: number, slack: readonly number[], n: number, page: number, free: number): boolean {
     let need = 0;
-    for (let i = 0; i < slack.length; i++) {
+    for (let i = 0; i < n; i++) {
       if (k > slack[i]) need += Math.floor((k - slack[i] + page - 1) / page);
     }
     return need <= free;
@@ -397,6 +413,8 @@ export abstract class Scheduler {
       if (seq.status === 'running') {
         tenantCounts.set(seq.spec.tenant, (tenantCounts.get(seq.spec.tenant) ?? 0) + 1);
         if (seq.spec.adapter !== null) assert(this.lora.numPins(seq.spec.adapter) > 0, 'running seq pins its adapter');
+        const slot = seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter);
+        if (seq.adapterSlot !== slot) fail(`seq ${seq.spec.id} keeps adapter slot ${seq.adapterSlot}, its adapter is in slot ${slot}`);
       }
     }
     assert(numWaiting === this.waiting.size, 'waiting count matches');
@@ -460,6 +478,7 @@ export abstract class Scheduler {
     seq.numComputedTokens = match.numTokens;
     seq.numCachedPromptTokens = match.numTokens;
     seq.admitOrder = this.admitCounter++;
+    seq.adapterSlot = adapterSlot;
     this.running.push(seq);
     this.runningContextSum += seq.numComputedTokens;
     this.runningByTenant.set(spec.tenant, (this.runningByTenant.get(spec.tenant) ?? 0) + 1);
@@ -498,7 +517,7 @@ export abstract class Scheduler {
       numNewTokens,
       isPrefill,
       samples: !isPrefill || target === prefillTarget(seq),
-      adapterSlot: seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter),
+      adapterSlot: seq.adapterSlot,
     }, seq);
     return true;
   }
@@ -641,21 +660,32 @@ export abstract class Scheduler {
     }
   }
 
-  private composeDecodeRun(builder: PlanBuilder, numSteps: number): BatchPlan {
-    const running = this.running;
+  /** A decode run: every running sequence decodes one token per step; nothing else is planned. */
+  private composeDecodeRun(numSteps: number): BatchPlan {
     const used: number[] = new Array(numSteps);
     this.growDecodeRun(0, numSteps, used);
-    for (const seq of running) {
-      builder.addUnplanned({
+    const items = this.running.map(
+      (seq): PlanItem => ({
         seqId: seq.spec.id,
         contextTokens: seq.numComputedTokens,
         numNewTokens: 1,
         isPrefill: false,
         samples: true,
-        adapterSlot: seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter),
-      });
-    }
-    return builder.build(this.nextStepIndex, numSteps, used);
+        adapterSlot: seq.adapterSlot,
+      }),
+    );
+    return {
+      stepIndex: this.nextStepIndex,
+      numSteps,
+      items,
+      numPrefillTokens: 0,
+      numDecodeTokens: items.length,
+      preempted: NO_SEQ_IDS,
+      loraLoads: NO_LORA_LOADS,
+      loraEvictions: NO_LORA_LOADS,
+      blockCopies: NO_BLOCK_COPIES,
+      kvBlocksUsedPerStep: used,
+    };
   }
 
   /** The newest running sequence that has no work in this step yet: the preemption victim. */
@@ -684,6 +714,7 @@ export abstract class Scheduler {
     this.runningContextSum -= seq.numComputedTokens;
     this.allocator.free(seq.spec.id);
     if (seq.spec.adapter !== null) this.lora.release(seq.spec.adapter);
+    seq.adapterSlot = -1;
     const count = this.runningByTenant.get(seq.spec.tenant) ?? 0;
     if (!(count > 0)) fail(`tenant ${seq.spec.tenant} running count underflow`);
     this.runningByTenant.set(seq.spec.tenant, count - 1);
@@ -716,6 +747,7 @@ export function newSeqState(spec: RequestSpec): SeqState {
     numCachedPromptTokens: 0,
     admitOrder: -1,
     waitingSinceUs: spec.arrivalUs,
+    adapterSlot: -1,
   };
 }
 
