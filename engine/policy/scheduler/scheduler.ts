@@ -30,6 +30,7 @@ const NO_SEQ_IDS: readonly SeqId[] = Object.freeze([]);
 const NO_LORA_LOADS: readonly LoraLoad[] = Object.freeze([]);
 const NO_BLOCK_COPIES: readonly BlockCopy[] = Object.freeze([]);
 const NO_SEQS: SeqState[] = [];
+const NO_FINISHED: readonly SeqState[] = Object.freeze([]);
 
 interface BatchReservation {
   readonly freeBlocksAtStart: number;
@@ -81,14 +82,14 @@ export abstract class Scheduler {
   private decodeSlackVersion = -1;
   /** Per slack value r (0 <= r < page): count, then start offset, of growing sequences (length page + 1). */
   private slackCounts = new Int32Array(0);
-  /** Running indexes of growing sequences grouped by slack, running order within a group. */
-  private slackOrder = new Int32Array(0);
+  /** Growing sequences grouped by slack, running order within a group. */
+  private readonly slackGroups = new GroupedSeqs();
   /**
-   * The pending decode run's sequences grouped by slack (runStarts: page + 1 offsets into runOrder),
+   * The pending decode run's sequences grouped by slack (runStarts: page + 1 offsets into runGroups),
    * valid while runGroupsValid: every slack was below a page when the run was planned, so
    * extendDecodeRun lengthens it without reading the other sequences.
    */
-  private runOrder = new Int32Array(0);
+  private readonly runGroups = new GroupedSeqs();
   private runStarts = new Int32Array(0);
   private runGroupsValid = false;
   private pendingPlan: BatchPlan | null = null;
@@ -258,8 +259,9 @@ export abstract class Scheduler {
     this.pendingPlan = null;
     this.version++;
     const stopped = result.stoppedSeqIds !== undefined && result.stoppedSeqIds.length > 0 ? new Set(result.stoppedSeqIds) : null;
-    const firstTokenSeqIds: SeqId[] = [];
-    const finished: SeqState[] = [];
+    // Most steps start and finish nothing: their outcome shares frozen empty lists.
+    let firstTokenSeqIds: SeqId[] | null = null;
+    let finished: SeqState[] | null = null;
     const seqs = this.pendingSeqs;
     for (let i = 0; i < plan.items.length; i++) {
       const item = plan.items[i];
@@ -270,7 +272,7 @@ export abstract class Scheduler {
       this.runningContextSum += item.numNewTokens * plan.numSteps;
       if (item.isPrefill) this.allocator.commitComputed(seq.spec.id, seq.numComputedTokens);
       if (!item.samples) continue;
-      if (seq.numOutputTokens === 0) firstTokenSeqIds.push(seq.spec.id);
+      if (seq.numOutputTokens === 0) (firstTokenSeqIds ??= []).push(seq.spec.id);
       seq.numOutputTokens += plan.numSteps;
       if (!(seq.numOutputTokens <= seq.spec.maxOutputTokens)) fail(`seq ${seq.spec.id} generated past its length`);
       const reason: TerminalReason | null =
@@ -278,11 +280,11 @@ export abstract class Scheduler {
       if (reason !== null) {
         this.releaseRunning(seq);
         this.terminate(seq, 'finished', reason);
-        finished.push(seq);
+        (finished ??= []).push(seq);
       }
     }
     this.pendingSeqs = NO_SEQS;
-    return { firstTokenSeqIds, finished };
+    return { firstTokenSeqIds: firstTokenSeqIds ?? NO_SEQ_IDS, finished: finished ?? NO_FINISHED };
   }
 
   /**
@@ -582,7 +584,7 @@ export abstract class Scheduler {
     const n = running.length;
     const page = this.allocator.pageSizeTokens;
     if (fromStep > 0 && this.runGroupsValid) {
-      this.growGrouped(this.runOrder, this.runStarts, page, 0, fromStep, toStep, used);
+      this.growGrouped(this.runGroups, this.runStarts, page, 0, fromStep, toStep, used);
       return;
     }
     this.runGroupsValid = false;
@@ -609,15 +611,14 @@ export abstract class Scheduler {
       const starts = keep ? this.runStarts.fill(0, 0, page + 1) : this.slackCountsOfSize(page);
       for (let i = 0; i < n; i++) if (grouped(i)) starts[slack[i] + 1]++;
       for (let r = 0; r < page; r++) starts[r + 1] += starts[r];
-      if (keep && this.runOrder.length < n) this.runOrder = new Int32Array(Math.max(n, 2 * this.runOrder.length));
-      if (!keep && this.slackOrder.length < n) this.slackOrder = new Int32Array(Math.max(n, 2 * this.slackOrder.length));
-      const order = keep ? this.runOrder : this.slackOrder;
+      const groups = keep ? this.runGroups : this.slackGroups;
+      groups.reserve(n);
       // Fill group r from starts[r] on; starts[r] is advanced past the group and restored below.
-      for (let i = 0; i < n; i++) if (grouped(i)) order[starts[slack[i]]++] = i;
+      for (let i = 0; i < n; i++) if (grouped(i)) groups.set(starts[slack[i]]++, running[i]);
       for (let r = page; r > 0; r--) starts[r] = starts[r - 1];
       starts[0] = 0;
       // Slacks were taken at fromStep: group r crosses at steps fromStep + r, fromStep + r + page, ...
-      this.growGrouped(order, starts, page, fromStep, fromStep, toStep, used);
+      this.growGrouped(groups, starts, page, fromStep, fromStep, toStep, used);
       this.runGroupsValid = keep;
     } else {
       const crossingsByStep: number[][] = [];
@@ -640,18 +641,19 @@ export abstract class Scheduler {
 
   /**
    * Steps [fromStep, toStep) of a run (counted from its start) whose sequences are grouped by when
-   * they cross into a new block: group r (order[starts[r]..starts[r + 1]), running order) at the
-   * steps `groupBase` + r + k·page, its slacks having been taken at step groupBase <= fromStep.
+   * they cross into a new block: group r (entries starts[r]..starts[r + 1] of `groups`, running
+   * order) at the steps `groupBase` + r + k·page, its slacks having been taken at step groupBase <= fromStep.
    */
-  private growGrouped(order: Int32Array, starts: Int32Array, page: number, groupBase: number, fromStep: number, toStep: number, used: number[]): void {
-    const running = this.running;
+  private growGrouped(groups: GroupedSeqs, starts: Int32Array, page: number, groupBase: number, fromStep: number, toStep: number, used: number[]): void {
+    const ids = groups.seqIds;
+    const tokens0 = groups.tokensAfterStep0;
     let usedNow = this.allocator.numBlocksUsed();
     for (let step = fromStep, r = (fromStep - groupBase) % page; step < toStep; step++, r = r + 1 === page ? 0 : r + 1) {
       // r = (step − groupBase) mod page. Blocks in use change only when some sequence grows.
       if (starts[r] < starts[r + 1]) {
         for (let j = starts[r]; j < starts[r + 1]; j++) {
-          const seq = running[order[j]];
-          const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
+          // Step `step` writes token numComputedTokens + step: the table grows to cover one more.
+          const copies = this.allocator.grow(ids[j], tokens0[j] + step);
           assert(copies.length === 0, 'a steady decode run never copies on write');
         }
         usedNow = this.allocator.numBlocksUsed();
@@ -732,6 +734,31 @@ export abstract class Scheduler {
     if (spec.adapter !== null && this.lora.numSlots === 0) return 'adapter_slots';
     if (this.allocator.worstCaseBlocks(totalTokens) > this.admitLimitBlocks) return 'kv_capacity';
     return null;
+  }
+}
+
+/**
+ * Sequences of a decode run in the order its page tables grow, with what growing them needs (id,
+ * and tokens after the run's first step) copied out of their states when they are grouped: a
+ * lengthening of the run grows the tables without reading each sequence's state objects again.
+ * The arrays are reused from run to run (grown, never shrunk).
+ */
+class GroupedSeqs {
+  seqIds = new Float64Array(0);
+  /** numComputedTokens + 1 when the run was planned (it does not change during the run). */
+  tokensAfterStep0 = new Float64Array(0);
+
+  /** Room for `n` entries. */
+  reserve(n: number): void {
+    if (this.seqIds.length >= n) return;
+    const size = Math.max(n, 2 * this.seqIds.length);
+    this.seqIds = new Float64Array(size);
+    this.tokensAfterStep0 = new Float64Array(size);
+  }
+
+  set(at: number, seq: SeqState): void {
+    this.seqIds[at] = seq.spec.id;
+    this.tokensAfterStep0[at] = seq.numComputedTokens + 1;
   }
 }
 
