@@ -128,13 +128,15 @@ export class LoraCache {
   private pickVictim(): string | null {
     let victim: string | null = null;
     let best: Resident | null = null;
-    for (const [name, r] of this.residents) {
-      if (r.numPins > 0) continue;
+    // forEach rather than for-of over entries: no [name, resident] pair allocated per resident
+    // (admission asks this for every waiting request whose adapter is not resident). Same order.
+    this.residents.forEach((r, name) => {
+      if (r.numPins > 0) return;
       if (best === null || this.evictsBefore(r, best)) {
         victim = name;
         best = r;
       }
-    }
+    });
     return victim;
   }
 

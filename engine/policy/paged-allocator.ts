@@ -12,6 +12,13 @@ interface PageTable {
   numTokens: number;
   /** Leading blocks whose prefix hash has been published or matched. */
   numBlocksCommitted: number;
+  /**
+   * Set by fork (on parent and child): the partly written last block may have other readers.
+   * Without a fork only full prompt blocks are ever shared (prefix caching publishes and matches
+   * full blocks only) and a write goes into a partly written block or a new one, never into a full
+   * one, so only a forked table can need a copy on write (checkInvariants checks this).
+   */
+  forked: boolean;
 }
 
 export interface PagedAllocatorConfig {
@@ -103,7 +110,7 @@ export class PagedAllocator implements KvAllocator {
       this.refCount[block]++;
       blocks.push(block);
     }
-    const table: PageTable = { spec, blocks, numTokens: match.numTokens, numBlocksCommitted: match.blocks.length };
+    const table: PageTable = { spec, blocks, numTokens: match.numTokens, numBlocksCommitted: match.blocks.length, forked: false };
     this.tables.set(seqId, table);
     this.extend(table, numTokens);
   }
@@ -158,11 +165,13 @@ export class PagedAllocator implements KvAllocator {
     const parent = this.table(parentId);
     if (this.tables.has(childId)) fail(`seq ${childId} already has a page table`);
     for (const block of parent.blocks) this.refCount[block]++;
+    parent.forked = true;
     this.tables.set(childId, {
       spec: parent.spec,
       blocks: parent.blocks.slice(),
       numTokens: parent.numTokens,
       numBlocksCommitted: parent.numBlocksCommitted,
+      forked: true,
     });
   }
 
@@ -204,6 +213,10 @@ export class PagedAllocator implements KvAllocator {
       assert(table.blocks.length * this.pageSizeTokens >= table.numTokens, 'page table covers its tokens');
       for (const block of table.blocks) expected[block]++;
     }
+    for (const table of this.tables.values()) {
+      const partial = table.numTokens % this.pageSizeTokens === 0 ? undefined : table.blocks[Math.floor(table.numTokens / this.pageSizeTokens)];
+      if (!table.forked && partial !== undefined && expected[partial] > 1) fail(`block ${partial}, partly written, is shared by a table that was never forked`);
+    }
     const onFreeList = new Uint8Array(this.numBlocksTotal);
     for (const block of this.freeList) {
       if (onFreeList[block] !== 0) fail(`block ${block} twice on the free list`);
@@ -234,7 +247,7 @@ export class PagedAllocator implements KvAllocator {
   }
 
   private needsCopyOnWrite(table: PageTable, numTokens: number): boolean {
-    if (numTokens <= table.numTokens || table.numTokens % this.pageSizeTokens === 0) return false;
+    if (!table.forked || numTokens <= table.numTokens || table.numTokens % this.pageSizeTokens === 0) return false;
     const writeBlock = table.blocks[Math.floor(table.numTokens / this.pageSizeTokens)];
     return writeBlock !== undefined && this.refCount[writeBlock] > 1;
   }

@@ -61,6 +61,12 @@ export interface SeqState {
   admitOrder: number;
   /** When the sequence last joined the waiting queue (arrival or preemption). */
   waitingSinceUs: TimeUs;
+  /**
+   * While running: its adapter's GPU slot (a running sequence pins its adapter, and a pinned
+   * adapter never moves), so planning a step reads it here instead of looking the adapter up;
+   * -1 for the base model and while not running.
+   */
+  adapterSlot: number;
 }
 
 /** One sequence's share of a step. */

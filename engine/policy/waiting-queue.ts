@@ -16,6 +16,14 @@ export class WaitingQueue {
   private readonly byClass = new Map<number, ClassQueue>();
   private classes: number[] = [];
   private numEntries = 0;
+  /**
+   * The last nextOrderChangeUs answer and the time it was asked at; valid until the queue changes
+   * (add, remove). Until that answer's time nothing is promoted, so every later call before it has
+   * the same answer: a runner that asks at every step of a long batch while a backlog waits (static
+   * batching) searches the queue once, not at every step.
+   */
+  private orderChangeAskedUs = -1;
+  private orderChangeUs = -Infinity;
 
   constructor(agingUs: number) {
     assertPosInt(agingUs, 'agingUs');
@@ -56,6 +64,7 @@ export class WaitingQueue {
     else if (i === queue.head && queue.head > 0) items[--queue.head] = seq;
     else items.splice(i, 0, seq);
     this.numEntries++;
+    this.forgetOrderChange();
   }
 
   remove(seq: SeqState): void {
@@ -74,6 +83,7 @@ export class WaitingQueue {
       items.splice(index, 1);
     }
     this.numEntries--;
+    this.forgetOrderChange();
   }
 
   /** Waiting requests in service order at `nowUs`. Do not mutate the queue while iterating. */
@@ -102,6 +112,21 @@ export class WaitingQueue {
    * Infinity when it cannot (a single class is served in arrival order forever).
    */
   nextOrderChangeUs(nowUs: TimeUs): number {
+    // An earlier answer holds while the queue is unchanged and its time has not come: no request
+    // is promoted before it, so from any time in between the next change is the same.
+    if (nowUs >= this.orderChangeAskedUs && nowUs < this.orderChangeUs) return this.orderChangeUs;
+    const next = this.computeNextOrderChangeUs(nowUs);
+    this.orderChangeAskedUs = nowUs;
+    this.orderChangeUs = next;
+    return next;
+  }
+
+  private forgetOrderChange(): void {
+    this.orderChangeAskedUs = -1;
+    this.orderChangeUs = -Infinity;
+  }
+
+  private computeNextOrderChangeUs(nowUs: TimeUs): number {
     const nonEmpty = this.classes.filter((c) => classSize(this.byClass.get(c)!) > 0);
     if (nonEmpty.length <= 1) return Infinity;
     // Each class array is sorted by arrival, so the number of agings a request has had,

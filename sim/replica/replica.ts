@@ -91,13 +91,12 @@ export class Replica {
    * Per tenant index: sequences of the plan (a decode run's) and those whose previous token was
    * at the plan's start; the indexes touched are listed so only they are read and reset.
    */
-  private readonly runCountByTenant: number[] = [];
-  private readonly commonCountByTenant: number[] = [];
-  private readonly runTenants: number[] = [];
-  private readonly commonTenants: number[] = [];
+  private readonly runByTenant = new KeyTally();
+  private readonly commonByTenant = new KeyTally();
   /** Per tenant index: the pending own gap (previous token not at the plan's start) and its count. */
   private readonly ownGapByTenant: number[] = [];
   private readonly ownCountByTenant: number[] = [];
+  /** The tenants with an own-gap count, the first numOwnTenants entries (reused, never shrunk). */
   private readonly ownTenants: number[] = [];
   /** stats.tenantItl of each tenant index, looked up once. */
   private readonly tenantItlByIndex: (WeightedSamples | undefined)[] = [];
@@ -453,16 +452,12 @@ export class Replica {
     // a preemption) one by one.
     const firstEndUs = startUs + durations[0];
     const commonGapUs = firstEndUs - startUs;
-    const runCounts = this.runCountByTenant;
-    const commonCounts = this.commonCountByTenant;
-    const runTenants = this.runTenants;
-    const commonTenants = this.commonTenants;
+    const runTally = this.runByTenant;
+    const commonTally = this.commonByTenant;
     const ownGaps = this.ownGapByTenant;
     const ownCounts = this.ownCountByTenant;
     const ownTenants = this.ownTenants;
-    runTenants.length = 0;
-    commonTenants.length = 0;
-    ownTenants.length = 0;
+    let numOwnTenants = 0;
     // Looked up on first use only: a plan that records no gap must not create its window's entry.
     let firstEndWindow: WeightedSamples | null = null;
     let ownGapUs = -1;
@@ -471,13 +466,11 @@ export class Replica {
       if (!item.samples) continue;
       const id = item.seqId;
       const tenant = records.tenantIndex[id];
-      if (isRun) {
-        tally(runCounts, runTenants, tenant);
-      }
+      if (isRun) runTally.add(tenant);
       const last = records.lastTokenUs[id];
       let maxItl = records.maxItlUs[id];
       if (last === startUs) {
-        tally(commonCounts, commonTenants, tenant);
+        commonTally.add(tenant);
         if (commonGapUs > maxItl) maxItl = commonGapUs;
       } else if (last >= 0) {
         const gap = firstEndUs - last;
@@ -486,7 +479,7 @@ export class Replica {
         if (!(ownCounts[tenant] > 0)) {
           ownCounts[tenant] = 0;
           ownGaps[tenant] = gap;
-          ownTenants.push(tenant);
+          ownTenants[numOwnTenants++] = tenant;
         } else if (ownGaps[tenant] !== gap) {
           this.tenantItl(tenant).add(ownGaps[tenant], ownCounts[tenant]);
           ownCounts[tenant] = 0;
@@ -507,30 +500,33 @@ export class Replica {
       records.outputTokensDone[id] += numSteps;
     }
     if (numOwnGap > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(ownGapUs, numOwnGap);
-    for (const tenant of ownTenants) {
+    for (let k = 0; k < numOwnTenants; k++) {
+      const tenant = ownTenants[k];
       this.tenantItl(tenant).add(ownGaps[tenant], ownCounts[tenant]);
       ownCounts[tenant] = 0;
     }
     // The common gap: per tenant, and once for the window with all of them (the same samples).
     let numCommon = 0;
-    const commonIndex = commonTenants.length > 0 ? denseIndexOf(bucketOf(commonGapUs)) : -1;
-    for (const tenant of commonTenants) {
-      const count = commonCounts[tenant];
+    const commonIndex = commonTally.size > 0 ? denseIndexOf(bucketOf(commonGapUs)) : -1;
+    for (let k = 0; k < commonTally.size; k++) {
+      const tenant = commonTally.keys[k];
+      const count = commonTally.counts[tenant];
       if (commonIndex >= 0) this.tenantItl(tenant).addAtDenseIndex(commonIndex, count, commonGapUs * count);
       else this.tenantItl(tenant).add(commonGapUs, count);
       numCommon += count;
-      commonCounts[tenant] = 0;
     }
+    commonTally.clear();
     if (numCommon > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(commonGapUs, numCommon);
     // Each segment goes to every tenant of the run: find its histogram index once.
     const segIndexes = this.segmentIndexes;
     for (let s = 0; s < numSegments; s++) segIndexes[s] = denseIndexOf(segKeys[s]);
-    for (const tenant of runTenants) {
-      const count = runCounts[tenant];
-      runCounts[tenant] = 0;
+    for (let k = 0; k < runTally.size; k++) {
+      const tenant = runTally.keys[k];
+      const count = runTally.counts[tenant];
       const samples = this.tenantItl(tenant);
       for (let s = 0; s < numSegments; s++) this.addSegment(samples, s, count);
     }
+    runTally.clear();
     // And to its window with all n sequences (stats.windowItl is quick for the same window again).
     for (let s = 0; s < numSegments; s++) this.addSegment(stats.windowItl(segWindows[s]), s, n);
 
@@ -614,11 +610,26 @@ export class Replica {
   }
 }
 
-/** Counts one more for `key`, listing the key in `touched` at its first count (the caller reads and zeroes the touched counts). */
-function tally(counts: number[], touched: number[], key: number): void {
-  if (!(counts[key] > 0)) {
-    counts[key] = 0;
-    touched.push(key);
+/**
+ * Counts per small integer key (a tenant index) and the keys counted (the first `size` entries of
+ * `keys`), reused from plan to plan. `clear` zeroes the counts it touched and keeps the arrays'
+ * storage: setting an array's length to 0 frees it, and refilling it would allocate again.
+ */
+class KeyTally {
+  readonly counts: number[] = [];
+  readonly keys: number[] = [];
+  size = 0;
+
+  add(key: number): void {
+    if (!(this.counts[key] > 0)) {
+      this.counts[key] = 0;
+      this.keys[this.size++] = key;
+    }
+    this.counts[key]++;
   }
-  counts[key]++;
+
+  clear(): void {
+    for (let k = 0; k < this.size; k++) this.counts[this.keys[k]] = 0;
+    this.size = 0;
+  }
 }

@@ -5,6 +5,9 @@ import { LoraCache } from '../lora-cache.js';
 import { PagedAllocator } from '../paged-allocator.js';
 import type {
   BatchPlan,
+  BlockCopy,
+  LoraLoad,
+  PlanItem,
   PolicyKind,
   RequestSpec,
   ScheduleView,
@@ -21,6 +24,13 @@ import { PlanBuilder } from './plan-builder.js';
 
 /** Page sizes up to this use the closed forms over slack buckets in decode runs (scratch of this size). */
 const MAX_SLACK_BUCKETS = 4096;
+
+/** What a decode run never has (shared by every run's plan instead of fresh empty arrays: plans are read-only). */
+const NO_SEQ_IDS: readonly SeqId[] = Object.freeze([]);
+const NO_LORA_LOADS: readonly LoraLoad[] = Object.freeze([]);
+const NO_BLOCK_COPIES: readonly BlockCopy[] = Object.freeze([]);
+const NO_SEQS: SeqState[] = [];
+const NO_FINISHED: readonly SeqState[] = Object.freeze([]);
 
 interface BatchReservation {
   readonly freeBlocksAtStart: number;
@@ -59,22 +69,27 @@ export abstract class Scheduler {
   /** Bumped by every state change; keys the memo of steadyDecodeSteps. */
   private version = 0;
   private steadyMemo = { version: -1, nowUs: -1, steps: 0 };
-  /** Sequences of the pending plan, index-aligned with its items. */
-  private pendingSeqs: SeqState[] = [];
+  /** Sequences of the pending plan, index-aligned with its items (entries past them are stale). */
+  private pendingSeqs: SeqState[] = NO_SEQS;
+  /**
+   * The pending decode run's sequences: the running ones when it was planned, in the first
+   * entries (reused from run to run and never shrunk, so a run allocates no copy of the list).
+   */
+  private readonly runSeqs: SeqState[] = [];
   /** Scratch for steadyDecodeSteps and composeDecodeRun (kept to avoid allocations per call). */
   private readonly decodeSlack: number[] = [];
   /** `version` when decodeSlack was filled for every running sequence (-1: not valid). */
   private decodeSlackVersion = -1;
   /** Per slack value r (0 <= r < page): count, then start offset, of growing sequences (length page + 1). */
   private slackCounts = new Int32Array(0);
-  /** Running indexes of growing sequences grouped by slack, running order within a group. */
-  private slackOrder = new Int32Array(0);
+  /** Growing sequences grouped by slack, running order within a group. */
+  private readonly slackGroups = new GroupedSeqs();
   /**
-   * The pending decode run's sequences grouped by slack (runStarts: page + 1 offsets into runOrder),
+   * The pending decode run's sequences grouped by slack (runStarts: page + 1 offsets into runGroups),
    * valid while runGroupsValid: every slack was below a page when the run was planned, so
    * extendDecodeRun lengthens it without reading the other sequences.
    */
-  private runOrder = new Int32Array(0);
+  private readonly runGroups = new GroupedSeqs();
   private runStarts = new Int32Array(0);
   private runGroupsValid = false;
   private pendingPlan: BatchPlan | null = null;
@@ -171,16 +186,18 @@ export abstract class Scheduler {
     assert(this.pendingPlan === null, 'schedule called twice without onStepEnd');
     const maxSteps = view.maxSteps ?? 1;
     assertPosInt(maxSteps, 'maxSteps');
-    const builder = new PlanBuilder(this.config.maxNumBatchedTokens);
     let plan: BatchPlan;
     const numSteps = maxSteps > 1 ? Math.min(maxSteps, this.steadyDecodeSteps(view.nowUs)) : 1;
     this.pendingRunSteadySteps = 0;
     this.runGroupsValid = false;
     if (numSteps > 1) {
       this.pendingRunSteadySteps = this.steadyDecodeSteps(view.nowUs);
-      plan = this.composeDecodeRun(builder, numSteps);
-      this.pendingSeqs = this.running.slice();
+      plan = this.composeDecodeRun(numSteps);
+      const running = this.running;
+      for (let i = 0; i < running.length; i++) this.runSeqs[i] = running[i];
+      this.pendingSeqs = this.runSeqs;
     } else {
+      const builder = new PlanBuilder(this.config.maxNumBatchedTokens);
       this.compose(view.nowUs, builder);
       plan = builder.build(this.nextStepIndex, 1, [this.allocator.numBlocksUsed()]);
       // Every item of a single step was added with its sequence.
@@ -242,8 +259,9 @@ export abstract class Scheduler {
     this.pendingPlan = null;
     this.version++;
     const stopped = result.stoppedSeqIds !== undefined && result.stoppedSeqIds.length > 0 ? new Set(result.stoppedSeqIds) : null;
-    const firstTokenSeqIds: SeqId[] = [];
-    const finished: SeqState[] = [];
+    // Most steps start and finish nothing: their outcome shares frozen empty lists.
+    let firstTokenSeqIds: SeqId[] | null = null;
+    let finished: SeqState[] | null = null;
     const seqs = this.pendingSeqs;
     for (let i = 0; i < plan.items.length; i++) {
       const item = plan.items[i];
@@ -254,7 +272,7 @@ export abstract class Scheduler {
       this.runningContextSum += item.numNewTokens * plan.numSteps;
       if (item.isPrefill) this.allocator.commitComputed(seq.spec.id, seq.numComputedTokens);
       if (!item.samples) continue;
-      if (seq.numOutputTokens === 0) firstTokenSeqIds.push(seq.spec.id);
+      if (seq.numOutputTokens === 0) (firstTokenSeqIds ??= []).push(seq.spec.id);
       seq.numOutputTokens += plan.numSteps;
       if (!(seq.numOutputTokens <= seq.spec.maxOutputTokens)) fail(`seq ${seq.spec.id} generated past its length`);
       const reason: TerminalReason | null =
@@ -262,11 +280,11 @@ export abstract class Scheduler {
       if (reason !== null) {
         this.releaseRunning(seq);
         this.terminate(seq, 'finished', reason);
-        finished.push(seq);
+        (finished ??= []).push(seq);
       }
     }
-    this.pendingSeqs = [];
-    return { firstTokenSeqIds, finished };
+    this.pendingSeqs = NO_SEQS;
+    return { firstTokenSeqIds: firstTokenSeqIds ?? NO_SEQ_IDS, finished: finished ?? NO_FINISHED };
   }
 
   /**
@@ -333,13 +351,13 @@ export abstract class Scheduler {
       const k = q * page + m;
       return k < 1 ? 0 : Math.min(k, maxSteps);
     }
-    if (!this.decodeRunFits(1, slack, page, free)) return 0;
-    if (this.decodeRunFits(maxSteps, slack, page, free)) return maxSteps;
+    if (!this.decodeRunFits(1, slack, n, page, free)) return 0;
+    if (this.decodeRunFits(maxSteps, slack, n, page, free)) return maxSteps;
     let lo = 1;
     let hi = maxSteps; // fits(lo) && !fits(hi)
     while (hi - lo > 1) {
       const mid = Math.floor((lo + hi) / 2);
-      if (this.decodeRunFits(mid, slack, page, free)) lo = mid;
+      if (this.decodeRunFits(mid, slack, n, page, free)) lo = mid;
       else hi = mid;
     }
     return lo;
@@ -347,25 +365,25 @@ export abstract class Scheduler {
 
   /**
    * Each running sequence's slack (page-table tokens beyond its computed tokens and the `fromStep`
-   * steps of a pending decode run, whose page tables have grown for them), in running order; from
-   * step 0 reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
+   * steps of a pending decode run, whose page tables have grown for them), in running order (the
+   * first running.length entries); from step 0 reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
    */
   private fillDecodeSlack(fromStep = 0): number[] {
     const slack = this.decodeSlack;
     if (fromStep === 0 && this.decodeSlackVersion === this.version) return slack;
     const running = this.running;
     const n = running.length;
-    slack.length = n;
+    // Only the first n entries are read (the array is never shrunk: refilling it would allocate).
     for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens - fromStep;
     // Memoized only from step 0: during a pending run the page tables cover tokens not yet computed.
     this.decodeSlackVersion = fromStep === 0 ? this.version : -1;
     return slack;
   }
 
-  /** Whether `k` decode steps fit in `free` blocks given each sequence's slack. */
-  private decodeRunFits(k: number, slack: readonly number[], page: number, free: number): boolean {
+  /** Whether `k` decode steps fit in `free` blocks given the slack of each of the `n` running sequences. */
+  private decodeRunFits(k: number, slack: readonly number[], n: number, page: number, free: number): boolean {
     let need = 0;
-    for (let i = 0; i < slack.length; i++) {
+    for (let i = 0; i < n; i++) {
       if (k > slack[i]) need += Math.floor((k - slack[i] + page - 1) / page);
     }
     return need <= free;
@@ -397,6 +415,8 @@ export abstract class Scheduler {
       if (seq.status === 'running') {
         tenantCounts.set(seq.spec.tenant, (tenantCounts.get(seq.spec.tenant) ?? 0) + 1);
         if (seq.spec.adapter !== null) assert(this.lora.numPins(seq.spec.adapter) > 0, 'running seq pins its adapter');
+        const slot = seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter);
+        if (seq.adapterSlot !== slot) fail(`seq ${seq.spec.id} keeps adapter slot ${seq.adapterSlot}, its adapter is in slot ${slot}`);
       }
     }
     assert(numWaiting === this.waiting.size, 'waiting count matches');
@@ -460,6 +480,7 @@ export abstract class Scheduler {
     seq.numComputedTokens = match.numTokens;
     seq.numCachedPromptTokens = match.numTokens;
     seq.admitOrder = this.admitCounter++;
+    seq.adapterSlot = adapterSlot;
     this.running.push(seq);
     this.runningContextSum += seq.numComputedTokens;
     this.runningByTenant.set(spec.tenant, (this.runningByTenant.get(spec.tenant) ?? 0) + 1);
@@ -498,7 +519,7 @@ export abstract class Scheduler {
       numNewTokens,
       isPrefill,
       samples: !isPrefill || target === prefillTarget(seq),
-      adapterSlot: seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter),
+      adapterSlot: seq.adapterSlot,
     }, seq);
     return true;
   }
@@ -563,7 +584,7 @@ export abstract class Scheduler {
     const n = running.length;
     const page = this.allocator.pageSizeTokens;
     if (fromStep > 0 && this.runGroupsValid) {
-      this.growGrouped(this.runOrder, this.runStarts, page, 0, fromStep, toStep, used);
+      this.growGrouped(this.runGroups, this.runStarts, page, 0, fromStep, toStep, used);
       return;
     }
     this.runGroupsValid = false;
@@ -590,15 +611,14 @@ export abstract class Scheduler {
       const starts = keep ? this.runStarts.fill(0, 0, page + 1) : this.slackCountsOfSize(page);
       for (let i = 0; i < n; i++) if (grouped(i)) starts[slack[i] + 1]++;
       for (let r = 0; r < page; r++) starts[r + 1] += starts[r];
-      if (keep && this.runOrder.length < n) this.runOrder = new Int32Array(Math.max(n, 2 * this.runOrder.length));
-      if (!keep && this.slackOrder.length < n) this.slackOrder = new Int32Array(Math.max(n, 2 * this.slackOrder.length));
-      const order = keep ? this.runOrder : this.slackOrder;
+      const groups = keep ? this.runGroups : this.slackGroups;
+      groups.reserve(n);
       // Fill group r from starts[r] on; starts[r] is advanced past the group and restored below.
-      for (let i = 0; i < n; i++) if (grouped(i)) order[starts[slack[i]]++] = i;
+      for (let i = 0; i < n; i++) if (grouped(i)) groups.set(starts[slack[i]]++, running[i]);
       for (let r = page; r > 0; r--) starts[r] = starts[r - 1];
       starts[0] = 0;
       // Slacks were taken at fromStep: group r crosses at steps fromStep + r, fromStep + r + page, ...
-      this.growGrouped(order, starts, page, fromStep, fromStep, toStep, used);
+      this.growGrouped(groups, starts, page, fromStep, fromStep, toStep, used);
       this.runGroupsValid = keep;
     } else {
       const crossingsByStep: number[][] = [];
@@ -621,18 +641,19 @@ export abstract class Scheduler {
 
   /**
    * Steps [fromStep, toStep) of a run (counted from its start) whose sequences are grouped by when
-   * they cross into a new block: group r (order[starts[r]..starts[r + 1]), running order) at the
-   * steps `groupBase` + r + k·page, its slacks having been taken at step groupBase <= fromStep.
+   * they cross into a new block: group r (entries starts[r]..starts[r + 1] of `groups`, running
+   * order) at the steps `groupBase` + r + k·page, its slacks having been taken at step groupBase <= fromStep.
    */
-  private growGrouped(order: Int32Array, starts: Int32Array, page: number, groupBase: number, fromStep: number, toStep: number, used: number[]): void {
-    const running = this.running;
+  private growGrouped(groups: GroupedSeqs, starts: Int32Array, page: number, groupBase: number, fromStep: number, toStep: number, used: number[]): void {
+    const ids = groups.seqIds;
+    const tokens0 = groups.tokensAfterStep0;
     let usedNow = this.allocator.numBlocksUsed();
     for (let step = fromStep, r = (fromStep - groupBase) % page; step < toStep; step++, r = r + 1 === page ? 0 : r + 1) {
       // r = (step − groupBase) mod page. Blocks in use change only when some sequence grows.
       if (starts[r] < starts[r + 1]) {
         for (let j = starts[r]; j < starts[r + 1]; j++) {
-          const seq = running[order[j]];
-          const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + step + 1);
+          // Step `step` writes token numComputedTokens + step: the table grows to cover one more.
+          const copies = this.allocator.grow(ids[j], tokens0[j] + step);
           assert(copies.length === 0, 'a steady decode run never copies on write');
         }
         usedNow = this.allocator.numBlocksUsed();
@@ -641,21 +662,32 @@ export abstract class Scheduler {
     }
   }
 
-  private composeDecodeRun(builder: PlanBuilder, numSteps: number): BatchPlan {
-    const running = this.running;
+  /** A decode run: every running sequence decodes one token per step; nothing else is planned. */
+  private composeDecodeRun(numSteps: number): BatchPlan {
     const used: number[] = new Array(numSteps);
     this.growDecodeRun(0, numSteps, used);
-    for (const seq of running) {
-      builder.addUnplanned({
+    const items = this.running.map(
+      (seq): PlanItem => ({
         seqId: seq.spec.id,
         contextTokens: seq.numComputedTokens,
         numNewTokens: 1,
         isPrefill: false,
         samples: true,
-        adapterSlot: seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter),
-      });
-    }
-    return builder.build(this.nextStepIndex, numSteps, used);
+        adapterSlot: seq.adapterSlot,
+      }),
+    );
+    return {
+      stepIndex: this.nextStepIndex,
+      numSteps,
+      items,
+      numPrefillTokens: 0,
+      numDecodeTokens: items.length,
+      preempted: NO_SEQ_IDS,
+      loraLoads: NO_LORA_LOADS,
+      loraEvictions: NO_LORA_LOADS,
+      blockCopies: NO_BLOCK_COPIES,
+      kvBlocksUsedPerStep: used,
+    };
   }
 
   /** The newest running sequence that has no work in this step yet: the preemption victim. */
@@ -684,6 +716,7 @@ export abstract class Scheduler {
     this.runningContextSum -= seq.numComputedTokens;
     this.allocator.free(seq.spec.id);
     if (seq.spec.adapter !== null) this.lora.release(seq.spec.adapter);
+    seq.adapterSlot = -1;
     const count = this.runningByTenant.get(seq.spec.tenant) ?? 0;
     if (!(count > 0)) fail(`tenant ${seq.spec.tenant} running count underflow`);
     this.runningByTenant.set(seq.spec.tenant, count - 1);
@@ -704,6 +737,31 @@ export abstract class Scheduler {
   }
 }
 
+/**
+ * Sequences of a decode run in the order its page tables grow, with what growing them needs (id,
+ * and tokens after the run's first step) copied out of their states when they are grouped: a
+ * lengthening of the run grows the tables without reading each sequence's state objects again.
+ * The arrays are reused from run to run (grown, never shrunk).
+ */
+class GroupedSeqs {
+  seqIds = new Float64Array(0);
+  /** numComputedTokens + 1 when the run was planned (it does not change during the run). */
+  tokensAfterStep0 = new Float64Array(0);
+
+  /** Room for `n` entries. */
+  reserve(n: number): void {
+    if (this.seqIds.length >= n) return;
+    const size = Math.max(n, 2 * this.seqIds.length);
+    this.seqIds = new Float64Array(size);
+    this.tokensAfterStep0 = new Float64Array(size);
+  }
+
+  set(at: number, seq: SeqState): void {
+    this.seqIds[at] = seq.spec.id;
+    this.tokensAfterStep0[at] = seq.numComputedTokens + 1;
+  }
+}
+
 /** A request's state as it arrives: waiting since its arrival, nothing computed or generated. */
 export function newSeqState(spec: RequestSpec): SeqState {
   return {
@@ -716,6 +774,7 @@ export function newSeqState(spec: RequestSpec): SeqState {
     numCachedPromptTokens: 0,
     admitOrder: -1,
     waitingSinceUs: spec.arrivalUs,
+    adapterSlot: -1,
   };
 }
 
