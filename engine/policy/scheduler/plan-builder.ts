@@ -1,4 +1,9 @@
+import { NO_BLOCK_COPIES } from '../kv-allocator.js';
 import type { BatchPlan, BlockCopy, LoraLoad, PlanItem, SeqId, SeqState } from '../types.js';
+
+/** Shared empty lists (plans and outcomes are read-only): a decode run's plan allocates none. */
+export const NO_SEQ_IDS: readonly SeqId[] = Object.freeze([]);
+const NO_LORA_LOADS: readonly LoraLoad[] = Object.freeze([]);
 
 /** Collects one plan while the scheduler forms it; `build` freezes it. */
 export class PlanBuilder {
@@ -35,11 +40,6 @@ export class PlanBuilder {
   add(item: PlanItem, seq: SeqState): void {
     this.planned?.add(item.seqId);
     this.seqs.push(seq);
-    this.addUnplanned(item);
-  }
-
-  /** For a decode run, whose items are all running sequences and nothing else is planned. */
-  addUnplanned(item: PlanItem): void {
     this.items.push(item);
     if (item.isPrefill) this.numPrefillTokens += item.numNewTokens;
     else this.numDecodeTokens += item.numNewTokens;
@@ -59,4 +59,20 @@ export class PlanBuilder {
       kvBlocksUsedPerStep,
     };
   }
+}
+
+/** A decode run's plan: its items decode one token per step; nothing else is planned. */
+export function decodeRunPlan(stepIndex: number, numSteps: number, items: PlanItem[], kvBlocksUsedPerStep: number[]): BatchPlan {
+  return {
+    stepIndex,
+    numSteps,
+    items,
+    numPrefillTokens: 0,
+    numDecodeTokens: items.length,
+    preempted: NO_SEQ_IDS,
+    loraLoads: NO_LORA_LOADS,
+    loraEvictions: NO_LORA_LOADS,
+    blockCopies: NO_BLOCK_COPIES,
+    kvBlocksUsedPerStep,
+  };
 }

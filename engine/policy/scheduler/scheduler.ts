@@ -5,8 +5,6 @@ import { LoraCache } from '../lora-cache.js';
 import { PagedAllocator } from '../paged-allocator.js';
 import type {
   BatchPlan,
-  BlockCopy,
-  LoraLoad,
   PlanItem,
   PolicyKind,
   RequestSpec,
@@ -20,15 +18,12 @@ import type {
 } from '../types.js';
 import { WaitingQueue } from '../waiting-queue.js';
 import { schedulerConfigErrors, type SchedulerConfig } from './config.js';
-import { PlanBuilder } from './plan-builder.js';
+import { decodeRunPlan, NO_SEQ_IDS, PlanBuilder } from './plan-builder.js';
 
 /** Page sizes up to this use the closed forms over slack buckets in decode runs (scratch of this size). */
 const MAX_SLACK_BUCKETS = 4096;
 
-/** What a decode run never has (shared by every run's plan instead of fresh empty arrays: plans are read-only). */
-const NO_SEQ_IDS: readonly SeqId[] = Object.freeze([]);
-const NO_LORA_LOADS: readonly LoraLoad[] = Object.freeze([]);
-const NO_BLOCK_COPIES: readonly BlockCopy[] = Object.freeze([]);
+/** Shared empty lists of a step's outcome (read-only) and of no pending plan. */
 const NO_SEQS: SeqState[] = [];
 const NO_FINISHED: readonly SeqState[] = Object.freeze([]);
 
@@ -676,18 +671,7 @@ export abstract class Scheduler {
         adapterSlot: seq.adapterSlot,
       }),
     );
-    return {
-      stepIndex: this.nextStepIndex,
-      numSteps,
-      items,
-      numPrefillTokens: 0,
-      numDecodeTokens: items.length,
-      preempted: NO_SEQ_IDS,
-      loraLoads: NO_LORA_LOADS,
-      loraEvictions: NO_LORA_LOADS,
-      blockCopies: NO_BLOCK_COPIES,
-      kvBlocksUsedPerStep: used,
-    };
+    return decodeRunPlan(this.nextStepIndex, numSteps, items, used);
   }
 
   /** The newest running sequence that has no work in this step yet: the preemption victim. */
