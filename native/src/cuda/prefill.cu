@@ -323,15 +323,16 @@ PrefillLaunch prepare_launch(const PrefillParams& p, int bm, size_t smem) {
   return {page_shift, dim3(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(q_tiles), static_cast<unsigned>(p.num_seqs))};
 }
 
-template <auto kernel, typename T>
-void launch_kernel(const PrefillParams& p, int bm, int threads, size_t smem, cudaStream_t stream) {
+// Every prefill kernel takes the same leading arguments; `extra` are a kernel's own (the
+// warp-specialized kernel's tensor maps).
+template <auto kernel, typename T, typename... Extra>
+void launch_kernel(const PrefillParams& p, int bm, int threads, size_t smem, cudaStream_t stream, const Extra&... extra) {
   const PrefillLaunch l = prepare_launch<kernel>(p, bm, smem);
-  const int page_shift = l.page_shift;
   kernel<<<l.grid, threads, smem, stream>>>(
       static_cast<const T*>(p.q), p.cu_seqlens_q, p.seq_lens_kv, p.block_tables, static_cast<const T*>(p.k_cache),
       static_cast<const T*>(p.v_cache), static_cast<T*>(p.out), static_cast<int>(p.num_heads),
-      static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
-      p.scale * kLog2e);
+      static_cast<int>(p.num_kv_heads), l.page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
+      p.scale * kLog2e, extra...);
   cuda_check_launch("prefill");
 }
 
@@ -381,16 +382,7 @@ bool encode_cache_map(CUtensorMap* map, const void* cache, const PrefillParams& 
 
 template <typename T, int KN, int STAGES, bool SPLIT, bool OVERLAP, bool TMA>
 void launch_ws_kernel(const PrefillParams& p, cudaStream_t stream, const CUtensorMap& map_k, const CUtensorMap& map_v) {
-  constexpr auto kernel = prefill_ws_kernel<T, KN, STAGES, SPLIT, OVERLAP, TMA>;
-  const size_t smem = ws_smem_bytes(KN, STAGES);
-  const PrefillLaunch l = prepare_launch<kernel>(p, kWsBM, smem);
-  const int page_shift = l.page_shift;
-  kernel<<<l.grid, kWsThreads, smem, stream>>>(
-      static_cast<const T*>(p.q), p.cu_seqlens_q, p.seq_lens_kv, p.block_tables, static_cast<const T*>(p.k_cache),
-      static_cast<const T*>(p.v_cache), static_cast<T*>(p.out), static_cast<int>(p.num_heads),
-      static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
-      p.scale * kLog2e, map_k, map_v);
-  cuda_check_launch("prefill");
+  launch_kernel<prefill_ws_kernel<T, KN, STAGES, SPLIT, OVERLAP, TMA>, T>(p, kWsBM, kWsThreads, ws_smem_bytes(KN, STAGES), stream, map_k, map_v);
 }
 
 // The warp-specialized kernel; TMA needs page_size >= 8 and encodable tensor maps, and falls back
