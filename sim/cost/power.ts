@@ -8,10 +8,10 @@
 // Model: a replica carries a heat state h ∈ [0, 1], the exponentially weighted time-average of the
 // compute share of what the GPU ran (time constant tauUs). A step's compute share is
 // rows / (rows + ridge), the roofline's compute fraction of a GEMM over `rows` token rows (ridge =
-// peak FLOP/s ÷ peak bytes/s, about 206 rows on the H200). Only steps with prefill tokens heat the
-// GPU and are re-priced: decode steps are memory-bound, priced as measured, and count as zero
-// compute share (the heat decays through them and through idle time). A step's compute-bound part
-// runs at speed(h) of its profile time, h taken at the step's midpoint, the heat it builds itself
+// peak FLOP/s ÷ peak bytes/s, about 206 rows on the H200). Only steps with prefill tokens are
+// re-priced: decode steps are memory-bound and priced as measured; they add their own (small)
+// compute share to the heat, which decays through idle time. A step's compute-bound part runs at
+// speed(h) of its profile time, h taken at the step's midpoint, the heat it builds itself
 // included (a long prefill heats the GPU while it runs). speed comes from a microbenchmark of
 // compute bursts at set duty cycles (calibration/power-bench.ts; sim/cost/power-fit.ts).
 //

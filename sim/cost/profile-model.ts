@@ -251,8 +251,9 @@ export class ProfileCostModel implements CostModel {
       }
       return bind(family, config);
     };
-    const layer = options.qkvFused === false ? layerGemmsSeparateQkv(d) : layerGemms(d);
-    if (options.qkvFused === false) notes.push('q, k and v priced as three GEMMs (the engine does not fuse them)');
+    const qkvFused = options.qkvFused ?? true;
+    const layer = qkvFused ? layerGemms(d) : layerGemmsSeparateQkv(d);
+    if (!qkvFused) notes.push('q, k and v priced as three GEMMs (the engine does not fuse them)');
     this.gemms = layer.map((g) => ({ n: g.n, k: g.k, bound: bind('gemm', { n: g.n, k: g.k }) }));
     const lm = lmHeadGemm(d);
     this.lmHead = { ...lm, bound: bind('gemm', lm) };
@@ -308,7 +309,7 @@ export class ProfileCostModel implements CostModel {
     // a step with adapters launches a shrink and an expand per LoRA site and layer more, each with
     // the same gap (the lora tables were measured back to back in CUDA graphs: without gaps).
     const loraKernels = this.lora ? 2 * this.lora.length * model.numLayers : 0;
-    this.loraLaunchGapsUs = (this.forwardOverheadUs * loraKernels) / engineKernelsPerForward(model.numLayers, options.qkvFused ?? true);
+    this.loraLaunchGapsUs = (this.forwardOverheadUs * loraKernels) / engineKernelsPerForward(model.numLayers, qkvFused);
     if (this.loraLaunchGapsUs > 0) notes.push(`LoRA launch gaps: ${Math.round(this.loraLaunchGapsUs)} us per step with adapters (the forward overhead over ${loraKernels} more kernels)`);
     if (profile.hostOverheadUs === null) {
       this.hostOverheadUs = options.hostOverheadUs;
