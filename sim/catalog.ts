@@ -1,7 +1,7 @@
 // Model shapes, GPU specs and the KV capacity an engine would derive from them.
 
 export type ModelName = 'llama2-7b' | 'llama2-13b' | 'llama2-70b';
-export type GpuName = 'a100-80gb' | 'h200';
+export type GpuName = 'a100-80gb' | 'h100' | 'h200';
 export type WeightDtype = 'bf16' | 'fp16' | 'fp8' | 'int8' | 'int4';
 export type KvDtype = 'bf16' | 'fp16' | 'fp8';
 
@@ -37,11 +37,21 @@ export const MODELS: Readonly<Record<ModelName, ModelShape>> = {
 const GB = 1e9;
 export const GPUS: Readonly<Record<GpuName, GpuSpec>> = {
   'a100-80gb': { name: 'a100-80gb', memoryBytes: 80 * GB, memoryBytesPerS: 2.039e12, bf16FlopsPerS: 312e12, nvlinkBytesPerS: 300e9, pcieBytesPerS: 25e9 },
+  // H100 SXM5 80 GB (HBM3): the device tool's other card; measured profile from calibration/run.sh.
+  h100: { name: 'h100', memoryBytes: 80 * GB, memoryBytesPerS: 3.35e12, bf16FlopsPerS: 989e12, nvlinkBytesPerS: 450e9, pcieBytesPerS: 50e9 },
   h200: { name: 'h200', memoryBytes: 141 * GB, memoryBytesPerS: 4.8e12, bf16FlopsPerS: 989e12, nvlinkBytesPerS: 450e9, pcieBytesPerS: 50e9 },
 };
 
 export const MODEL_NAMES = Object.keys(MODELS) as ModelName[];
 export const GPU_NAMES = Object.keys(GPUS) as GpuName[];
+
+/** The catalog GPU a device name (nvidia-smi's, the addon's) is, or null. */
+export function gpuOfDeviceName(name: string): GpuName | null {
+  if (/H200/i.test(name)) return 'h200';
+  if (/H100/i.test(name)) return 'h100';
+  if (/A100/i.test(name)) return 'a100-80gb';
+  return null;
+}
 export const WEIGHT_DTYPES: readonly WeightDtype[] = ['bf16', 'fp16', 'fp8', 'int8', 'int4'];
 export const KV_DTYPES: readonly KvDtype[] = ['bf16', 'fp16', 'fp8'];
 

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { GPU_NAMES, type GpuName } from '../../sim/catalog.js';
+import { GPU_NAMES, gpuOfDeviceName, type GpuName } from '../../sim/catalog.js';
 import { fitProfile } from '../../sim/cost/profile-fit.js';
 import { deriveProfile } from '../../sim/cost/profile-derive.js';
 import { curveCharts, errorTable } from '../../sim/cost/profile-report.js';
@@ -63,13 +63,6 @@ interface FitArgs {
 /** Indented JSON with arrays of numbers kept on one line (the efficiency grids). */
 function profileJson(value: unknown): string {
   return JSON.stringify(value, null, 1).replace(/\[[\s\d.eE+,null-]*\]/g, (m) => m.replace(/\s+/g, '')) + '\n';
-}
-
-/** The catalog GPU a device name (nvidia-smi's, the addon's) is, or null. */
-function gpuOfDeviceName(name: string): GpuName | null {
-  if (/H200/i.test(name)) return 'h200';
-  if (/A100/i.test(name)) return 'a100-80gb';
-  return null;
 }
 
 function gpuFromMeta(meta: Record<string, unknown>): GpuName {

@@ -1,6 +1,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { readConfigObject } from '../config-file.js';
 import { isUserError } from '../user-error.js';
+import { GPU_NAMES } from '../../sim/catalog.js';
 
 export interface SimulateArgs {
   config?: string;
@@ -142,7 +143,7 @@ export const simulateCommand: CommandModule<object, SimulateArgs> = {
     y
       .option('config', { type: 'string', describe: 'JSON or YAML config (flags override it)' })
       .option('model', { type: 'string', describe: 'llama2-7b | llama2-13b | llama2-70b' })
-      .option('gpu', { type: 'string', describe: 'a100-80gb | h200' })
+      .option('gpu', { type: 'string', describe: GPU_NAMES.join(' | ') })
       .option('tp', { type: 'number', describe: 'tensor-parallel degree per replica' })
       .option('replicas', { type: 'number' })
       .option('policy', { type: 'string', describe: 'static | continuous | chunked' })

@@ -3,6 +3,7 @@
 // recomputes the comparison from logs anywhere (CI does, on the committed logs).
 import { dirname, join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
+import { GPU_NAMES } from '../../sim/catalog.js';
 import { isUserError } from '../user-error.js';
 
 interface ValidateArgs {
@@ -12,6 +13,7 @@ interface ValidateArgs {
   traces?: string;
   only?: string;
   backend?: string;
+  gpu?: string;
 }
 
 const BACKENDS = ['gpu', 'fake'] as const;
@@ -26,8 +28,10 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
       .option('out', { type: 'string', describe: 'output folder: logs/ (with --config), report.json and report.md' })
       .option('traces', { type: 'string', describe: 'folder that `traces:` paths in the config name', default: '../shared/traces' })
       .option('only', { type: 'string', describe: 'comma-separated workload names to run or compare' })
+      .option('gpu', { type: 'string', choices: GPU_NAMES, describe: "with --config: the GPU the engine runs on, instead of the config's gpu (the simulator prices this GPU's profile)" })
       .option('backend', { type: 'string', describe: 'engine backend with --config: gpu (the real engine) | fake (step times from the cost model; a self-check whose errors must be 0)', default: 'gpu' })
       .example('stratos validate --config experiments/validate/h200.yaml --out out/validate', 'on the GPU machine: engine runs, logs, report')
+      .example('stratos validate --config experiments/validate/h200.yaml --gpu h100 --out out/validate-h100', 'the same workloads on an H100 (its profile: calibration/profiles/h100.json)')
       .example('stratos validate --from-logs experiments/validate/results/h200/logs', 'anywhere: the report from committed logs')
       .epilogue(
         'Each workload is a `stratos simulate` config. The engine runs it `runs` times (run-to-run spread), keeping summary.json, ' +
@@ -56,7 +60,8 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
         const { readConfigFile } = await import('../config-file.js');
         const { parseValidateConfig } = await import('../validate/spec.js');
         const { runEngineWorkloads } = await import('../validate/engine-runs.js');
-        const config = parseValidateConfig(readConfigFile(args.config), args.config);
+        const parsed = parseValidateConfig(readConfigFile(args.config), args.config);
+        const config = args.gpu !== undefined ? { ...parsed, gpu: args.gpu } : parsed;
         outDir = args.out;
         await runEngineWorkloads({ config, outDir, tracesDir: args.traces ?? '../shared/traces', backend: backend as 'gpu' | 'fake', ...(only ? { only } : {}), progress });
         logsDir = join(outDir, 'logs');

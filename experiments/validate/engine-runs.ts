@@ -6,6 +6,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { gpuOfDeviceName } from '../../sim/catalog.js';
 import type { SimConfig, SimConfigInput } from '../../sim/config.js';
 import type { BenchBackend, BuiltRunner } from '../commands/engine.js';
 import { encodeStep, writePlanLog } from './plan-log.js';
@@ -116,6 +117,16 @@ export async function runEngineWorkloads(opts: EngineRunsOptions): Promise<Manif
   for (const c of [...(config.capacity ? [{ name: config.capacity.name, config: config.capacity.config }] : []), ...selected]) {
     parseSimConfig(withResolvedTrace(c.config, tracesDir, config.gpu), `workload ${c.name}`);
   }
+  // The simulator prices config.gpu's profile: an engine on another card would make every error a lie.
+  let device: string = backend;
+  if (backend === 'gpu') {
+    const { gpu } = await import('../../native/index.js');
+    const deviceName = gpu().status.name ?? 'unknown';
+    device = `gpu: ${deviceName}`;
+    if (gpuOfDeviceName(deviceName) !== config.gpu) {
+      throw new ValidateConfigError(`the engine runs on ${deviceName}, but the config says gpu: ${config.gpu}; pass --gpu ${gpuOfDeviceName(deviceName) ?? '(a catalog GPU)'} to validate on this card`);
+    }
+  }
   copyTraces([...(config.capacity ? [config.capacity.config] : []), ...selected.map((w) => w.config)], tracesDir, logsDir);
 
   // One runner per (model, KV and batch shape), built once and reused by every run on it.
@@ -183,6 +194,14 @@ export async function runEngineWorkloads(opts: EngineRunsOptions): Promise<Manif
   }
   const workloads: ManifestWorkload[] = [];
   const failures: { name: string; error: string }[] = [];
+  // Written after every workload, so a run cut short (the device's time limit) keeps what it measured.
+  const writeManifest = (): Manifest => {
+    const kept = (previous?.workloads ?? []).filter((p) => !workloads.some((w) => w.name === p.name));
+    const earlierFailures = (previous?.failures ?? []).filter((f) => !selected.some((w) => w.name === f.name));
+    const manifest: Manifest = { format: LOGS_FORMAT, gpu: config.gpu, backend, device, validateConfig: config, capacity, workloads: [...kept, ...workloads], failures: [...earlierFailures, ...failures] };
+    writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
+    return manifest;
+  };
   for (const w of selected) {
     let symbolic: Record<string, unknown> = w.config;
     let resolved = withResolvedTrace(w.config, tracesDir, config.gpu);
@@ -197,15 +216,8 @@ export async function runEngineWorkloads(opts: EngineRunsOptions): Promise<Manif
       (current as { built: BuiltRunner } | null)?.built.runner.close();
       current = null;
     }
+    writeManifest();
   }
   (current as { built: BuiltRunner } | null)?.built.runner.close();
-  let device = backend;
-  if (backend === 'gpu') {
-    const { gpu } = await import('../../native/index.js');
-    device = `gpu: ${gpu().status.name ?? 'unknown'}` as BenchBackend;
-  }
-  const kept = (previous?.workloads ?? []).filter((p) => !workloads.some((w) => w.name === p.name));
-  const manifest: Manifest = { format: LOGS_FORMAT, gpu: config.gpu, backend, device, validateConfig: config, capacity, workloads: [...kept, ...workloads], failures: [...(previous?.failures ?? []).filter((f) => !selected.some((w) => w.name === f.name)), ...failures] };
-  writeFileSync(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
-  return manifest;
+  return writeManifest();
 }

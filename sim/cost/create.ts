@@ -12,6 +12,7 @@ import { RooflineCostModel, type RooflineParams } from './roofline.js';
 
 export const PROFILE_FILES: Readonly<Record<GpuName, string>> = {
   h200: 'h200.json',
+  h100: 'h100.json',
   'a100-80gb': 'a100-80gb.json',
 };
 

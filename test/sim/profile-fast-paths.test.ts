@@ -11,7 +11,9 @@ import { DEFAULT_PROFILE_OPTIONS, ProfileCostModel, type ProfileCostOptions } fr
 import { CompiledProfile, loadProfile } from '../../sim/cost/profile.js';
 import { decodeRunStepShape } from '../../sim/replica/step-shape.js';
 
-const compiled = { 'a100-80gb': new CompiledProfile(loadProfile(defaultProfilePath('a100-80gb'))), h200: new CompiledProfile(loadProfile(defaultProfilePath('h200'))) };
+/** The GPUs with a committed profile. */
+type ProfiledGpu = 'a100-80gb' | 'h200';
+const compiled: Record<ProfiledGpu, CompiledProfile> = { 'a100-80gb': new CompiledProfile(loadProfile(defaultProfilePath('a100-80gb'))), h200: new CompiledProfile(loadProfile(defaultProfilePath('h200'))) };
 
 const shapeOf = (model: ModelName, tp: number, gpu: GpuName, kvDtype: KvDtype = 'bf16'): ReplicaShape => ({ model: MODELS[model], gpu: GPUS[gpu], tp, weightDtype: 'bf16', kvDtype });
 
@@ -30,13 +32,13 @@ const OPTIONS: Record<string, ProfileCostOptions> = {
 const modelArb = fc.record({
   model: fc.constantFrom<ModelName>('llama2-7b', 'llama2-13b', 'llama2-70b'),
   tp: fc.constantFrom(1, 2, 4, 8),
-  gpu: fc.constantFrom<GpuName>('a100-80gb', 'h200'),
+  gpu: fc.constantFrom<ProfiledGpu>('a100-80gb', 'h200'),
   kvDtype: fc.constantFrom<KvDtype>('bf16', 'fp8'),
   options: fc.constantFrom(...Object.keys(OPTIONS)),
 });
 
 const models = new Map<string, ProfileCostModel>();
-function modelFor(k: { model: ModelName; tp: number; gpu: GpuName; kvDtype: KvDtype; options: string }): ProfileCostModel {
+function modelFor(k: { model: ModelName; tp: number; gpu: ProfiledGpu; kvDtype: KvDtype; options: string }): ProfileCostModel {
   const key = JSON.stringify(k);
   let m = models.get(key);
   if (m === undefined) models.set(key, (m = new ProfileCostModel(shapeOf(k.model, k.tp, k.gpu, k.kvDtype), compiled[k.gpu], OPTIONS[k.options])));
