@@ -12,7 +12,8 @@ import { RngStreams } from './kernel/rng.js';
 import { RequestRecords } from './metrics/records.js';
 import type { WeightedSamples } from './metrics/weighted-samples.js';
 import { Replica, type StepRow } from './replica/replica.js';
-import type { WorkloadRequest, WorkloadSource } from './workload/types.js';
+import { OpenRequests } from './workload/open-requests.js';
+import type { WorkloadSource } from './workload/types.js';
 
 /** One pool of identical replicas (a model tier). Without `fleet` the top-level keys make the only pool. */
 export interface PoolRuntime {
@@ -202,7 +203,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   const lazy = config.mode === 'lazy';
   const windowUs = Math.round(config.sla.windowS * 1e6);
   const records = new RequestRecords();
-  const requests: WorkloadRequest[] = [];
+  const requests = new OpenRequests();
   const registry = fleet !== null ? new LoraRegistry(fleet) : null;
 
   // ---- pools and replica slots ----
@@ -277,7 +278,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   const newReplica = (slot: number): Replica => {
     const pool = pools[slotPool[slot]];
     const scheduler = createScheduler(schedulerConfig(config, pool.kv.numBlocks));
-    const replica = new Replica(slot, scheduler, pool.costModel, records, (id) => requests[id], { lazy, maxSteps: MAX_STEPS_PER_REPLICA, extendRuns, ...(hooks.onStep ? { onStep: hooks.onStep } : {}) }, windowUs, itlByTenant, itlByWindowOfPool[pool.index]);
+    const replica = new Replica(slot, scheduler, pool.costModel, records, requests, { lazy, maxSteps: MAX_STEPS_PER_REPLICA, extendRuns, ...(hooks.onStep ? { onStep: hooks.onStep } : {}) }, windowUs, itlByTenant, itlByWindowOfPool[pool.index]);
     slotReplica[slot] = replica;
     slotGeneration[slot]++;
     slotRequests[slot] = [];
@@ -359,6 +360,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
     records.status[id] = status;
     records.reason[id] = reason;
     records.finishUs[id] = timeUs;
+    requests.release(id);
   };
   /** Sends a request to a replica of its pool at `timeUs` (it is delivered, or caught by an undetected failure). */
   const dispatch = (id: number, pool: PoolRuntime, timeUs: number): void => {
@@ -367,7 +369,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
       endRequest(id, timeUs, 'rejected', 'no_replica_up');
       return;
     }
-    const req = requests[id];
+    const req = requests.get(id);
     const slot = router === null ? pool.up[id % pool.up.length] : router.choose(pool.index, pool.up, req.adapter ?? req.tenant, timeUs, view);
     records.replica[id] = slot;
     if (slotFailed[slot]) {
@@ -394,7 +396,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
       sourceDone = true;
       return;
     }
-    if (req.arrivalUs < lastArrivalUs) throw new Error(`workload arrival times decrease at request ${requests.length}`);
+    if (req.arrivalUs < lastArrivalUs) throw new Error(`workload arrival times decrease at request ${requests.size}`);
     lastArrivalUs = req.arrivalUs;
     if (registry !== null && req.adapter !== null) {
       const entry = registry.resolve(req.tenant, req.adapter);
@@ -402,7 +404,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
     }
     // The replica is set when the request is dispatched (-1: refused before that).
     const id = records.add({ tenant: req.tenant, adapter: req.adapter, replica: -1, arrivalUs: req.arrivalUs, inputTokens: req.promptTokens, outputTokens: req.outputTokens });
-    requests.push(req);
+    requests.add(req);
     retries.push(0);
     queue.push({ timeUs: req.arrivalUs, kind: 'arrival', replica: 0, payload: id });
   };
@@ -411,7 +413,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
       dispatch(id, pools[0], timeUs);
       return;
     }
-    const req = requests[id];
+    const req = requests.get(id);
     const p = router.poolOf(req.tenant);
     requestPoolArr[id] = p ?? -1;
     const refusal = router.admit(id, req.tenant, req.promptTokens, timeUs, view);
@@ -634,7 +636,11 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   if (lazy) for (let slot = 0; slot < slotReplica.length; slot++) advance(slot, Infinity);
 
   let endUs = lastArrivalUs;
-  for (let id = 0; id < records.size; id++) if (records.finishUs[id] > endUs) endUs = records.finishUs[id];
+  for (let id = 0; id < records.size; id++) {
+    if (records.finishUs[id] > endUs) endUs = records.finishUs[id];
+    // Every end released its request, and only an end did.
+    if (requests.isOpen(id) !== (records.status[id] === 'pending')) throw new Error(`request ${id}: status ${records.status[id]} but its workload request is ${requests.isOpen(id) ? 'open' : 'released'}`);
+  }
   for (const replica of allReplicas) replica.stats.closeAt(endUs);
   for (let slot = 0; slot < slotPool.length; slot++) {
     unpay(slot, endUs);

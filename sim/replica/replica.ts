@@ -4,7 +4,7 @@ import type { PowerState } from '../cost/power.js';
 import type { RequestRecords } from '../metrics/records.js';
 import { ReplicaStats } from '../metrics/replica-stats.js';
 import { bucketOf, bucketWidth, denseIndexOf, type WeightedSamples } from '../metrics/weighted-samples.js';
-import type { WorkloadRequest } from '../workload/types.js';
+import type { OpenRequests } from '../workload/open-requests.js';
 import { decodeRunStepShape, planDurationUs } from './step-shape.js';
 
 /**
@@ -129,7 +129,8 @@ export class Replica {
     readonly scheduler: Scheduler,
     readonly cost: CostModel,
     readonly records: RequestRecords,
-    private readonly requests: (id: number) => WorkloadRequest,
+    /** The simulation's open requests: read when one is admitted, released when it ends here. */
+    private readonly requests: OpenRequests,
     readonly options: ReplicaOptions,
     windowUs: number,
     /** Per-tenant ITL samples shared by the simulation's replicas (default: this replica's own). */
@@ -195,7 +196,7 @@ export class Replica {
     const records = this.records;
     while (this.inboxHead < this.inbox.length) {
       const id = this.inbox[this.inboxHead++];
-      const req = this.requests(id);
+      const req = this.requests.get(id);
       const seq = this.scheduler.addRequest({
         id,
         tenant: req.tenant,
@@ -571,6 +572,7 @@ export class Replica {
     records.reason[id] = reason;
     records.finishUs[id] = timeUs;
     records.preemptions[id] = preemptions;
+    this.requests.release(id);
     this.stats.changeInSystem(timeUs, -1);
   }
 
