@@ -163,7 +163,7 @@ export function parseSimConfig(raw: unknown, source = 'config'): SimConfig {
     const config = result.data;
     const errors: string[] = [];
     if (config.fleet !== undefined) {
-      errors.push(...fleetCrossErrors(config.fleet, config.scheduler.maxSeqLenTokens));
+      errors.push(...fleetCrossErrors(config.fleet, config.scheduler.maxSeqLenTokens, config.gpu));
       if (config.workload.tenants !== undefined) errors.push('workload.tenants: with fleet, tenants are fleet.tenants; remove workload.tenants');
     }
     if (config.kv.cache === 'none') {

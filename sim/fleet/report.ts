@@ -248,7 +248,8 @@ function fleetSections(result: SimulationResult): Record<string, unknown> {
       numLoraLoads += r.stats.numLoraLoads;
     }
     const gpuHours = pool.gpuUs / 3600e6;
-    const price = fc.pricing.gpuHourUsd[pool.gpu] ?? 0;
+    const price = fc.pricing.gpuHourUsd[pool.gpu];
+    if (price === undefined) throw new Error(`pool ${pool.name}: no $/GPU-hour for ${pool.gpu} (the config check requires one)`);
     const cost = gpuHours * price;
     const revenue = (g.outputTokens * (fc.pricing.outputUsdPerMTokens[pool.name] ?? 0) + g.inputTokens * (fc.pricing.inputUsdPerMTokens[pool.name] ?? 0)) / 1e6;
     gpuCostUsd += cost;

@@ -145,7 +145,7 @@ export class FleetConfigError extends Error {
  * Cross-references zod cannot check: unknown tiers and plans, duplicate names, bounds that cross.
  * Returns every problem, each naming the key, the value and what is allowed.
  */
-export function fleetCrossErrors(f: FleetConfig, maxSeqLenTokens: number): string[] {
+export function fleetCrossErrors(f: FleetConfig, maxSeqLenTokens: number, defaultGpu: string): string[] {
   const errors: string[] = [];
   const poolNames = f.pools.map((p) => p.name);
   const seenPools = new Set<string>();
@@ -173,6 +173,13 @@ export function fleetCrossErrors(f: FleetConfig, maxSeqLenTokens: number): strin
     const p = f.pools.find((q) => q.name === s.pool);
     if (p === undefined) errors.push(`fleet.faults.schedule.${i}.pool = "${s.pool}": unknown pool; allowed: ${poolNames.join(', ')}`);
     else if (s.replica >= p.replicas) errors.push(`fleet.faults.schedule.${i}.replica = ${s.replica}: pool ${p.name} has replicas 0..${p.replicas - 1}`);
+  });
+  // A pool on a GPU without a price would cost nothing and inflate the margin silently.
+  f.pools.forEach((p, i) => {
+    const gpu = p.gpu ?? defaultGpu;
+    if (f.pricing.gpuHourUsd[gpu] === undefined) {
+      errors.push(`fleet.pricing.gpuHourUsd: no price for ${gpu} (fleet.pools.${i}, ${p.name}, runs on it); priced: ${Object.keys(f.pricing.gpuHourUsd).join(', ') || 'none'}`);
+    }
   });
   for (const key of ['outputUsdPerMTokens', 'inputUsdPerMTokens'] as const) {
     for (const tier of Object.keys(f.pricing[key])) if (!seenPools.has(tier)) errors.push(`fleet.pricing.${key}.${tier}: unknown tier; allowed: ${poolNames.join(', ')}`);

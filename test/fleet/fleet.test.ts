@@ -188,4 +188,9 @@ describe('fleet config errors name the key, the value and what is allowed', () =
     expectError({ pools: [{ name: 'small', model: 'llama2-7b', replicas: 3, minReplicas: 4 }, { name: 'mid', model: 'llama2-13b', replicas: 1 }] }, /minReplicas 4 <= replicas 3/);
     expectError({ pools: [{ name: 'small', model: 'llama2-9b' as 'llama2-7b', replicas: 1 }] }, /fleet.pools.0.model = "llama2-9b": allowed: llama2-7b/);
   });
+  it('a pool on a GPU the pricing has no $/GPU-hour for (it would cost nothing)', () => {
+    const pools = [{ name: 'small', model: 'llama2-7b' as const, replicas: 1, gpu: 'h100' as const }, { name: 'mid', model: 'llama2-13b' as const, replicas: 1 }];
+    expectError({ pools }, /fleet.pricing.gpuHourUsd: no price for h100 \(fleet.pools.0, small, runs on it\); priced: h200/);
+    expect(() => parseSimConfig(smallFleet({ pools, pricing: { gpuHourUsd: { h200: 6, h100: 5 } } }))).not.toThrow();
+  });
 });
