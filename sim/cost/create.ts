@@ -1,5 +1,5 @@
 // The one place a simulation gets its cost model: the GPU's calibration profile (measured for
-// the H200, derived for the A100) or, when asked, the uncalibrated roofline.
+// the H200, derived for the A100 and the H100) or, when asked, the uncalibrated roofline.
 import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

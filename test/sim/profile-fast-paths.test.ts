@@ -12,8 +12,8 @@ import { CompiledProfile, loadProfile } from '../../sim/cost/profile.js';
 import { decodeRunStepShape } from '../../sim/replica/step-shape.js';
 
 /** The GPUs with a committed profile. */
-type ProfiledGpu = 'a100-80gb' | 'h200';
-const compiled: Record<ProfiledGpu, CompiledProfile> = { 'a100-80gb': new CompiledProfile(loadProfile(defaultProfilePath('a100-80gb'))), h200: new CompiledProfile(loadProfile(defaultProfilePath('h200'))) };
+type ProfiledGpu = 'a100-80gb' | 'h100' | 'h200';
+const compiled: Record<ProfiledGpu, CompiledProfile> = { 'a100-80gb': new CompiledProfile(loadProfile(defaultProfilePath('a100-80gb'))), h100: new CompiledProfile(loadProfile(defaultProfilePath('h100'))), h200: new CompiledProfile(loadProfile(defaultProfilePath('h200'))) };
 
 const shapeOf = (model: ModelName, tp: number, gpu: GpuName, kvDtype: KvDtype = 'bf16'): ReplicaShape => ({ model: MODELS[model], gpu: GPUS[gpu], tp, weightDtype: 'bf16', kvDtype });
 
@@ -32,7 +32,7 @@ const OPTIONS: Record<string, ProfileCostOptions> = {
 const modelArb = fc.record({
   model: fc.constantFrom<ModelName>('llama2-7b', 'llama2-13b', 'llama2-70b'),
   tp: fc.constantFrom(1, 2, 4, 8),
-  gpu: fc.constantFrom<ProfiledGpu>('a100-80gb', 'h200'),
+  gpu: fc.constantFrom<ProfiledGpu>('a100-80gb', 'h100', 'h200'),
   kvDtype: fc.constantFrom<KvDtype>('bf16', 'fp8'),
   options: fc.constantFrom(...Object.keys(OPTIONS)),
 });
