@@ -32,7 +32,6 @@ export function requestsCsv(records: RequestRecords, model: string | ((id: numbe
   const lines: string[] = [REQUEST_COLUMNS.join(',')];
   for (let id = 0; id < records.size; id++) {
     const lat = requestLatenciesUs(records, id);
-    const completed = records.status[id] === 'completed';
     lines.push(
       [
         String(id),
@@ -43,7 +42,7 @@ export function requestsCsv(records: RequestRecords, model: string | ((id: numbe
         seconds(records.firstTokenUs[id]),
         seconds(records.finishUs[id]),
         String(records.inputTokens[id]),
-        String(completed ? records.outputTokensDone[id] : records.outputTokensDone[id]),
+        String(records.outputTokensDoneOf(id)),
         millis(lat.ttftUs),
         millis(lat.tpotUs),
         millis(lat.e2eUs),
@@ -52,7 +51,7 @@ export function requestsCsv(records: RequestRecords, model: string | ((id: numbe
         records.status[id],
         field(records.reason[id]),
         String(records.replica[id]),
-        records.outputTokensDone[id] > 1 ? millis(records.maxItlUs[id]) : '',
+        records.outputTokensDoneOf(id) > 1 ? millis(records.maxItlUsOf(id)) : '',
       ].join(','),
     );
   }
