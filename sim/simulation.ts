@@ -493,7 +493,9 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
       // The retry starts over on another replica: the client saw the stream break.
       records.firstScheduledUs[id] = -1;
       records.firstTokenUs[id] = -1;
-      records.resetTokens(id);
+      records.lastTokenUs[id] = -1;
+      records.outputTokensDone[id] = 0;
+      records.maxItlUs[id] = 0;
       dispatch(id, pool, nowUs);
     }
   };
@@ -546,8 +548,8 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
     for (const id of judged) {
       const first = records.firstTokenUs[id];
       const arrival = records.arrivalUs[id];
-      const done = records.outputTokensDoneOf(id);
-      const tpotUs = done > 1 ? (records.lastTokenUsOf(id) - first) / (done - 1) : 0;
+      const done = records.outputTokensDone[id];
+      const tpotUs = done > 1 ? (records.lastTokenUs[id] - first) / (done - 1) : 0;
       if ((first >= 0 && first - arrival > ttftLimitUs) || (first < 0 && nowUs - arrival > ttftLimitUs) || tpotUs > itlLimitUs) violated++;
     }
     const violationRate = judged.length > 0 ? violated / judged.length : 0;

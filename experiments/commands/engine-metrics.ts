@@ -4,7 +4,7 @@
 // any engine run compares with any simulation.
 import type { EngineObserver, EngineRequest, EngineStepRecord } from '../../engine/runtime/engine.js';
 import type { SeqState } from '../../engine/policy/index.js';
-import { RequestRecords, TOKEN_DONE, TOKEN_LAST_US, TOKEN_MAX_ITL_US, TOKEN_STRIDE } from '../../sim/metrics/records.js';
+import { RequestRecords } from '../../sim/metrics/records.js';
 import { ReplicaStats } from '../../sim/metrics/replica-stats.js';
 
 /** One row of the engine's per-step log (steps.csv / steps.jsonl). */
@@ -147,20 +147,18 @@ export class EngineMetrics implements EngineObserver {
     for (const item of plan.items) {
       if (!item.samples) continue;
       const id = item.seqId;
-      const tokens = records.tokenState;
-      const base = id * TOKEN_STRIDE;
-      const last = tokens[base + TOKEN_LAST_US];
+      const last = records.lastTokenUs[id];
       if (last === startUs) {
         const tenant = records.tenant[id];
         commonByTenant.set(tenant, (commonByTenant.get(tenant) ?? 0) + 1);
-        if (d > tokens[base + TOKEN_MAX_ITL_US]) tokens[base + TOKEN_MAX_ITL_US] = d;
+        if (d > records.maxItlUs[id]) records.maxItlUs[id] = d;
       } else if (last >= 0) {
         const gap = endUs - last;
         stats.addItl(records.tenant[id], gap, 1, endUs);
-        if (gap > tokens[base + TOKEN_MAX_ITL_US]) tokens[base + TOKEN_MAX_ITL_US] = gap;
+        if (gap > records.maxItlUs[id]) records.maxItlUs[id] = gap;
       }
-      tokens[base + TOKEN_LAST_US] = endUs;
-      tokens[base + TOKEN_DONE] += 1;
+      records.lastTokenUs[id] = endUs;
+      records.outputTokensDone[id] += 1;
     }
     for (const [tenant, count] of commonByTenant) stats.addItl(tenant, d, count, endUs);
     for (const id of rec.outcome.firstTokenSeqIds) records.firstTokenUs[id] = endUs;

@@ -193,7 +193,7 @@ function fleetSections(result: SimulationResult): Record<string, unknown> {
     if (arrival >= peak.startUs && arrival < peak.endUs && lat.ttftUs >= 0) g.peakTtft.add(lat.ttftUs);
     const scheduled = records.firstScheduledUs[id];
     if (scheduled >= 0) g.peakInServiceUs += overlapUs(scheduled, records.finishUs[id], peak.startUs, peak.endUs);
-    const done = records.outputTokensDoneOf(id);
+    const done = records.outputTokensDone[id];
     const first = records.firstTokenUs[id];
     if (first >= 0 && done > 0) {
       const spanUs = records.finishUs[id] - first;

@@ -32,6 +32,7 @@ export function requestsCsv(records: RequestRecords, model: string | ((id: numbe
   const lines: string[] = [REQUEST_COLUMNS.join(',')];
   for (let id = 0; id < records.size; id++) {
     const lat = requestLatenciesUs(records, id);
+    const completed = records.status[id] === 'completed';
     lines.push(
       [
         String(id),
@@ -42,7 +43,7 @@ export function requestsCsv(records: RequestRecords, model: string | ((id: numbe
         seconds(records.firstTokenUs[id]),
         seconds(records.finishUs[id]),
         String(records.inputTokens[id]),
-        String(records.outputTokensDoneOf(id)),
+        String(completed ? records.outputTokensDone[id] : records.outputTokensDone[id]),
         millis(lat.ttftUs),
         millis(lat.tpotUs),
         millis(lat.e2eUs),
@@ -51,7 +52,7 @@ export function requestsCsv(records: RequestRecords, model: string | ((id: numbe
         records.status[id],
         field(records.reason[id]),
         String(records.replica[id]),
-        records.outputTokensDoneOf(id) > 1 ? millis(records.maxItlUsOf(id)) : '',
+        records.outputTokensDone[id] > 1 ? millis(records.maxItlUs[id]) : '',
       ].join(','),
     );
   }

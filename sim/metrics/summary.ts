@@ -47,7 +47,7 @@ export function requestLatenciesUs(records: RequestRecords, id: number): { ttftU
   const arrival = records.arrivalUs[id];
   const first = records.firstTokenUs[id];
   const finish = records.finishUs[id];
-  const out = records.outputTokensDoneOf(id);
+  const out = records.outputTokensDone[id];
   const completed = records.status[id] === 'completed';
   return {
     ttftUs: first >= 0 ? first - arrival : -1,
@@ -130,7 +130,7 @@ export function buildSummary(result: SummaryInput): Record<string, unknown> {
         g.completed++;
         g.e2e.add(lat.e2eUs);
         if (lat.tpotUs >= 0) g.tpot.add(lat.tpotUs);
-        g.outputTokens += records.outputTokensDoneOf(id);
+        g.outputTokens += records.outputTokensDone[id];
         if (lat.ttftUs <= ttftLimitUs && (lat.tpotUs < 0 || lat.tpotUs <= itlLimitUs)) g.attained++;
       }
     }

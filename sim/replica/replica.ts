@@ -1,7 +1,7 @@
 import type { BatchPlan, Scheduler } from '../../engine/policy/index.js';
 import type { CostModel } from '../cost/cost-model.js';
 import type { PowerState } from '../cost/power.js';
-import { TOKEN_LAST_US, TOKEN_MAX_ITL_US, TOKEN_DONE, TOKEN_STRIDE, TOKEN_TENANT, type RequestRecords } from '../metrics/records.js';
+import type { RequestRecords } from '../metrics/records.js';
 import { ReplicaStats } from '../metrics/replica-stats.js';
 import { bucketOf, bucketWidth, denseIndexOf, type WeightedSamples } from '../metrics/weighted-samples.js';
 import type { OpenRequests } from '../workload/open-requests.js';
@@ -463,14 +463,13 @@ export class Replica {
     let firstEndWindow: WeightedSamples | null = null;
     let ownGapUs = -1;
     let numOwnGap = 0;
-    const tokens = records.tokenState;
     for (const item of plan.items) {
       if (!item.samples) continue;
-      const base = item.seqId * TOKEN_STRIDE;
-      const tenant = tokens[base + TOKEN_TENANT] | 0;
+      const id = item.seqId;
+      const tenant = records.tenantIndex[id];
       if (isRun) runTally.add(tenant);
-      const last = tokens[base + TOKEN_LAST_US];
-      let maxItl = tokens[base + TOKEN_MAX_ITL_US];
+      const last = records.lastTokenUs[id];
+      let maxItl = records.maxItlUs[id];
       if (last === startUs) {
         commonTally.add(tenant);
         if (commonGapUs > maxItl) maxItl = commonGapUs;
@@ -497,9 +496,9 @@ export class Replica {
         if (gap > maxItl) maxItl = gap;
       }
       if (laterMaxUs > maxItl) maxItl = laterMaxUs;
-      tokens[base + TOKEN_MAX_ITL_US] = maxItl;
-      tokens[base + TOKEN_LAST_US] = endUs;
-      tokens[base + TOKEN_DONE] += numSteps;
+      records.maxItlUs[id] = maxItl;
+      records.lastTokenUs[id] = endUs;
+      records.outputTokensDone[id] += numSteps;
     }
     if (numOwnGap > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(ownGapUs, numOwnGap);
     for (let k = 0; k < numOwnTenants; k++) {
@@ -560,7 +559,7 @@ export class Replica {
     return this.stats.windowItl(Math.floor(timeUs / this.stats.windowUs));
   }
 
-  /** The ITL samples of tenant index `tenant` (records.tenantIndexOf), cached by index. */
+  /** The ITL samples of tenant index `tenant` (records.tenantIndex), cached by index. */
   private tenantItl(tenant: number): WeightedSamples {
     let samples = this.tenantItlByIndex[tenant];
     if (samples === undefined) this.tenantItlByIndex[tenant] = samples = this.stats.tenantItl(this.records.tenantNames[tenant]);
