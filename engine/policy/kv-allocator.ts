@@ -42,7 +42,9 @@ export interface KvAllocator {
   numBlocksToGrow(seqId: SeqId, numTokens: number): number;
   /**
    * Extends the sequence's page table to cover `numTokens` tokens; returns the copies to perform
-   * (usually none: a shared empty array, so read it, never change it).
+   * (usually none: a shared empty array, so read it, never change it). Afterwards the table covers
+   * max(what it covered, ceilDiv(numTokens, pageSizeTokens) × pageSizeTokens) tokens (the scheduler
+   * keeps SeqState.numTokensCovered by this rule).
    */
   grow(seqId: SeqId, numTokens: number): readonly BlockCopy[];
   /** Publishes the sequence's full prompt blocks (within `numComputedTokens`) to the prefix cache. */

@@ -67,6 +67,14 @@ export interface SeqState {
    * -1 for the base model and while not running.
    */
   adapterSlot: number;
+  /**
+   * While running: token slots its page table covers (allocator.numTokensCovered), kept by the
+   * scheduler as it admits and grows the sequence, so sizing a decode run reads it here instead of
+   * looking the table up per sequence per plan (at fleet scale each look-up missed the cache). A
+   * decode run's growth is added when the run ends (onStepEnd), so while one is pending this is
+   * what the table covered when it was planned. 0 while not running.
+   */
+  numTokensCovered: number;
 }
 
 /** One sequence's share of a step. */

@@ -1,6 +1,6 @@
 import { assert, fail, assertNonNegInt, assertPosInt } from '../assert.js';
 import { ContiguousAllocator } from '../contiguous-allocator.js';
-import type { KvAllocator } from '../kv-allocator.js';
+import { ceilDiv, type KvAllocator } from '../kv-allocator.js';
 import { LoraCache } from '../lora-cache.js';
 import { PagedAllocator } from '../paged-allocator.js';
 import type {
@@ -264,6 +264,8 @@ export abstract class Scheduler {
       if (!(seq.spec.id === item.seqId && seq.status === 'running')) fail(`planned seq ${item.seqId} is not running`);
       if (!(seq.numComputedTokens === item.contextTokens)) fail(`seq ${item.seqId} context moved during the step`);
       seq.numComputedTokens += item.numNewTokens * plan.numSteps;
+      // A decode run grew the table to hold every token it computed (a single step: planRunning did).
+      if (plan.numSteps > 1) seq.numTokensCovered = this.coveredAfterGrow(seq.numTokensCovered, seq.numComputedTokens);
       this.runningContextSum += item.numNewTokens * plan.numSteps;
       if (item.isPrefill) this.allocator.commitComputed(seq.spec.id, seq.numComputedTokens);
       if (!item.samples) continue;
@@ -369,10 +371,25 @@ export abstract class Scheduler {
     const running = this.running;
     const n = running.length;
     // Only the first n entries are read (the array is never shrunk: refilling it would allocate).
-    for (let i = 0; i < n; i++) slack[i] = this.allocator.numTokensCovered(running[i].spec.id) - running[i].numComputedTokens - fromStep;
+    if (fromStep === 0) {
+      for (let i = 0; i < n; i++) slack[i] = running[i].numTokensCovered - running[i].numComputedTokens;
+    } else {
+      // A pending run's growth is not in numTokensCovered yet: its first fromStep steps hold their tokens.
+      for (let i = 0; i < n; i++) {
+        const target = running[i].numComputedTokens + fromStep;
+        slack[i] = this.coveredAfterGrow(running[i].numTokensCovered, target) - target;
+      }
+    }
     // Memoized only from step 0: during a pending run the page tables cover tokens not yet computed.
     this.decodeSlackVersion = fromStep === 0 ? this.version : -1;
     return slack;
+  }
+
+  /** Token slots a page table covering `covered` covers after growing to hold `numTokens` (KvAllocator.grow). */
+  private coveredAfterGrow(covered: number, numTokens: number): number {
+    const page = this.allocator.pageSizeTokens;
+    const needed = ceilDiv(numTokens, page) * page;
+    return needed > covered ? needed : covered;
   }
 
   /** Whether `k` decode steps fit in `free` blocks given the slack of each of the `n` running sequences. */
@@ -412,6 +429,10 @@ export abstract class Scheduler {
         if (seq.spec.adapter !== null) assert(this.lora.numPins(seq.spec.adapter) > 0, 'running seq pins its adapter');
         const slot = seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter);
         if (seq.adapterSlot !== slot) fail(`seq ${seq.spec.id} keeps adapter slot ${seq.adapterSlot}, its adapter is in slot ${slot}`);
+        const covered = this.allocator.numTokensCovered(seq.spec.id);
+        if (seq.numTokensCovered !== covered) fail(`seq ${seq.spec.id} keeps ${seq.numTokensCovered} covered tokens, its page table covers ${covered}`);
+      } else if (seq.numTokensCovered !== 0) {
+        fail(`seq ${seq.spec.id} is not running but keeps ${seq.numTokensCovered} covered tokens`);
       }
     }
     assert(numWaiting === this.waiting.size, 'waiting count matches');
@@ -464,6 +485,7 @@ export abstract class Scheduler {
     const numTokens = this.firstChunkTokens(seq, match.numTokens, tokenBudget);
     assert(numTokens > 0, 'admission plans at least one token');
     this.allocator.admit(spec.id, spec, match, match.numTokens + numTokens);
+    seq.numTokensCovered = this.allocator.numTokensCovered(spec.id);
     let adapterSlot = -1;
     if (spec.adapter !== null) {
       const acquisition = this.lora.acquire(spec.adapter);
@@ -506,6 +528,7 @@ export abstract class Scheduler {
       if (victim === seq) return false;
     }
     const copies = this.allocator.grow(seq.spec.id, target);
+    seq.numTokensCovered = this.coveredAfterGrow(seq.numTokensCovered, target);
     for (let i = 0; i < copies.length; i++) builder.blockCopies.push(copies[i]);
     const isPrefill = !isDecoding(seq);
     builder.add({
@@ -699,6 +722,7 @@ export abstract class Scheduler {
     this.running.splice(index, 1);
     this.runningContextSum -= seq.numComputedTokens;
     this.allocator.free(seq.spec.id);
+    seq.numTokensCovered = 0;
     if (seq.spec.adapter !== null) this.lora.release(seq.spec.adapter);
     seq.adapterSlot = -1;
     const count = this.runningByTenant.get(seq.spec.tenant) ?? 0;
@@ -758,6 +782,7 @@ export function newSeqState(spec: RequestSpec): SeqState {
     numCachedPromptTokens: 0,
     admitOrder: -1,
     waitingSinceUs: spec.arrivalUs,
+    numTokensCovered: 0,
     adapterSlot: -1,
   };
 }
