@@ -58,6 +58,15 @@ export function detLn(x: number): number {
   return e * LN2_HI + (e * LN2_LO + 2 * sum);
 }
 
+/**
+ * e^-x, a decay factor: 0 for x past 700 (e^-700 is about 1e-304, nothing a heat or a weight can
+ * tell from 0), so a decay over any idle gap, however long, is defined; x >= -700 otherwise.
+ */
+export function detDecay(x: number): number {
+  if (x > 700) return 0;
+  return detExp(-x);
+}
+
 /** e^y for |y| <= 700. */
 export function detExp(y: number): number {
   if (!Number.isFinite(y) || Math.abs(y) > 700) throw new RangeError(`detExp: y must be finite with |y| <= 700, got ${y}`);

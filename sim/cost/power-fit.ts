@@ -11,7 +11,7 @@
 // 5 s) the knot values are a linear least-squares fit over every burst (the heat follows the
 // measured times), then capped at 1 and made non-decreasing (pooled adjacent violators); the τ
 // with the smallest relative rms error wins.
-import { detExp, detLn } from './det-math.js';
+import { detDecay, detExp, detLn } from './det-math.js';
 import { computeShare, speedAt, type PowerProfile } from './power.js';
 import { round } from './profile-fit.js';
 
@@ -115,10 +115,10 @@ function replay(bench: PowerBenchData, share: number, hotMs: number, tauMs: numb
   bench.phases.forEach((p, phase) => {
     for (const r of p.records) {
       const priceMs = hotMs * r[1];
-      const mid = share + (heat - share) * detExp(-priceMs / (2 * tauMs));
+      const mid = share + (heat - share) * detDecay(priceMs / (2 * tauMs));
       out.push({ phase, mid, ratio: r[0] / priceMs });
-      heat = share + (heat - share) * detExp(-r[0] / tauMs);
-      heat *= detExp(-r[2] / tauMs);
+      heat = share + (heat - share) * detDecay(r[0] / tauMs);
+      heat *= detDecay(r[2] / tauMs);
     }
   });
   return out;

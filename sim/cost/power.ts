@@ -15,9 +15,9 @@
 // included (a long prefill heats the GPU while it runs). speed comes from a microbenchmark of
 // compute bursts at set duty cycles (calibration/power-bench.ts; sim/cost/power-fit.ts).
 //
-// Deterministic: only + − × ÷ and detExp, updated in step order, so the simulator and the engine's
+// Deterministic: only + − × ÷ and detDecay (det-math), updated in step order, so the simulator and the engine's
 // fake runner, which see the same steps at the same times, compute the same durations.
-import { detExp } from './det-math.js';
+import { detDecay } from './det-math.js';
 
 export interface PowerProfile {
   /** Time constant of the heat state, µs: how fast the clock follows the compute duty. */
@@ -135,10 +135,10 @@ export class PowerState {
     const hostUs = this.hostUsOf(numSeqs);
     const gpuUs = priceUs > hostUs ? priceUs - hostUs : 0;
     // The heat at the step's midpoint: it climbs toward `share` while the step runs.
-    const mid = share + (heat0 - share) * detExp(-gpuUs / (2 * tau));
+    const mid = share + (heat0 - share) * detDecay(gpuUs / (2 * tau));
     const factor = 1 - share * (1 - speedAt(this.profile, mid));
     const durationUs = Math.max(1, Math.ceil(hostUs + gpuUs * factor));
-    this.heat = share + (heat0 - share) * detExp(-durationUs / tau);
+    this.heat = share + (heat0 - share) * detDecay(durationUs / tau);
     this.heatAtUs = startUs + durationUs;
     return durationUs;
   }
@@ -152,12 +152,12 @@ export class PowerState {
     const tau = this.profile.tauUs;
     if (this.openShare >= 0) {
       const s = this.openShare;
-      this.heat = s + (this.heat - s) * detExp(-(this.openEndUs - this.heatAtUs) / tau);
+      this.heat = s + (this.heat - s) * detDecay((this.openEndUs - this.heatAtUs) / tau);
       this.heatAtUs = this.openEndUs;
       this.openShare = -1;
     }
     if (nowUs > this.heatAtUs) {
-      this.heat *= detExp(-(nowUs - this.heatAtUs) / tau);
+      this.heat *= detDecay((nowUs - this.heatAtUs) / tau);
       this.heatAtUs = nowUs;
     }
   }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { detExp, detLn } from '../../sim/cost/det-math.js';
+import { detDecay, detExp, detLn } from '../../sim/cost/det-math.js';
 
 describe('deterministic ln and exp', () => {
   it('match Math.log and Math.exp to a few ulps', () => {
@@ -32,5 +32,18 @@ describe('deterministic ln and exp', () => {
         expect(Math.abs(detExp(detLn(x)) / x - 1)).toBeLessThan(1e-14);
       }),
     );
+  });
+
+  it('decay e^-x is detExp(-x) up to 700 and 0 past it (a power state over a long idle gap)', () => {
+    fc.assert(
+      fc.property(fc.double({ min: -700, max: 700, noNaN: true }), (x) => {
+        expect(detDecay(x)).toBe(detExp(-x));
+      }),
+    );
+    expect(detDecay(700.5)).toBe(0);
+    expect(detDecay(1e12)).toBe(0);
+    expect(detDecay(Infinity)).toBe(0);
+    expect(() => detDecay(-800)).toThrow(/700/);
+    expect(() => detDecay(NaN)).toThrow(/finite/);
   });
 });
