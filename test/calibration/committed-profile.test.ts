@@ -74,12 +74,13 @@ describe('committed profiles', () => {
   });
 
   it('is found by GPU name, and prices every model the catalog has', () => {
-    const names: Record<GpuName, string> = { h200: h200.name, 'a100-80gb': a100.name, h100: h100.name };
+    const profiles: Record<GpuName, typeof h200> = { h200, 'a100-80gb': a100, h100 };
     for (const gpu of GPU_NAMES) {
       expect(defaultProfilePath(gpu)).toMatch(new RegExp(`calibration/profiles/${gpu}.json$`));
       for (const [model, tp] of [['llama2-7b', 1], ['llama2-13b', 1], ['llama2-70b', 4], ['llama2-70b', 8]] as [ModelName, number][]) {
         const m = createCostModel({ model: MODELS[model], gpu: GPUS[gpu], tp, weightDtype: 'bf16', kvDtype: 'bf16' }, { roofline: DEFAULT_ROOFLINE, pageSizeTokens: 16 });
-        expect(m.name).toBe(`profile:${names[gpu]}`);
+        // A profile that measured its GPU's power management prices it by default (the name says so).
+        expect(m.name).toBe(`profile:${profiles[gpu].name}${profiles[gpu].power ? '+power' : ''}`);
         expect(m.stepUs(decodeStep(32, 1024))).toBeGreaterThan(DEFAULT_ROOFLINE.hostOverheadUs);
       }
     }

@@ -131,11 +131,12 @@ describe('PowerState', () => {
 });
 
 describe('the simulator with a power section in the profile', () => {
-  function profileWithPower(): string {
+  /** The committed H200 profile with the given power section (null: none, the plain profile). */
+  function profileWithPower(power: unknown = PROFILE): string {
     const dir = mkdtempSync(join(tmpdir(), 'stratos-power-'));
     const file = join(dir, 'h200-power.json');
     const base = JSON.parse(readFileSync('calibration/profiles/h200.json', 'utf8')) as Record<string, unknown>;
-    writeFileSync(file, JSON.stringify({ ...base, power: PROFILE }));
+    writeFileSync(file, JSON.stringify({ ...base, power }));
     return file;
   }
   const input = (profile: string | undefined, power: 'profile' | 'off', lazy = true): SimConfigInput => ({
@@ -156,7 +157,7 @@ describe('the simulator with a power section in the profile', () => {
     const file = profileWithPower();
     const on = run(input(file, 'profile'));
     const off = run(input(file, 'off'));
-    const plain = run(input(undefined, 'profile'));
+    const plain = run(input(profileWithPower(null), 'profile'));
     expect(off.requests).toBe(plain.requests);
     expect(on.summary.ttft_ms.mean).toBeLessThan(off.summary.ttft_ms.mean * 0.97);
     expect(on.summary.completed).toBe(off.summary.completed);

@@ -75,7 +75,7 @@ describe('simulate', () => {
 
   it('labels outputs with the GPU\'s calibration profile by default, and the roofline as uncalibrated', () => {
     expect(run({ gpu: 'a100-80gb', workload: { durationS: 2 } }).summary.cost_model).toEqual({ name: 'profile:a100-80gb-derived-from-h200-2026-11-22', calibration: 'calibrated' });
-    expect(run({ gpu: 'h200', workload: { durationS: 2 } }).summary.cost_model).toEqual({ name: 'profile:h200-2026-11-22', calibration: 'calibrated' });
+    expect(run({ gpu: 'h200', workload: { durationS: 2 } }).summary.cost_model).toEqual({ name: 'profile:h200-2026-11-22+power', calibration: 'calibrated' });
     expect(run({ cost: { model: 'roofline' }, workload: { durationS: 2 } }).summary.cost_model).toEqual({ name: 'roofline-analytic', calibration: 'uncalibrated' });
   });
 
