@@ -151,9 +151,14 @@ export class PowerState {
   private bringTo(nowUs: number): void {
     const tau = this.profile.tauUs;
     if (this.openShare >= 0) {
-      const s = this.openShare;
-      this.heat = s + (this.heat - s) * detDecay((this.openEndUs - this.heatAtUs) / tau);
-      this.heatAtUs = this.openEndUs;
+      // A segment that ends before the heat's time (steps placed at logged times that overlap a
+      // priced step, as the validation's per-step pricing does) adds nothing: the heat never runs
+      // backwards.
+      if (this.openEndUs > this.heatAtUs) {
+        const s = this.openShare;
+        this.heat = s + (this.heat - s) * detDecay((this.openEndUs - this.heatAtUs) / tau);
+        this.heatAtUs = this.openEndUs;
+      }
       this.openShare = -1;
     }
     if (nowUs > this.heatAtUs) {

@@ -99,6 +99,18 @@ describe('PowerState', () => {
     expect(d).toBe(price);
   });
 
+  it('decode work that ends before the heat time (overlapping a priced step) leaves the heat alone; a day-long idle gap is fine', () => {
+    const a = state();
+    const b = state();
+    const first = a.prefillStepUs(0, 20_000, 8, 2048);
+    expect(b.prefillStepUs(0, 20_000, 8, 2048)).toBe(first);
+    // Logged times may place a decode step inside the priced prefill (validation's per-step pricing).
+    a.decodeWork(first - 5_000, 3_000, 64);
+    expect(a.prefillStepUs(first, 20_000, 8, 2048)).toBe(b.prefillStepUs(first, 20_000, 8, 2048));
+    // e^-(gap / tau) underflows: the GPU is simply cool again (once threw: detExp past 700).
+    expect(a.prefillStepUs(86_400e6, 20_000, 8, 2048)).toBe(state().prefillStepUs(0, 20_000, 8, 2048));
+  });
+
   it('a small prefill (memory-bound) barely changes; long idle cools the GPU again', () => {
     const s = state();
     expect(s.prefillStepUs(0, 5000, 1, 16)).toBeGreaterThan(5000 * (1 - computeShare(16, RIDGE) * 0.13) - 1);
