@@ -357,9 +357,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
   let numRetries = 0;
   let numFailedRequests = 0;
   const endRequest = (id: number, timeUs: number, status: 'rejected' | 'failed', reason: string): void => {
-    records.status[id] = status;
-    records.reason[id] = reason;
-    records.finishUs[id] = timeUs;
+    records.end(id, timeUs, status, reason);
     requests.release(id);
   };
   /** Sends a request to a replica of its pool at `timeUs` (it is delivered, or caught by an undetected failure). */
@@ -404,7 +402,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
     }
     // The replica is set when the request is dispatched (-1: refused before that).
     const id = records.add({ tenant: req.tenant, adapter: req.adapter, replica: -1, arrivalUs: req.arrivalUs, inputTokens: req.promptTokens, outputTokens: req.outputTokens });
-    requests.add(req);
+    if (requests.add(req) !== id) throw new Error(`request ${id}: records and open requests disagree on its id`);
     retries.push(0);
     queue.push({ timeUs: req.arrivalUs, kind: 'arrival', replica: 0, payload: id });
   };

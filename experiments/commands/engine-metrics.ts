@@ -182,9 +182,7 @@ export class EngineMetrics implements EngineObserver {
 
   private end(id: number, timeUs: number, status: 'completed' | 'rejected' | 'aborted' | 'failed', reason: string, preemptions: number): void {
     const records = this.records;
-    records.status[id] = status;
-    records.reason[id] = reason;
-    records.finishUs[id] = timeUs;
+    records.end(id, timeUs, status, reason);
     records.preemptions[id] = preemptions;
     this.inSystem.push({ timeUs, delta: -1, seq: this.inSystem.length });
     this.endUs = Math.max(this.endUs, timeUs);

@@ -31,6 +31,13 @@ export class RequestRecords {
     return this.arrivalUs.length;
   }
 
+  /** The request ended at `timeUs` (every terminal status goes through here). */
+  end(id: number, timeUs: number, status: Exclude<RequestStatus, 'pending'>, reason: string): void {
+    this.status[id] = status;
+    this.reason[id] = reason;
+    this.finishUs[id] = timeUs;
+  }
+
   add(r: { tenant: string; adapter: string | null; replica: number; arrivalUs: number; inputTokens: number; outputTokens: number }): number {
     const id = this.arrivalUs.length;
     this.tenant.push(r.tenant);

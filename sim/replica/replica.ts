@@ -568,9 +568,7 @@ export class Replica {
 
   private end(id: number, timeUs: number, status: 'completed' | 'rejected' | 'aborted' | 'failed', reason: string, preemptions: number): void {
     const records = this.records;
-    records.status[id] = status;
-    records.reason[id] = reason;
-    records.finishUs[id] = timeUs;
+    records.end(id, timeUs, status, reason);
     records.preemptions[id] = preemptions;
     this.requests.release(id);
     this.stats.changeInSystem(timeUs, -1);
