@@ -123,8 +123,9 @@ export async function runEngineWorkloads(opts: EngineRunsOptions): Promise<Manif
     const { gpu } = await import('../../native/index.js');
     const deviceName = gpu().status.name ?? 'unknown';
     device = `gpu: ${deviceName}`;
-    if (gpuOfDeviceName(deviceName) !== config.gpu) {
-      throw new ValidateConfigError(`the engine runs on ${deviceName}, but the config says gpu: ${config.gpu}; pass --gpu ${gpuOfDeviceName(deviceName) ?? '(a catalog GPU)'} to validate on this card`);
+    const card = gpuOfDeviceName(deviceName);
+    if (card !== config.gpu) {
+      throw new ValidateConfigError(`the engine runs on ${deviceName}, but the config says gpu: ${config.gpu}; pass --gpu ${card ?? '(a catalog GPU)'} to validate on this card`);
     }
   }
   copyTraces([...(config.capacity ? [config.capacity.config] : []), ...selected.map((w) => w.config)], tracesDir, logsDir);

@@ -15,8 +15,8 @@
 // included (a long prefill heats the GPU while it runs). speed comes from a microbenchmark of
 // compute bursts at set duty cycles (calibration/power-bench.ts; sim/cost/power-fit.ts).
 //
-// Deterministic: only + − × ÷ and detDecay (det-math), updated in step order, so the simulator and the engine's
-// fake runner, which see the same steps at the same times, compute the same durations.
+// Deterministic: only + − × ÷ and detDecay (det-math), updated in step order, so the simulator and
+// the engine's fake runner, which see the same steps at the same times, compute the same durations.
 import { detDecay } from './det-math.js';
 
 export interface PowerProfile {

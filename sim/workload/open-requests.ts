@@ -4,8 +4,9 @@ import type { WorkloadRequest } from './types.js';
  * The workload requests of a simulation by dense id, kept only while they are open: a request is
  * added when it arrives and released when it ends (completed, rejected, aborted or failed), after
  * which nothing reads it (every outcome is in RequestRecords). A fleet-day has millions of
- * requests; keeping each one's object to the end held ~0.35 GB of the heap, which every major
- * collection walked (npm run bench:fleet: 323 s -> 291 s, heap 1.30 -> 0.94 GB).
+ * requests; keeping each one's object to the end held ~0.4 GB of the heap, which every major
+ * collection walked (full optimized day, old and new tree side by side: 320.4 s -> 300.0 s, heap
+ * 1.30 -> 0.86 GB; experiments/stratos/results/bench-fleet.txt).
  */
 export class OpenRequests {
   private readonly byId: (WorkloadRequest | undefined)[] = [];
