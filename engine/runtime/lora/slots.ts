@@ -168,17 +168,19 @@ export class LoraSlots {
       offsetBytes += count * el;
       return view;
     };
-    const smalls = new Int32Array(host, weightBytes, this.sites.size + 1);
+    const ranks = new Int32Array(host, weightBytes, this.sites.size);
     const sites = new Map<LoraSite, StagedSite>();
     let siteIndex = 0;
     for (const [site, s] of this.sites) {
       const modules = (Object.keys(SITE_OF) as LoraModule[]).filter((m) => SITE_OF[m] === site && adapter.targets.includes(m));
-      smalls[siteIndex] = modules.length === 0 ? 0 : site === 'gateUp' ? 2 * r : r;
-      const st: StagedSite = { rank: smalls.subarray(siteIndex, siteIndex + 1), a: [], b: [] };
+      ranks[siteIndex] = modules.length === 0 ? 0 : site === 'gateUp' ? 2 * r : r;
+      const st: StagedSite = { rank: ranks.subarray(siteIndex, siteIndex + 1), a: [], b: [] };
       siteIndex++;
+      // One f32 scratch per site for every layer: each layer writes the same positions (the
+      // same modules at the same rank), and the others stay 0.
+      const a = new Float32Array(s.maxRank * s.inDim);
+      const b = new Float32Array(s.outDim * s.maxRank);
       for (let l = 0; l < layers; l++) {
-        const a = new Float32Array(s.maxRank * s.inDim);
-        const b = new Float32Array(s.outDim * s.maxRank);
         for (const m of modules) {
           const p = adapter.pairs.get(pairKey(l, m))!;
           // Within gateUp: gate takes A rows / B columns [0, r) and output rows [0, ffn); up the next ones.
