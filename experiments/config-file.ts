@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 
+/** A config file that cannot be read or parsed, or is not a mapping: the user's to fix. */
+export class ConfigFileError extends Error {
+  readonly code = 'config-file' as const;
+}
+
 /**
  * Reads a config file as JSON (`.json`) or YAML (anything else). Every command that takes
  * `--config` reads through here; checking the shape is the caller's (or the schema's) job.
@@ -10,7 +15,7 @@ export function readConfigFile(file: string): unknown {
     const text = readFileSync(file, 'utf8');
     return file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { merge: true });
   } catch (e) {
-    throw new Error(`${file}: cannot read: ${(e as Error).message}`);
+    throw new ConfigFileError(`${file}: cannot read: ${(e as Error).message}`);
   }
 }
 
@@ -18,7 +23,7 @@ export function readConfigFile(file: string): unknown {
 export function readConfigObject(file: string): Record<string, unknown> {
   const data = readConfigFile(file);
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new Error(`${file}: the config must be an object (JSON or YAML mapping)`);
+    throw new ConfigFileError(`${file}: the config must be an object (JSON or YAML mapping)`);
   }
   return data as Record<string, unknown>;
 }

@@ -55,4 +55,19 @@ describe('stratos CLI', () => {
     expect(key.status).toBe(2);
     expect(key.stderr).toMatch(/policy = "fifo": allowed: static, continuous, chunked/);
   });
+
+  it('a file that cannot be read is the user\'s error (exit 2, the path named, no stack), for --config and calibrate\'s inputs', () => {
+    const missing = join(tmpdir(), 'stratos-no-such-file.yaml');
+    for (const args of [
+      ['simulate', '--config', missing, '--quiet'],
+      ['calibrate', 'fit', missing, '--out', join(tmpdir(), 'x.json')],
+      ['calibrate', 'derive', missing, '--gpu', 'h100', '--out', join(tmpdir(), 'x.json')],
+      ['calibrate', 'merge', missing, missing, '--out', join(tmpdir(), 'x.csv')],
+    ]) {
+      const r = stratos(...args);
+      expect(r.status, args.join(' ')).toBe(2);
+      expect(r.stderr).toContain(missing);
+      expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /);
+    }
+  });
 });

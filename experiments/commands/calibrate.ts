@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { basename, dirname, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { GPU_NAMES, gpuOfDeviceName, type GpuName } from '../../sim/catalog.js';
@@ -7,11 +7,13 @@ import { fitProfile } from '../../sim/cost/profile-fit.js';
 import { deriveProfile } from '../../sim/cost/profile-derive.js';
 import { curveCharts, errorTable } from '../../sim/cost/profile-report.js';
 import { loadProfile } from '../../sim/cost/profile.js';
-import { formatSamplesCsv, parseSamplesCsv, SamplesError } from '../../sim/cost/samples.js';
+import { formatSamplesCsv, mergeSamples, parseSamplesCsv, SamplesError } from '../../sim/cost/samples.js';
 
-// `stratos calibrate run | fit | derive | report | power`: microbenchmark the kernels, fit a
-// profile, derive one for a GPU we cannot measure, report a profile's errors and curves, and fit
-// the GPU's power management from the power microbenchmark.
+// `stratos calibrate run | fit | derive | report | power | merge`: microbenchmark the kernels, fit
+// a profile, derive one for a GPU we cannot measure, report a profile's errors and curves, fit the
+// GPU's power management from the power microbenchmark, and replace families of a run by a later one's.
+// Every handler is async, so a throw becomes a rejection that the CLI's fail handler prints as the
+// user's error (a throw from a synchronous handler of a nested command escaped it, with a stack).
 
 class CalibrateError extends Error {
   readonly code = 'calibrate' as const;
@@ -60,6 +62,18 @@ interface FitArgs {
   name?: string;
 }
 
+/** A samples CSV (.csv or .csv.gz), parsed; errors name the file. */
+function readSamples(path: string): ReturnType<typeof parseSamplesCsv> {
+  let text: string;
+  try {
+    const raw = readFileSync(path);
+    text = (path.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
+  } catch (err) {
+    throw new CalibrateError(`cannot read samples ${path}: ${(err as Error).message}`);
+  }
+  return parseSamplesCsv(text, path);
+}
+
 /** Indented JSON with arrays of numbers kept on one line (the efficiency grids). */
 function profileJson(value: unknown): string {
   return JSON.stringify(value, null, 1).replace(/\[[\s\d.eE+,null-]*\]/g, (m) => m.replace(/\s+/g, '')) + '\n';
@@ -82,15 +96,8 @@ const fitCommand: CommandModule<object, FitArgs> = {
       .option('gpu', { type: 'string', choices: GPU_NAMES, describe: 'the GPU the samples were measured on (default: from the samples)' })
       .option('name', { type: 'string', describe: 'profile name (default <gpu>-<date>)' })
       .example('stratos calibrate fit calibration/runs/2026-11-22/samples.csv --out calibration/profiles/h200.json', '') as unknown as Argv<FitArgs>,
-  handler: (args) => {
-    let text: string;
-    try {
-      const raw = readFileSync(args.samples);
-      text = (args.samples.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
-    } catch (err) {
-      throw new CalibrateError(`cannot read samples ${args.samples}: ${(err as Error).message}`);
-    }
-    const { meta, samples } = parseSamplesCsv(text, args.samples);
+  handler: async (args) => {
+    const { meta, samples } = readSamples(args.samples);
     const gpu = (args.gpu as GpuName | undefined) ?? gpuFromMeta(meta);
     const { profile, holdout } = fitProfile({ samples, meta: { ...meta, samplesFile: basename(args.samples) }, gpu, ...(args.name ? { name: args.name } : {}) });
     mkdirSync(dirname(args.out), { recursive: true });
@@ -116,7 +123,7 @@ const deriveCommand: CommandModule<object, DeriveArgs> = {
       .option('gpu', { type: 'string', choices: GPU_NAMES, demandOption: true, describe: 'the target GPU' })
       .option('out', { type: 'string', demandOption: true, describe: 'profile JSON to write' })
       .example('stratos calibrate derive calibration/profiles/h200.json --gpu a100-80gb --out calibration/profiles/a100-80gb.json', '') as unknown as Argv<DeriveArgs>,
-  handler: (args) => {
+  handler: async (args) => {
     const derived = deriveProfile(loadProfile(args.profile), args.gpu as GpuName);
     mkdirSync(dirname(args.out), { recursive: true });
     writeFileSync(args.out, profileJson(derived));
@@ -159,6 +166,36 @@ const powerCommand: CommandModule<object, PowerArgs> = {
   },
 };
 
+interface MergeArgs {
+  base: string;
+  patch: string;
+  out: string;
+}
+
+const mergeCommand: CommandModule<object, MergeArgs> = {
+  command: 'merge <base> <patch>',
+  describe: 'Replace whole op families of a samples file by a later run\'s (e.g. GEMMs re-measured), for `calibrate fit`',
+  builder: (y: Argv) =>
+    y
+      .positional('base', { type: 'string', demandOption: true, describe: 'samples of the full run (.csv or .csv.gz)' })
+      .positional('patch', { type: 'string', demandOption: true, describe: 'samples of a later run of some families (`calibrate run --families ...`)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'merged samples CSV to write (.gz compresses)' })
+      .example('stratos calibrate merge calibration/runs/2026-11-22-lora/samples.csv.gz calibration/runs/2026-12-07-hot/hot-samples.csv.gz --out calibration/runs/2026-12-07-hot/samples.csv.gz', 'the gemm and prefill rows from the later run, the rest from the base')
+      .epilogue('Every family the patch holds is taken from the patch alone; the provenance is the base\'s, with the patch\'s run under `replacedBy`. The two runs must come from the same GPU.') as unknown as Argv<MergeArgs>,
+  handler: async (args) => {
+    const base = readSamples(args.base);
+    const patch = readSamples(args.patch);
+    const gpuName = (m: Record<string, unknown>) => String((m.gpu as { name?: unknown } | undefined)?.name ?? '');
+    if (gpuName(base.meta) !== gpuName(patch.meta)) throw new CalibrateError(`${args.patch} was measured on "${gpuName(patch.meta)}", ${args.base} on "${gpuName(base.meta)}": merge runs of one GPU`);
+    const merged = mergeSamples(base, patch);
+    const text = formatSamplesCsv(merged.meta, merged.samples);
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(args.out, args.out.endsWith('.gz') ? gzipSync(text, { level: 9 }) : text);
+    const replaced = base.samples.length - (merged.samples.length - patch.samples.length);
+    process.stdout.write(`wrote ${args.out}: ${merged.samples.length} samples; families ${merged.families.join(', ')} from ${args.patch} (${replaced} rows replaced by ${patch.samples.length})\n`);
+  },
+};
+
 interface ReportArgs {
   profile: string;
   out?: string;
@@ -190,7 +227,7 @@ const reportCommand: CommandModule<object, ReportArgs> = {
 
 export const calibrateCommand: CommandModule = {
   command: 'calibrate <action>',
-  describe: 'Microbenchmark the kernels on a GPU and fit the cost model (run | fit | derive | report | power)',
+  describe: 'Microbenchmark the kernels on a GPU and fit the cost model (run | fit | derive | report | power | merge)',
   builder: (y) =>
     y
       .command(runCommand as unknown as CommandModule)
@@ -198,7 +235,8 @@ export const calibrateCommand: CommandModule = {
       .command(deriveCommand as unknown as CommandModule)
       .command(reportCommand as unknown as CommandModule)
       .command(powerCommand as unknown as CommandModule)
-      .demandCommand(1, 'name an action: run, fit, derive, report or power'),
+      .command(mergeCommand as unknown as CommandModule)
+      .demandCommand(1, 'name an action: run, fit, derive, report, power or merge'),
   handler: () => {},
 };
 

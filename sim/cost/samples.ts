@@ -97,3 +97,20 @@ export function formatSamplesCsv(meta: Record<string, unknown>, samples: readonl
   );
   return `${SAMPLES_MARKER}${JSON.stringify(meta)}\n${SAMPLE_COLUMNS.join(',')}\n${rows.join('\n')}\n`;
 }
+
+/**
+ * Replaces whole families of `base` by a later run's: every family that `patch` holds is taken
+ * from `patch` only (fit and holdout rows alike), every other family stays as in `base`. The
+ * provenance is `base`'s, with the patch's run appended under `replacedBy` (which families, its
+ * own provenance), so a profile fitted on the result names both runs.
+ */
+export function mergeSamples(
+  base: { meta: Record<string, unknown>; samples: readonly Sample[] },
+  patch: { meta: Record<string, unknown>; samples: readonly Sample[] },
+): { meta: Record<string, unknown>; samples: Sample[]; families: Family[] } {
+  const families = FAMILIES.filter((f) => patch.samples.some((s) => s.family === f));
+  const kept = base.samples.filter((s) => !families.includes(s.family));
+  const earlier = Array.isArray(base.meta.replacedBy) ? (base.meta.replacedBy as unknown[]) : [];
+  const meta = { ...base.meta, replacedBy: [...earlier, { families, run: patch.meta }] };
+  return { meta, samples: [...kept, ...patch.samples], families };
+}

@@ -8,7 +8,7 @@ import { EfficiencyGrid } from '../../sim/cost/interp.js';
 import { FAMILY_SPECS } from '../../sim/cost/op-work.js';
 import { fitProfile } from '../../sim/cost/profile-fit.js';
 import { parseProfile } from '../../sim/cost/profile.js';
-import { formatSamplesCsv, parseSamplesCsv, type Sample } from '../../sim/cost/samples.js';
+import { formatSamplesCsv, mergeSamples, parseSamplesCsv, type Sample } from '../../sim/cost/samples.js';
 import { knownEfficiency, syntheticSamples, SYNTHETIC_META } from './synthetic.js';
 
 const samples = syntheticSamples(['llama2-7b', 'llama2-13b', 'llama2-70b'], 'full');
@@ -93,6 +93,19 @@ describe('samples CSV', () => {
     expect(back.map((s) => [s.family, s.config, s.point, s.set, s.medianUs])).toEqual(cases.map((c, i) => [c.family, c.config, c.point, c.set, 10.5 + i]));
     const again = parseSamplesCsv(formatSamplesCsv(meta, back));
     expect(again.samples).toEqual(back);
+  });
+
+  it('merge takes the families a later run holds from that run alone, the rest from the base, and records both runs', () => {
+    const base = syntheticSamples(['llama2-7b'], 'quick');
+    const later = syntheticSamples(['llama2-7b'], 'quick', () => 0.5).filter((s) => s.family === 'gemm' || s.family === 'prefill');
+    const first = mergeSamples({ meta: SYNTHETIC_META, samples: base }, { meta: { date: 'later' }, samples: later });
+    expect(first.families).toEqual(['gemm', 'prefill']);
+    expect(first.samples.length).toBe(base.length);
+    for (const f of ['gemm', 'prefill']) expect(first.samples.filter((s) => s.family === f)).toEqual(later.filter((s) => s.family === f));
+    expect(first.samples.filter((s) => s.family !== 'gemm' && s.family !== 'prefill')).toEqual(base.filter((s) => s.family !== 'gemm' && s.family !== 'prefill'));
+    expect(first.meta.date).toBe(SYNTHETIC_META.date);
+    const again = mergeSamples(first, { meta: { date: 'latest' }, samples: later.filter((s) => s.family === 'gemm') });
+    expect((again.meta.replacedBy as { families: string[]; run: { date: string } }[]).map((r) => [r.families, r.run.date])).toEqual([[['gemm', 'prefill'], 'later'], [['gemm'], 'latest']]);
   });
 
   it('errors name the line and what is wrong', () => {
