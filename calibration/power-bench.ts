@@ -64,9 +64,11 @@ export interface PowerBenchResult {
   readonly estimateMemoryMs: number;
   readonly phases: PowerPhase[];
   /**
-   * Prefill-sized GEMMs of the 7B and 13B layers timed cool (one call after 1 s idle, three times)
-   * and hot (after 300 ms back to back), ms per call: what the profile's GEMM tables should be
-   * compared with (they were measured in short graph replays, state not controlled).
+   * Prefill-sized GEMMs of the 7B and 13B layers timed cool (after 1 s idle and then 5 ms of
+   * memory-bound calls, three times) and hot (after 300 ms back to back), ms per call: what the
+   * profile's GEMM tables should be compared with. The memory-bound calls bring the clock up from
+   * idle without heating the GPU: a compute call straight after idle also times the clock's ramp
+   * (the 2026-12-07 runs read "hot" faster than "cool" so).
    */
   readonly shapes: { readonly m: number; readonly n: number; readonly k: number; readonly coolMs: number[]; readonly hotMs: number[] }[];
 }
@@ -181,8 +183,10 @@ export function runPowerBench(g: GpuOps, config: PowerBenchConfig, command: stri
     };
     one(); // the algorithm pick
     const coolMs: number[] = [];
+    const rampCalls = Math.max(1, Math.ceil(5 / Math.max(estimateMemoryMs, 1e-3)));
     for (let i = 0; i < 3; i++) {
       sleep(1000);
+      for (let j = 0; j < rampCalls; j++) work.call(MEMORY_ROWS);
       coolMs.push(one());
     }
     // 300 ms of device time back to back (bounded: 300 ms of 20-call batches stops long before).
