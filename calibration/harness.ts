@@ -12,6 +12,16 @@ export const ROTATE_BYTES = 256 * 2 ** 20;
 export const MAX_COPIES = 32;
 /** A replay that cycles all copies may last up to this long. */
 export const MAX_ROTATION_GRAPH_US = 5_000;
+/**
+ * Back-to-back compute before a compute-heavy case is timed. The power cap lowers the SM clock
+ * within tens of ms of sustained compute (H200: time constant 15.9 ms, calibration/runs/
+ * 2026-12-07-power-h200), and the simulator's power model scales compute prices from the hot
+ * state down to the cool one, so a price must be a hot price. Without a soak a case met whatever
+ * state the cases before it left: in the 2026-11-22 run the 7B GEMMs came out at 0.65-0.75 of
+ * peak and everything after the first 20 s at 0.82-0.87. 40 ms is 2.5 time constants, and the
+ * soaked cases follow each other closely, so the heat carries over from one to the next.
+ */
+export const HOT_SOAK_MS = 40;
 
 export interface TimingStats {
   readonly medianUs: number;
@@ -121,8 +131,10 @@ export class GraphTimer {
   /**
    * Times `call(i)` (call i uses rotation copy i mod copies). An eager first call runs outside any
    * capture (the GEMM picks its algorithm then), the next three estimate the per-call time.
+   * With `soakMs`, the graph is replayed back to back for about that long before the warm-up
+   * replay (no host sync in between), so the timed replays find the GPU hot.
    */
-  time(call: (i: number) => void, copies: number): TimingStats {
+  time(call: (i: number) => void, copies: number, soakMs = 0): TimingStats {
     const g = this.g;
     call(0);
     g.sync(this.stream);
@@ -137,6 +149,8 @@ export class GraphTimer {
       for (let i = 0; i < n; i++) call(i);
     });
     try {
+      const soakReplays = Math.ceil((soakMs * 1e3) / Math.max(estUs * n, 1));
+      for (let r = 0; r < soakReplays; r++) g.launchGraph(graph, this.stream);
       g.launchGraph(graph, this.stream); // warm-up replay
       const reps = repsFor(estUs * n);
       const times: number[] = [];

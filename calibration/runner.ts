@@ -4,9 +4,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { cpu, gpu, nativeStatus } from '../native/index.js';
-import { normalLogits, prepareBench, type BenchContext } from './benches.js';
+import { HOT_SOAK_MIN_PREFILL_TOKENS, HOT_SOAK_MIN_ROWS, normalLogits, prepareBench, type BenchContext } from './benches.js';
 import { buildCases, CASE_FAMILIES, gridAxes, seededRandom, summarizeCases, type CaseFamily, type GridName } from './grids.js';
-import { Arena, fillRandom, GraphTimer, timeHost, type TimingStats } from './harness.js';
+import { Arena, fillRandom, GraphTimer, HOT_SOAK_MS, timeHost, type TimingStats } from './harness.js';
 import { hostInfo, kernelSourcesSha256, nvidiaSmi } from './provenance.js';
 import { SamplesWriter } from './samples.js';
 import { CALIB_MODELS, type CalibModel } from './shapes.js';
@@ -72,7 +72,9 @@ export function runCalibration(opts: RunOptions, progress: (line: string) => voi
     cases: summarizeCases(cases),
     timing:
       'CUDA-graph replay: one eager call (GEMM algorithm tuning happens there), 3 eager calls to estimate, a graph of N calls ' +
-      '(N so one replay lasts ~400 us, at most 256; at least the number of rotation copies unless that replay would pass 5 ms), one warm-up replay, then 9/5/3 ' +
+      '(N so one replay lasts ~400 us, at most 256; at least the number of rotation copies unless that replay would pass 5 ms), ' +
+      `for GEMMs of >= ${HOT_SOAK_MIN_ROWS} rows and prefill calls of >= ${HOT_SOAK_MIN_PREFILL_TOKENS} tokens ${HOT_SOAK_MS} ms of back-to-back replays first (hot prices: the power cap's state), ` +
+      'one warm-up replay, then 9/5/3 ' +
       'replays (replay <= 2 ms / <= 20 ms / longer) timed with CUDA events; per-call time = replay time / N; median, p10, p90, min, max kept. ' +
       'Weights, KV and adapters rotate through copies totalling >= 256 MiB (at most 32) so they stream from HBM as in a forward pass. ' +
       'Host-device copies: pinned memory, eager, timed with events. Host sampling: the CPU reference sampler, wall clock.',
@@ -120,7 +122,7 @@ export function runCalibration(opts: RunOptions, progress: (line: string) => voi
     try {
       const bench = prepareBench(k, ctx);
       let t: TimingStats;
-      if (bench.kind === 'graph') t = timer.time(bench.call, bench.copies);
+      if (bench.kind === 'graph') t = timer.time(bench.call, bench.copies, bench.soakMs ?? 0);
       else if (bench.kind === 'eager') t = timer.timeEager(bench.run, bench.reps);
       else t = timeHost(bench.run, bench.reps, () => performance.now());
       writer.add(k, t);

@@ -37,8 +37,8 @@ export const MODELS: Readonly<Record<ModelName, ModelShape>> = {
 const GB = 1e9;
 export const GPUS: Readonly<Record<GpuName, GpuSpec>> = {
   'a100-80gb': { name: 'a100-80gb', memoryBytes: 80 * GB, memoryBytesPerS: 2.039e12, bf16FlopsPerS: 312e12, nvlinkBytesPerS: 300e9, pcieBytesPerS: 25e9 },
-  // H100 SXM5 80 GB (HBM3): the device tool's other card. Its profile is derived from the H200's
-  // until calibration/run.sh on an H100 measures one.
+  // H100 SXM5 80 GB (HBM3): the device tool's other card; its profile is measured
+  // (calibration/runs/2026-12-07-h100).
   h100: { name: 'h100', memoryBytes: 80 * GB, memoryBytesPerS: 3.35e12, bf16FlopsPerS: 989e12, nvlinkBytesPerS: 450e9, pcieBytesPerS: 50e9 },
   h200: { name: 'h200', memoryBytes: 141 * GB, memoryBytesPerS: 4.8e12, bf16FlopsPerS: 989e12, nvlinkBytesPerS: 450e9, pcieBytesPerS: 50e9 },
 };
