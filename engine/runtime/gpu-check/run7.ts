@@ -22,9 +22,10 @@ import { RealClock } from '../clock.js';
 import { Engine, type EngineRequest, type EngineStepRecord } from '../engine.js';
 import { modelConfig } from '../model-config.js';
 import { LlamaRunner } from '../model-runner.js';
-import { gpuDevice, type Device, type OpArgs } from '../device.js';
+import { gpuDevice } from '../device.js';
 import { LlamaModel, type ForwardSeq } from '../llama.js';
 import { measureRoofline } from './roofline.js';
+import { OpProfiler, opTable, type OpTime } from './op-profiler.js';
 import { randomWeights, type ModelWeights } from '../weights.js';
 
 const outDir = process.argv[2] ?? 'out';
@@ -216,36 +217,8 @@ if (mode === 'prof') {
   const g = gpu();
   const stream = g.createStream();
   const base = gpuDevice('bf16', 2 ** 30, stream);
-  const pool: bigint[] = Array.from({ length: 2000 }, () => g.createEvent());
-  const busyA = g.alloc(2 ** 31);
-  const busyB = g.alloc(2 ** 31);
-  let used = 0;
-  let marks: { label: string; e0: bigint; e1: bigint }[] = [];
-  let recording = false;
-  const KERNEL_OPS = ['embedding', 'rmsnorm', 'rope', 'kvWrite', 'pagedDecode', 'prefill', 'siluMul', 'gemm', 'loraShrink', 'loraExpand'] as const;
-  const prof = { ...base } as Record<string, unknown>;
-  for (const op of KERNEL_OPS) {
-    const f = (base as unknown as Record<string, (a: OpArgs) => void>)[op];
-    prof[op] = (a: OpArgs) => {
-      if (!recording) return f(a);
-      const e0 = pool[used++];
-      const e1 = pool[used++];
-      g.record(e0, stream);
-      f(a);
-      g.record(e1, stream);
-      const label = op === 'gemm' ? `gemm m=${String(a.m)} n=${String(a.n)} k=${String(a.k)}` : op;
-      marks.push({ label, e0, e1 });
-    };
-  }
-  // The step's index upload waits for the stream; the busy copies are queued right after it.
-  let busyPending = false;
-  prof.ints = (arrays: readonly Int32Array[]) => {
-    const r = base.ints(arrays);
-    if (busyPending) for (let i = 0; i < 12; i++) g.copy(busyB, busyA, 2 ** 31, stream); // ~12 ms of queued work
-    busyPending = false;
-    return r;
-  };
-  const dev = prof as unknown as Device;
+  const profiler = new OpProfiler(base, stream);
+  const dev = profiler.dev;
   const model = new LlamaModel(dev, w, { numBlocks: 256, pageSizeTokens: page });
   model.decodeMinPartitionTokens = Number(process.env.STRATOS_PROF_MIN_SPLIT ?? 128);
   results.prof_decode_min_split_tokens = model.decodeMinPartitionTokens;
@@ -256,46 +229,26 @@ if (mode === 'prof') {
     model.forward({ seqs: tables.map((t, i) => ({ tokenIds: Int32Array.from({ length: 128 }, (_, j) => (i * 7 + j) % 32000), contextTokens: 0, blockTable: t, samples: true })), blockCopies: [] });
     for (const fuse of [false, true]) {
       model.fuseQkv = fuse;
-      const perStep: Map<string, { n: number; us: number }>[] = [];
+      const perStep: Map<string, OpTime>[] = [];
       const spans: number[] = [];
       for (let s = 0; s < 7; s++) {
         const seqs: ForwardSeq[] = tables.map((t) => ({ tokenIds: Int32Array.of(5 + s), contextTokens: 128 + s, blockTable: t, samples: true }));
         dev.resetScratch();
-        busyPending = s >= 2;
-        used = 0;
-        marks = [];
-        recording = s >= 2; // steps 0-1 warm up (GEMM tuning)
-        model.forward({ seqs, blockCopies: [] });
-        recording = false;
+        // Steps 0-1 warm up (GEMM tuning) unrecorded.
+        if (s < 2) model.forward({ seqs, blockCopies: [] });
+        else profiler.record(() => model.forward({ seqs, blockCopies: [] }));
         g.sync(stream);
         if (s < 2) continue;
-        const m = new Map<string, { n: number; us: number }>();
-        for (const k of marks) {
-          const us = g.elapsedMs(k.e0, k.e1) * 1000;
-          const cur = m.get(k.label) ?? { n: 0, us: 0 };
-          m.set(k.label, { n: cur.n + 1, us: cur.us + us });
-        }
-        perStep.push(m);
-        spans.push(g.elapsedMs(marks[0].e0, marks[marks.length - 1].e1) * 1000);
+        perStep.push(profiler.times());
+        spans.push(profiler.spanUs());
       }
-      const labels = [...perStep[0].keys()];
-      const table: Record<string, unknown> = {};
-      let sum = 0;
-      for (const l of labels) {
-        const us = median(perStep.map((m) => m.get(l)!.us));
-        sum += us;
-        const n = perStep[0].get(l)!.n;
-        const gm = /gemm m=(\d+) n=(\d+) k=(\d+)/.exec(l);
-        const tbPerS = gm !== null ? (n * Number(gm[2]) * Number(gm[3]) * 2) / (us * 1e-6) / 1e12 : undefined;
-        table[l] = { launches: n, us_total: Math.round(us * 10) / 10, us_each: Math.round((us / n) * 100) / 100, weight_tb_per_s: tbPerS };
-      }
+      const { table, sum } = opTable(perStep);
       profile[`batch${batch}${fuse ? '_fused_qkv' : ''}`] = { kernel_us_sum: Math.round(sum), first_to_last_event_us_median: Math.round(median(spans)), ops: table };
       log(`prof batch ${batch} fuse ${fuse}: kernels ${Math.round(sum)} us, span ${Math.round(median(spans))} us: ${JSON.stringify(table)}`);
     }
   }
   results.profile = profile;
-  busyA.free();
-  busyB.free();
+  profiler.free();
   base.free();
 }
 writeFileSync(join(outDir, `engine-gpu7-${mode}${mode === 'prof' && process.env.STRATOS_PROF_MIN_SPLIT !== undefined ? `-split${process.env.STRATOS_PROF_MIN_SPLIT}` : ''}.json`), JSON.stringify(results, null, 2) + '\n');
