@@ -17,9 +17,10 @@ export const MAX_ROTATION_GRAPH_US = 5_000;
  * within tens of ms of sustained compute (H200: time constant 15.9 ms, calibration/runs/
  * 2026-12-07-power-h200), and the simulator's power model scales compute prices from the hot
  * state down to the cool one, so a price must be a hot price. Without a soak a case met whatever
- * state the cases before it left: in the 2026-11-22 run the 7B GEMMs came out at 0.65-0.75 of
- * peak and everything after the first 20 s at 0.82-0.87. 40 ms is 2.5 time constants, and the
- * soaked cases follow each other closely, so the heat carries over from one to the next.
+ * state the cases before it left. 40 ms is 2.5 time constants, and the soaked cases follow each
+ * other closely, so the heat carries over from one to the next. (The soak did not change the
+ * efficiency pattern by shape: 7B layer GEMMs at 0.62-0.74 of peak, the wide 13B/70B ones at
+ * 0.8-0.88, soaked on an H100 as unsoaked on the H200; calibration/runs/2026-12-07-h100.)
  */
 export const HOT_SOAK_MS = 40;
 
