@@ -1,20 +1,20 @@
 // Prices run9's prefill forwards (one sequence, no cached tokens) with a calibration profile, op by
 // op and whole, next to what run9 measured: where a prefill step's price goes wrong.
-// Usage: npx tsx engine/runtime/gpu-check/run9-compare.ts GPU PROFILE RUN9_JSON
+// Usage: npx tsx experiments/validate/prefill-ops.ts GPU PROFILE RUN9_JSON
 import { readFileSync } from 'node:fs';
-import { GPUS, MODELS, type GpuName } from '../../../sim/catalog.js';
-import { gemmWork } from '../../../sim/cost/op-work.js';
-import { loadProfile } from '../../../sim/cost/profile.js';
-import { DEFAULT_PROFILE_OPTIONS, ProfileCostModel } from '../../../sim/cost/profile-model.js';
-import { shapeOfPlan } from '../../../sim/replica/step-shape.js';
-import type { BatchPlan } from '../../policy/index.js';
+import { GPUS, MODELS, type GpuName } from '../../sim/catalog.js';
+import { gemmWork } from '../../sim/cost/op-work.js';
+import { loadProfile } from '../../sim/cost/profile.js';
+import { DEFAULT_PROFILE_OPTIONS, ProfileCostModel } from '../../sim/cost/profile-model.js';
+import { shapeOfPlan } from '../../sim/replica/step-shape.js';
+import type { BatchPlan } from '../../engine/policy/index.js';
 
 /** Estimated cost of the event pair around each op (run7's profile: event-timed sums exceed graph times by ~2 us per op). */
 const EVENT_PAIR_US = 2;
 
 const [gpu, profileFile, runFile] = process.argv.slice(2);
 if (runFile === undefined) {
-  process.stderr.write('usage: npx tsx engine/runtime/gpu-check/run9-compare.ts GPU PROFILE RUN9_JSON\n');
+  process.stderr.write('usage: npx tsx experiments/validate/prefill-ops.ts GPU PROFILE RUN9_JSON\n');
   process.exit(2);
 }
 const profile = loadProfile(profileFile);
