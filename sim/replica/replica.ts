@@ -341,38 +341,16 @@ export class Replica {
     const n = plan.items.length;
     const isRun = numSteps > 1;
     const onStep = this.options.onStep;
-    // Integrals and the per-step log: O(1) per step. A decode run's items are exactly the running
-    // sequences, so their contexts sum to the live tokens at the plan's start.
-    let ctx = 0;
-    if (isRun) ctx = this.planLiveTokens0;
-    else for (const item of plan.items) ctx += item.contextTokens;
+    // Integrals: O(1) per step, in a loop of their own (the gaps' segments below have another).
     const newTokens = plan.numPrefillTokens + plan.numDecodeTokens;
-    let live = this.planLiveTokens0 + newTokens;
-    let stepStartUs = startUs;
     const page = this.scheduler.allocator.pageSizeTokens;
-    const windowUs = stats.windowUs;
-    // Segments of later steps' gaps (steps 1..numSteps-1 of a decode run).
-    const segKeys = this.segmentKeys;
-    const segWindows = this.segmentWindows;
-    const segSteps = this.segmentSteps;
-    const segSums = this.segmentSumsUs;
-    let numSegments = 0;
-    // Key and window of the last segment (numSegments - 1), which a step with both equal extends.
-    let segKey = -1;
-    let segWindow = -1;
-    // Durations in [segLoUs, segHiUs) have bucket segKey (an empty range until a bucket wide enough is met).
-    let segLoUs = 0;
-    let segHiUs = 0;
-    let laterMaxUs = 0;
-    // The SLA window of the current step's end, recomputed only when a step ends at or after
-    // nextWindowUs (where the next window starts).
-    let window = -1;
-    let nextWindowUs = -Infinity;
+    const usedPerStep = plan.kvBlocksUsedPerStep;
     let kvBlockUs = 0;
     let kvReservedTokenUs = 0;
     let kvLiveTokenUs = 0;
     let kvBlocksPeak = stats.kvBlocksPeak;
-    const usedPerStep = plan.kvBlocksUsedPerStep;
+    let live = this.planLiveTokens0 + newTokens;
+    // Each step adds one token per sequence (only a decode run has more than one step).
     for (let i = 0; i < numSteps; i++) {
       const d = durations[i];
       const used = usedPerStep[i];
@@ -381,57 +359,70 @@ export class Replica {
       const reserved = used * page;
       kvReservedTokenUs += reserved * d;
       kvLiveTokenUs += (reserved < live ? reserved : live) * d;
-      if (onStep !== undefined) {
-        onStep({
-          replica: this.index,
-          stepIndex: plan.stepIndex + i,
-          startUs: stepStartUs,
-          durationUs: d,
-          numSeqs: n,
-          numPrefillTokens: plan.numPrefillTokens,
-          numDecodeTokens: plan.numDecodeTokens,
-          contextTokens: ctx,
-          numPreempted: i === 0 ? plan.preempted.length : 0,
-          numLoraLoads: i === 0 ? plan.loraLoads.length : 0,
-          kvBlocksUsed: used,
-        });
-      }
-      stepStartUs += d;
-      if (i > 0) {
-        // This step's token ends at stepStartUs; its gap d is shared by all n sequences.
-        if (d > laterMaxUs) laterMaxUs = d;
-        if (!(stepStartUs < nextWindowUs)) {
-          window = Math.floor(stepStartUs / windowUs);
-          nextWindowUs = windowUs > 0 ? (window + 1) * windowUs : -Infinity;
-        }
-        if (d >= segLoUs && d < segHiUs && window === segWindow) {
-          // The last segment's bucket and window: d's bucket is segKey without computing it.
-          segSteps[numSegments - 1]++;
-          segSums[numSegments - 1] += d;
-          ctx += n;
-          live += n;
-          continue;
-        }
-        const key = bucketOf(d);
-        const width = bucketWidth(d, key);
-        segLoUs = key;
-        segHiUs = key + width;
-        if (key === segKey && window === segWindow) {
-          segSteps[numSegments - 1]++;
-          segSums[numSegments - 1] += d;
-        } else {
-          segKey = key;
-          segWindow = window;
-          segKeys[numSegments] = key;
-          segWindows[numSegments] = window;
-          segSteps[numSegments] = 1;
-          segSums[numSegments] = d;
-          numSegments++;
-        }
-      }
-      // Only a decode run has more than one step; each of its steps adds one token per sequence.
-      ctx += n;
       live += n;
+    }
+    if (onStep !== undefined) this.logSteps(plan, numSteps, isRun);
+    // Segments of later steps' gaps (steps 1..numSteps-1 of a decode run).
+    const windowUs = stats.windowUs;
+    const segKeys = this.segmentKeys;
+    const segWindows = this.segmentWindows;
+    const segSteps = this.segmentSteps;
+    const segSums = this.segmentSumsUs;
+    let numSegments = 0;
+    // Key and window of the last segment (numSegments - 1), which a step with both equal extends.
+    let segKey = -1;
+    let segWindow = -1;
+    // Steps and Σ durations of the last segment, kept here and stored when the next one starts.
+    let segCount = 0;
+    let segSumUs = 0;
+    // Durations in [segLoUs, segHiUs) have bucket segKey (an empty range until a bucket wide enough is met).
+    let segLoUs = 0;
+    let segHiUs = 0;
+    let laterMaxUs = 0;
+    // The SLA window of the current step's end, recomputed only when a step ends at or after
+    // nextWindowUs (where the next window starts).
+    let window = -1;
+    let nextWindowUs = -Infinity;
+    let stepStartUs = startUs + durations[0];
+    for (let i = 1; i < numSteps; i++) {
+      const d = durations[i];
+      // This step's token ends at stepStartUs; its gap d is shared by all n sequences.
+      stepStartUs += d;
+      if (d > laterMaxUs) laterMaxUs = d;
+      if (!(stepStartUs < nextWindowUs)) {
+        window = Math.floor(stepStartUs / windowUs);
+        nextWindowUs = windowUs > 0 ? (window + 1) * windowUs : -Infinity;
+      }
+      if (d >= segLoUs && d < segHiUs && window === segWindow) {
+        // The last segment's bucket and window: d's bucket is segKey without computing it.
+        segCount++;
+        segSumUs += d;
+        continue;
+      }
+      const key = bucketOf(d);
+      const width = bucketWidth(d, key);
+      segLoUs = key;
+      segHiUs = key + width;
+      if (key === segKey && window === segWindow) {
+        segCount++;
+        segSumUs += d;
+      } else {
+        if (numSegments > 0) {
+          segSteps[numSegments - 1] = segCount;
+          segSums[numSegments - 1] = segSumUs;
+        }
+        segKey = key;
+        segWindow = window;
+        segKeys[numSegments] = key;
+        segWindows[numSegments] = window;
+        segCount = 1;
+        segSumUs = d;
+        numSegments++;
+      }
+    }
+    if (numSegments > 0) {
+      segSteps[numSegments - 1] = segCount;
+      segSums[numSegments - 1] = segSumUs;
     }
     // Every term is an integer below 2^53, so summing per plan first changes no sum.
     stats.kvBlockUs += kvBlockUs;
@@ -542,6 +533,39 @@ export class Replica {
       records.cachedPromptTokens[seq.spec.id] = seq.numCachedPromptTokens;
       const status = seq.status === 'finished' ? 'completed' : 'aborted';
       this.end(seq.spec.id, endUs, status, seq.status === 'finished' ? '' : (seq.reason ?? ''), seq.numPreemptions);
+    }
+  }
+
+  /** The per-step log's rows of the plan's first `numSteps` steps. */
+  private logSteps(plan: BatchPlan, numSteps: number, isRun: boolean): void {
+    const onStep = this.options.onStep!;
+    const durations = this.stepDurationsUs;
+    const usedPerStep = plan.kvBlocksUsedPerStep;
+    const n = plan.items.length;
+    // A decode run's items are exactly the running sequences, so their contexts sum to the live
+    // tokens at the plan's start.
+    let ctx = 0;
+    if (isRun) ctx = this.planLiveTokens0;
+    else for (const item of plan.items) ctx += item.contextTokens;
+    let stepStartUs = this.planStartUs;
+    for (let i = 0; i < numSteps; i++) {
+      const d = durations[i];
+      onStep({
+        replica: this.index,
+        stepIndex: plan.stepIndex + i,
+        startUs: stepStartUs,
+        durationUs: d,
+        numSeqs: n,
+        numPrefillTokens: plan.numPrefillTokens,
+        numDecodeTokens: plan.numDecodeTokens,
+        contextTokens: ctx,
+        numPreempted: i === 0 ? plan.preempted.length : 0,
+        numLoraLoads: i === 0 ? plan.loraLoads.length : 0,
+        kvBlocksUsed: usedPerStep[i],
+      });
+      stepStartUs += d;
+      // Only a decode run has more than one step; each of its steps adds one token per sequence.
+      ctx += n;
     }
   }
 
