@@ -582,11 +582,15 @@ export class ProfileCostModel implements CostModel {
     let c5 = 0;
     let zPrev = 0;
     let pushed = 0;
-    let t = startUs;
+    // Time from the run's start, not the clock: the clock passes 2^31 µs in the first hour, and a
+    // loop variable that has left V8's small integers was boxed at every step (a heap number each).
+    // Both sides are exact integers (or the limit Infinity), so the comparison is the same.
+    let elapsedUs = 0;
+    const budgetUs = limitUs - startUs;
     // y of step i is y0 + i (within an ulp or two of kvTokens / numSeqs + offset).
     const y0 = (contextTokens0 + numSeqs) / numSeqs + offset;
     for (let i = 0; i < maxSteps; i++) {
-      if (i > 0 && t >= limitUs) break;
+      if (i > 0 && elapsedUs >= budgetUs) break;
       const kvTokens = contextTokens0 + (i + 1) * numSeqs;
       const y = y0 + i;
       if (i < recurEnd) {
@@ -649,7 +653,7 @@ export class ProfileCostModel implements CostModel {
       }
       if (d < 1) d = 1;
       durationsUs[firstIndex + pushed] = d;
-      t += d;
+      elapsedUs += d;
       pushed++;
     }
     return pushed;
