@@ -514,13 +514,16 @@ export class Replica {
     for (let s = 0; s < numSegments; s++) segIndexes[s] = denseIndexOf(segKeys[s]);
     for (let k = 0; k < runTally.size; k++) {
       const tenant = runTally.keys[k];
-      const count = runTally.counts[tenant];
-      const samples = this.tenantItl(tenant);
-      for (let s = 0; s < numSegments; s++) this.addSegment(samples, s, count);
+      this.tenantItl(tenant).addSegments(segIndexes, segKeys, segSteps, segSums, 0, numSegments, runTally.counts[tenant]);
     }
     runTally.clear();
-    // And to its window with all n sequences (stats.windowItl is quick for the same window again).
-    for (let s = 0; s < numSegments; s++) this.addSegment(stats.windowItl(segWindows[s]), s, n);
+    // And to its window with all n sequences, window by window (stats.windowItl is quick for the same window again).
+    for (let s = 0; s < numSegments; ) {
+      let e = s + 1;
+      while (e < numSegments && segWindows[e] === segWindows[s]) e++;
+      stats.windowItl(segWindows[s]).addSegments(segIndexes, segKeys, segSteps, segSums, s, e, n);
+      s = e;
+    }
 
     if (numSteps < plan.numSteps) {
       this.plan = null;
@@ -567,15 +570,6 @@ export class Replica {
       // Only a decode run has more than one step; each of its steps adds one token per sequence.
       ctx += n;
     }
-  }
-
-  /** Segment `s` of the plan's later steps, `numSeqs` times over (its histogram index is in segmentIndexes). */
-  private addSegment(samples: WeightedSamples, s: number, numSeqs: number): void {
-    const steps = this.segmentSteps[s] * numSeqs;
-    const sumUs = this.segmentSumsUs[s] * numSeqs;
-    const index = this.segmentIndexes[s];
-    if (index >= 0) samples.addAtDenseIndex(index, steps, sumUs);
-    else samples.addBucketed(this.segmentKeys[s], steps, sumUs);
   }
 
   /** The ITL samples of the SLA window holding `timeUs`. */
