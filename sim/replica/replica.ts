@@ -90,25 +90,27 @@ export class Replica {
   /**
    * Per tenant index: sequences of the plan (a decode run's) and those whose previous token was
    * at the plan's start; the indexes touched are listed so only they are read and reset.
+   * This and the other scratch of endPlan is shared by all replicas (endPlan leaves it reset, and
+   * one replica runs at a time): a fleet's 172 copies were cold again at each replica's next plan.
    */
-  private readonly runByTenant = new KeyTally();
-  private readonly commonByTenant = new KeyTally();
+  private readonly runByTenant = SCRATCH.runByTenant;
+  private readonly commonByTenant = SCRATCH.commonByTenant;
   /** Per tenant index: the pending own gap (previous token not at the plan's start) and its count. */
-  private readonly ownGapByTenant: number[] = [];
-  private readonly ownCountByTenant: number[] = [];
+  private readonly ownGapByTenant = SCRATCH.ownGapByTenant;
+  private readonly ownCountByTenant = SCRATCH.ownCountByTenant;
   /** The tenants with an own-gap count, the first numOwnTenants entries (reused, never shrunk). */
-  private readonly ownTenants: number[] = [];
-  /** stats.tenantItl of each tenant index, looked up once. */
-  private readonly tenantItlByIndex: (WeightedSamples | undefined)[] = [];
+  private readonly ownTenants = SCRATCH.ownTenants;
+  /** stats.tenantItl of each tenant index, looked up once (shared by the replicas that share those samples). */
+  private readonly tenantItlByIndex: (WeightedSamples | undefined)[];
   /**
    * Inter-token gaps of steps 1.. of a decode run, grouped into segments of consecutive steps
    * with the same histogram bucket and SLA window (recorded once per segment, not per step).
    */
-  private readonly segmentKeys: number[] = [];
-  private readonly segmentWindows: number[] = [];
-  private readonly segmentSteps: number[] = [];
-  private readonly segmentSumsUs: number[] = [];
-  private readonly segmentIndexes: number[] = [];
+  private readonly segmentKeys = SCRATCH.segmentKeys;
+  private readonly segmentWindows = SCRATCH.segmentWindows;
+  private readonly segmentSteps = SCRATCH.segmentSteps;
+  private readonly segmentSumsUs = SCRATCH.segmentSumsUs;
+  private readonly segmentIndexes = SCRATCH.segmentIndexes;
   /** The cost model's decode-run fast path, when it has one. */
   private readonly decodeRunPricer: DecodeRunPricer | null;
   /** This GPU's power state when the cost model prices power management (prefill steps only). */
@@ -121,8 +123,8 @@ export class Replica {
   private runStepsLeft = 0;
   /** Steps of the run in flight before its last lengthening: what plan-per-horizon had ended already. */
   private runStepsBeforeExtension = 0;
-  /** Durations of the steps a lengthening adds (reused). */
-  private readonly extensionDurationsUs: number[] = [];
+  /** Durations of the steps a lengthening adds (scratch, shared). */
+  private readonly extensionDurationsUs = SCRATCH.extensionDurationsUs;
 
   constructor(
     readonly index: number,
@@ -139,6 +141,12 @@ export class Replica {
     itlByWindow?: Map<number, WeightedSamples>,
   ) {
     this.stats = new ReplicaStats(windowUs, itlByTenant, itlByWindow);
+    if (itlByTenant === undefined) this.tenantItlByIndex = [];
+    else {
+      let byIndex = TENANT_ITL_BY_INDEX.get(itlByTenant);
+      if (byIndex === undefined) TENANT_ITL_BY_INDEX.set(itlByTenant, (byIndex = []));
+      this.tenantItlByIndex = byIndex;
+    }
     this.decodeRunPricer = decodeRunPricerOf(cost);
     this.power = cost.newPowerState?.() ?? null;
     this.extendRuns = options.lazy && options.onStep === undefined && options.extendRuns !== false;
@@ -651,3 +659,21 @@ class KeyTally {
     this.size = 0;
   }
 }
+
+/** endPlan's scratch, shared by every replica (see Replica.runByTenant). */
+const SCRATCH = {
+  runByTenant: new KeyTally(),
+  commonByTenant: new KeyTally(),
+  ownGapByTenant: [] as number[],
+  ownCountByTenant: [] as number[],
+  ownTenants: [] as number[],
+  segmentKeys: [] as number[],
+  segmentWindows: [] as number[],
+  segmentSteps: [] as number[],
+  segmentSumsUs: [] as number[],
+  segmentIndexes: [] as number[],
+  extensionDurationsUs: [] as number[],
+};
+
+/** Replica.tenantItlByIndex of the replicas that share one per-tenant samples map (by that map). */
+const TENANT_ITL_BY_INDEX = new WeakMap<Map<string, WeightedSamples>, (WeightedSamples | undefined)[]>();
