@@ -71,14 +71,11 @@ export abstract class Scheduler {
    * entries (reused from run to run and never shrunk, so a run allocates no copy of the list).
    */
   private readonly runSeqs: SeqState[] = [];
-  /** Scratch for steadyDecodeSteps and composeDecodeRun (kept to avoid allocations per call). */
-  private readonly decodeSlack: number[] = [];
-  /** `version` when decodeSlack was filled for every running sequence (-1: not valid). */
+  /**
+   * `version` when the shared slack scratch (SCRATCH.decodeSlack, of steadyDecodeSteps and
+   * composeDecodeRun) was filled by this scheduler for every running sequence (-1: not valid).
+   */
   private decodeSlackVersion = -1;
-  /** Per slack value r (0 <= r < page): count, then start offset, of growing sequences (length page + 1). */
-  private slackCounts = new Int32Array(0);
-  /** Growing sequences grouped by slack, running order within a group. */
-  private readonly slackGroups = new GroupedSeqs();
   /**
    * The pending decode run's sequences grouped by slack (runStarts: page + 1 offsets into runGroups),
    * valid while runGroupsValid: every slack was below a page when the run was planned, so
@@ -88,9 +85,6 @@ export abstract class Scheduler {
   private runStarts = new Int32Array(0);
   private runGroupsValid = false;
   private pendingPlan: BatchPlan | null = null;
-  /** Scratch of growGroupedBatched: the blocks taken, and one sequence's share of them (reused). */
-  private readonly takenBlocks: number[] = [];
-  private readonly seqBlocks: number[] = [];
   /**
    * For a pending decode run: its steady length when it was planned (steps it may be lengthened to
    * by extendDecodeRun), and `version` right after it was planned (any change since forbids that).
@@ -369,8 +363,9 @@ export abstract class Scheduler {
    * first running.length entries); from step 0 reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
    */
   private fillDecodeSlack(fromStep = 0): number[] {
-    const slack = this.decodeSlack;
-    if (fromStep === 0 && this.decodeSlackVersion === this.version) return slack;
+    const slack = SCRATCH.decodeSlack;
+    if (fromStep === 0 && this.decodeSlackVersion === this.version && SCRATCH.slackOwner === this) return slack;
+    SCRATCH.slackOwner = this;
     const running = this.running;
     const n = running.length;
     // Only the first n entries are read (the array is never shrunk: refilling it would allocate).
@@ -406,8 +401,8 @@ export abstract class Scheduler {
 
   /** The zeroed scratch of slack counts for `page` (length page + 1). */
   private slackCountsOfSize(page: number): Int32Array {
-    if (this.slackCounts.length < page + 1) this.slackCounts = new Int32Array(page + 1);
-    const counts = this.slackCounts;
+    if (SCRATCH.slackCounts.length < page + 1) SCRATCH.slackCounts = new Int32Array(page + 1);
+    const counts = SCRATCH.slackCounts;
     counts.fill(0, 0, page + 1);
     return counts;
   }
@@ -632,7 +627,7 @@ export abstract class Scheduler {
       const starts = keep ? this.runStarts.fill(0, 0, page + 1) : this.slackCountsOfSize(page);
       for (let i = 0; i < n; i++) if (grouped(i)) starts[slack[i] + 1]++;
       for (let r = 0; r < page; r++) starts[r + 1] += starts[r];
-      const groups = keep ? this.runGroups : this.slackGroups;
+      const groups = keep ? this.runGroups : SCRATCH.slackGroups;
       groups.reserve(n);
       // Fill group r from starts[r] on; starts[r] is advanced past the group and restored below.
       for (let i = 0; i < n; i++) if (grouped(i)) groups.set(starts[slack[i]]++, running[i]);
@@ -706,11 +701,11 @@ export abstract class Scheduler {
     }
     const count = usedNow - used0;
     if (count === 0) return;
-    const taken = this.takenBlocks;
+    const taken = SCRATCH.takenBlocks;
     allocator.takeBlocks!(count, taken);
     const ids = groups.seqIds;
     const tokens0 = groups.tokensAfterStep0;
-    const mine = this.seqBlocks;
+    const mine = SCRATCH.seqBlocks;
     for (let r = 0; r < page; r++) {
       const first = starts[r];
       const end = starts[r + 1];
@@ -850,3 +845,21 @@ export function prefillTarget(seq: SeqState): number {
 export function isDecoding(seq: SeqState): boolean {
   return seq.numOutputTokens > 0 && seq.numComputedTokens === prefillTarget(seq) - 1;
 }
+
+/**
+ * Scratch of every scheduler's per-plan passes, shared (one scheduler runs at a time in a thread,
+ * and each use fills what it reads): a fleet's per-replica copies were cold again at each plan.
+ * decodeSlack is memoized across calls, so it records which scheduler filled it last.
+ */
+const SCRATCH = {
+  /** Each running sequence's slack (fillDecodeSlack), in running order; the first running.length entries. */
+  decodeSlack: [] as number[],
+  slackOwner: null as Scheduler | null,
+  /** Per slack value r (0 <= r < page): count, then start offset, of growing sequences (length page + 1). */
+  slackCounts: new Int32Array(0),
+  /** Growing sequences grouped by slack, running order within a group (a run whose groups are not kept). */
+  slackGroups: new GroupedSeqs(),
+  /** growGroupedBatched: the blocks taken, and one sequence's share of them. */
+  takenBlocks: [] as number[],
+  seqBlocks: [] as number[],
+};
