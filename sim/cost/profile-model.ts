@@ -212,6 +212,8 @@ export class ProfileCostModel implements CostModel {
   private readonly decodeMemoApprox = new PairMemo();
   /** Scratch point of decodeAttentionLayerUs (no allocation per step). */
   private readonly decodePoint = [0, 0, 0];
+  /** decodeRunFastUs's terms other than attention by batch size (exact prices), and loraUs for the last adapter count asked. */
+  private readonly decodeTerms: ({ readonly baseUs: number; readonly tokensUs: number; readonly sampledUs: number; loraAdapters: number; loraUs: number } | undefined)[] = [];
   /** decodeLineOf by batch size (null: no fast path for it). */
   private readonly decodeLines: (DecodeLine | null | undefined)[] = [];
   /** Steps whose estimate was too close to an integer and were priced exactly (for tests). */
@@ -556,10 +558,17 @@ export class ProfileCostModel implements CostModel {
     /** Tests: receives each step's estimated attention (all layers), before it is added to the total. */
     estimatesUs: number[] | null = null,
   ): number {
-    const baseUs = this.hostUs(numSeqs) + this.loadsUs(0);
-    const tokensUs = this.tokensUs(numSeqs);
-    const loraUs = this.loraUs(numSeqs, numAdapters);
-    const sampledUs = this.sampledUs(numSeqs);
+    // The terms that depend on the batch only, kept per batch size (their memos are maps).
+    let terms = this.decodeTerms[numSeqs];
+    if (terms === undefined) {
+      terms = { baseUs: this.hostUs(numSeqs) + this.loadsUs(0), tokensUs: this.tokensUs(numSeqs), sampledUs: this.sampledUs(numSeqs), loraAdapters: -1, loraUs: 0 };
+      this.decodeTerms[numSeqs] = terms;
+    }
+    if (terms.loraAdapters !== numAdapters) {
+      terms.loraUs = this.loraUs(numSeqs, numAdapters);
+      terms.loraAdapters = numAdapters;
+    }
+    const { baseUs, tokensUs, sampledUs, loraUs } = terms;
     // The estimate's terms other than attention, summed once (a reordering moves the estimate by
     // a few ulps, far inside FAST_MARGIN; the exact price below keeps stepTotalUs's order).
     const fixedUs = baseUs + tokensUs + loraUs + sampledUs;

@@ -622,6 +622,12 @@ export abstract class Scheduler {
       // When every slack is below a page, all sequences are grouped (one whose slack is past this
       // run never meets its group's steps within it) and the groups are kept for extendDecodeRun.
       const keep = fromStep === 0 && everyBelowPage;
+      if (!keep && !growsWithin(slack, n, numSteps)) {
+        // No table grows in these steps (contiguous KV never does): blocks in use stay as they are.
+        const usedNow = this.allocator.numBlocksUsed();
+        for (let step = fromStep; step < toStep; step++) used[step] = usedNow;
+        return;
+      }
       const grouped = (i: number): boolean => keep || slack[i] < numSteps;
       if (keep && this.runStarts.length < page + 1) this.runStarts = new Int32Array(page + 1);
       const starts = keep ? this.runStarts.fill(0, 0, page + 1) : this.slackCountsOfSize(page);
@@ -814,6 +820,12 @@ class GroupedSeqs {
     this.seqIds[at] = seq.id;
     this.tokensAfterStep0[at] = seq.numComputedTokens + 1;
   }
+}
+
+/** Whether any of the first `n` slacks is below `numSteps` (that sequence grows within the steps). */
+function growsWithin(slack: readonly number[], n: number, numSteps: number): boolean {
+  for (let i = 0; i < n; i++) if (slack[i] < numSteps) return true;
+  return false;
 }
 
 /** A request's state as it arrives: waiting since its arrival, nothing computed or generated. */
