@@ -349,26 +349,6 @@ export class Replica {
     const n = plan.items.length;
     const isRun = numSteps > 1;
     const onStep = this.options.onStep;
-    // Integrals: O(1) per step, in a loop of their own (the gaps' segments below have another).
-    const newTokens = plan.numPrefillTokens + plan.numDecodeTokens;
-    const page = this.scheduler.allocator.pageSizeTokens;
-    const usedPerStep = plan.kvBlocksUsedPerStep;
-    let kvBlockUs = 0;
-    let kvReservedTokenUs = 0;
-    let kvLiveTokenUs = 0;
-    let kvBlocksPeak = stats.kvBlocksPeak;
-    let live = this.planLiveTokens0 + newTokens;
-    // Each step adds one token per sequence (only a decode run has more than one step).
-    for (let i = 0; i < numSteps; i++) {
-      const d = durations[i];
-      const used = usedPerStep[i];
-      kvBlockUs += used * d;
-      if (used > kvBlocksPeak) kvBlocksPeak = used;
-      const reserved = used * page;
-      kvReservedTokenUs += reserved * d;
-      kvLiveTokenUs += (reserved < live ? reserved : live) * d;
-      live += n;
-    }
     if (onStep !== undefined) this.logSteps(plan, numSteps, isRun);
     // Segments of later steps' gaps (steps 1..numSteps-1 of a decode run).
     const windowUs = stats.windowUs;
@@ -392,8 +372,13 @@ export class Replica {
     let window = -1;
     let nextWindowUs = -Infinity;
     let stepStartUs = startUs + durations[0];
+    // Σ durations and Σ i·duration over the plan's steps (for the KV integrals below).
+    let sumUs = durations[0];
+    let indexSumUs = 0;
     for (let i = 1; i < numSteps; i++) {
       const d = durations[i];
+      sumUs += d;
+      indexSumUs += i * d;
       // This step's token ends at stepStartUs; its gap d is shared by all n sequences.
       stepStartUs += d;
       if (d > laterMaxUs) laterMaxUs = d;
@@ -431,6 +416,40 @@ export class Replica {
     if (numSegments > 0) {
       segSteps[numSegments - 1] = segCount;
       segSums[numSegments - 1] = segSumUs;
+    }
+    // KV integrals. With the same blocks in use at every step (a run in which no page table grows:
+    // contiguous KV), the sums over steps have closed forms in Σd and Σi·d (taken by the loop
+    // above); all terms are integers, and below 2^53 when reserved × Σd is (checked), so they
+    // are exact and equal the per-step sums. Blocks in use never fall within a plan.
+    const newTokens = plan.numPrefillTokens + plan.numDecodeTokens;
+    const page = this.scheduler.allocator.pageSizeTokens;
+    const usedPerStep = plan.kvBlocksUsedPerStep;
+    let kvBlockUs = 0;
+    let kvReservedTokenUs = 0;
+    let kvLiveTokenUs = 0;
+    let kvBlocksPeak = stats.kvBlocksPeak;
+    const liveStart = this.planLiveTokens0 + newTokens;
+    const used0 = usedPerStep[0];
+    const reserved0 = used0 * page;
+    // Each step adds one token per sequence (only a decode run has more than one step).
+    const liveLast = liveStart + (numSteps - 1) * n;
+    if (used0 === usedPerStep[numSteps - 1] && reserved0 * sumUs < 2 ** 53 && (liveLast <= reserved0 || liveStart >= reserved0)) {
+      kvBlockUs = used0 * sumUs;
+      kvReservedTokenUs = reserved0 * sumUs;
+      kvLiveTokenUs = liveLast <= reserved0 ? liveStart * sumUs + n * indexSumUs : reserved0 * sumUs;
+      if (used0 > kvBlocksPeak) kvBlocksPeak = used0;
+    } else {
+      let live = liveStart;
+      for (let i = 0; i < numSteps; i++) {
+        const d = durations[i];
+        const used = usedPerStep[i];
+        kvBlockUs += used * d;
+        if (used > kvBlocksPeak) kvBlocksPeak = used;
+        const reserved = used * page;
+        kvReservedTokenUs += reserved * d;
+        kvLiveTokenUs += (reserved < live ? reserved : live) * d;
+        live += n;
+      }
     }
     // Every term is an integer below 2^53, so summing per plan first changes no sum.
     stats.kvBlockUs += kvBlockUs;
