@@ -47,6 +47,22 @@ export interface KvAllocator {
    * keeps SeqState.numTokensCovered by this rule).
    */
   grow(seqId: SeqId, numTokens: number): readonly BlockCopy[];
+  /**
+   * Optional batch of a steady decode run's growth, where every grow takes exactly one new block
+   * and copies none: whether that holds now (no forked table), so takeBlocks and appendBlocks may
+   * stand for the grows.
+   */
+  canBatchGrow?(): boolean;
+  /**
+   * Takes `count` blocks, in the order and with the effects on the pools of that many one-block
+   * grows, into out[0..count); appendBlocks must then give each to the table it was taken for.
+   */
+  takeBlocks?(count: number, out: number[]): void;
+  /**
+   * Appends blocks[0..count) (taken by takeBlocks) to the sequence's page table: the table that
+   * grows to `numTokens` (the last of them) one block at a time would leave.
+   */
+  appendBlocks?(seqId: SeqId, blocks: readonly number[], count: number, numTokens: number): void;
   /** Publishes the sequence's full prompt blocks (within `numComputedTokens`) to the prefix cache. */
   commitComputed(seqId: SeqId, numComputedTokens: number): void;
   /** Gives a second sequence the same blocks (parallel sampling); writes then copy on write. */

@@ -48,6 +48,8 @@ export class PagedAllocator implements KvAllocator {
   private readonly evictable = new Map<number, true>();
   private readonly cachedBlockByHash = new Map<number, number>();
   private readonly tables = new Map<SeqId, PageTable>();
+  /** Tables with `forked` set (a grow of one may copy on write: no batched grows). */
+  private numForkedTables = 0;
   /** Chain hashes per request, computed once (a head-of-line request is matched every step). */
   private readonly chainCache = new WeakMap<RequestSpec, number[]>();
 
@@ -165,7 +167,9 @@ export class PagedAllocator implements KvAllocator {
     const parent = this.table(parentId);
     if (this.tables.has(childId)) fail(`seq ${childId} already has a page table`);
     for (const block of parent.blocks) this.refCount[block]++;
+    if (!parent.forked) this.numForkedTables++;
     parent.forked = true;
+    this.numForkedTables++;
     this.tables.set(childId, {
       spec: parent.spec,
       blocks: parent.blocks.slice(),
@@ -192,7 +196,29 @@ export class PagedAllocator implements KvAllocator {
       if (anyCached && this.blockHash[block] !== NO_HASH) this.evictable.set(block, true);
       else this.freeList.push(block);
     }
+    if (table.forked) this.numForkedTables--;
     this.tables.delete(seqId);
+  }
+
+  canBatchGrow(): boolean {
+    return this.numForkedTables === 0;
+  }
+
+  takeBlocks(count: number, out: number[]): void {
+    assert(count <= this.numBlocksFree(), 'takeBlocks without enough free blocks');
+    for (let i = 0; i < count; i++) {
+      const block = this.takeBlock();
+      this.refCount[block] = 1;
+      out[i] = block;
+    }
+  }
+
+  appendBlocks(seqId: SeqId, blocks: readonly number[], count: number, numTokens: number): void {
+    const table = this.table(seqId);
+    if (table.forked) fail(`seq ${seqId}: appendBlocks to a forked table`);
+    for (let i = 0; i < count; i++) table.blocks.push(blocks[i]);
+    if (!(table.blocks.length === ceilDiv(numTokens, this.pageSizeTokens))) fail(`seq ${seqId}: ${count} blocks appended do not make a table of ${numTokens} tokens`);
+    table.numTokens = Math.max(table.numTokens, numTokens);
   }
 
   hasSeq(seqId: SeqId): boolean {
@@ -213,6 +239,9 @@ export class PagedAllocator implements KvAllocator {
       assert(table.blocks.length * this.pageSizeTokens >= table.numTokens, 'page table covers its tokens');
       for (const block of table.blocks) expected[block]++;
     }
+    let numForked = 0;
+    for (const table of this.tables.values()) if (table.forked) numForked++;
+    assert(numForked === this.numForkedTables, 'forked tables counted');
     for (const table of this.tables.values()) {
       const partial = table.numTokens % this.pageSizeTokens === 0 ? undefined : table.blocks[Math.floor(table.numTokens / this.pageSizeTokens)];
       if (!table.forked && partial !== undefined && expected[partial] > 1) fail(`block ${partial}, partly written, is shared by a table that was never forked`);

@@ -48,6 +48,14 @@ export type TerminalReason =
 /** A running or waiting sequence as the scheduler tracks it. Read-only outside engine/policy. */
 export interface SeqState {
   readonly spec: RequestSpec;
+  /**
+   * spec.id, spec.promptTokens and spec.maxOutputTokens, copied: the scheduler's per-sequence loops
+   * over a batch read them at every plan, and at fleet scale a second object per sequence (the
+   * spec) was a second cache miss.
+   */
+  readonly id: SeqId;
+  readonly promptTokens: number;
+  readonly maxOutputTokens: number;
   status: SeqStatus;
   reason: TerminalReason | null;
   /** Tokens whose KV is in the cache (prompt and generated). */

@@ -127,47 +127,57 @@ export class WaitingQueue {
   }
 
   private computeNextOrderChangeUs(nowUs: TimeUs): number {
-    const nonEmpty = this.classes.filter((c) => classSize(this.byClass.get(c)!) > 0);
-    if (nonEmpty.length <= 1) return Infinity;
+    let numNonEmpty = 0;
+    for (const c of this.classes) if (classSize(this.byClass.get(c)!) > 0) numNonEmpty++;
+    if (numNonEmpty <= 1) return Infinity;
     // Each class array is sorted by arrival, so the number of agings a request has had,
     // m = floor(waited / agingUs), falls along the array: entries form bands of equal m. Within a
     // band the earliest arrival is promoted first, so only each band's first entry matters:
     // O(class × log n) per call instead of O(n) (a backlog of thousands made this quadratic).
     let next = Infinity;
-    const agingsOf = (seq: SeqState): number => Math.floor(Math.max(0, nowUs - seq.spec.arrivalUs) / this.agingUs);
-    for (const c of nonEmpty) {
+    const agingUs = this.agingUs;
+    for (const c of this.classes) {
       const queue = this.byClass.get(c)!;
+      if (classSize(queue) === 0) continue;
       const items = queue.items;
       // Entries with m >= c are at class 0 already: skip the prefix of them.
-      let i = firstIndexWhere(items, queue.head, (seq) => agingsOf(seq) < c);
+      let i = firstBelow(items, queue.head, c, nowUs, agingUs);
       for (let band = 0; i < items.length && band <= c; band++) {
-        const m = agingsOf(items[i]);
-        const promotion = items[i].spec.arrivalUs + (m + 1) * this.agingUs;
+        const m = agingsOf(items[i], nowUs, agingUs);
+        const promotion = items[i].spec.arrivalUs + (m + 1) * agingUs;
         if (promotion < next) next = promotion;
         if (m === 0) break;
-        i = firstIndexWhere(items, i + 1, (seq) => agingsOf(seq) < m);
+        i = firstBelow(items, i + 1, m, nowUs, agingUs);
       }
     }
     return next;
   }
 }
 
-interface ClassQueue {
-  readonly items: SeqState[];
-  /** Index of the first live entry; entries before it have been taken. */
-  head: number;
+/** Agings a waiting request has had by `nowUs`: floor(waited / agingUs). */
+function agingsOf(seq: SeqState, nowUs: TimeUs, agingUs: number): number {
+  return Math.floor(Math.max(0, nowUs - seq.spec.arrivalUs) / agingUs);
 }
 
-/** The first index >= from whose entry satisfies `pred` (monotone: false then true), or items.length. */
-function firstIndexWhere(items: readonly SeqState[], from: number, pred: (seq: SeqState) => boolean): number {
+/**
+ * The first index >= from whose entry has had fewer than `m` agings by `nowUs` (agings fall along
+ * the array: false then true), or items.length.
+ */
+function firstBelow(items: readonly SeqState[], from: number, m: number, nowUs: TimeUs, agingUs: number): number {
   let lo = from;
   let hi = items.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (pred(items[mid])) hi = mid;
+    if (agingsOf(items[mid], nowUs, agingUs) < m) hi = mid;
     else lo = mid + 1;
   }
   return lo;
+}
+
+interface ClassQueue {
+  readonly items: SeqState[];
+  /** Index of the first live entry; entries before it have been taken. */
+  head: number;
 }
 
 function classSize(queue: ClassQueue): number {

@@ -212,6 +212,8 @@ export class ProfileCostModel implements CostModel {
   private readonly decodeMemoApprox = new PairMemo();
   /** Scratch point of decodeAttentionLayerUs (no allocation per step). */
   private readonly decodePoint = [0, 0, 0];
+  /** decodeRunFastUs's terms other than attention by batch size (exact prices), and loraUs for the last adapter count asked. */
+  private readonly decodeTerms: ({ readonly baseUs: number; readonly tokensUs: number; readonly sampledUs: number; loraAdapters: number; loraUs: number } | undefined)[] = [];
   /** decodeLineOf by batch size (null: no fast path for it). */
   private readonly decodeLines: (DecodeLine | null | undefined)[] = [];
   /** Steps whose estimate was too close to an integer and were priced exactly (for tests). */
@@ -556,44 +558,57 @@ export class ProfileCostModel implements CostModel {
     /** Tests: receives each step's estimated attention (all layers), before it is added to the total. */
     estimatesUs: number[] | null = null,
   ): number {
-    const baseUs = this.hostUs(numSeqs) + this.loadsUs(0);
-    const tokensUs = this.tokensUs(numSeqs);
-    const loraUs = this.loraUs(numSeqs, numAdapters);
-    const sampledUs = this.sampledUs(numSeqs);
+    // The terms that depend on the batch only, kept per batch size (their memos are maps).
+    let terms = this.decodeTerms[numSeqs];
+    if (terms === undefined) {
+      terms = { baseUs: this.hostUs(numSeqs) + this.loadsUs(0), tokensUs: this.tokensUs(numSeqs), sampledUs: this.sampledUs(numSeqs), loraAdapters: -1, loraUs: 0 };
+      this.decodeTerms[numSeqs] = terms;
+    }
+    if (terms.loraAdapters !== numAdapters) {
+      terms.loraUs = this.loraUs(numSeqs, numAdapters);
+      terms.loraAdapters = numAdapters;
+    }
+    const { baseUs, tokensUs, sampledUs, loraUs } = terms;
+    // The estimate's terms other than attention, summed once (a reordering moves the estimate by
+    // a few ulps, far inside FAST_MARGIN; the exact price below keeps stepTotalUs's order).
+    const fixedUs = baseUs + tokensUs + loraUs + sampledUs;
     const numLayers = this.numLayers;
     const { u, lnEff, offset, flopsUsPerKv, flopsUs0, bytesUsPerKv, bytesUs0 } = line;
     const last = u.length - 1;
     // 1 / efficiency, and how it moves from step to step. y = kvTokens / numSeqs + offset grows by
     // exactly 1 per step; on one segment of the curve 1/eff ∝ y^a (a = −slope), so the next step's
-    // value is this one's × (1 + 1/y)^a, summed as a series to z^5 (z = 1/y). `invEffError`
-    // bounds the relative error gathered since the last anchor (a step priced with Math.log and
-    // Math.exp); past RECURRENCE_MAX_ERROR, or leaving the segment (y >= yLimit), re-anchor.
+    // value is this one's × (1 + 1/y)^a, summed as a series to z^5 (z = 1/y). Each recurrence
+    // step adds a relative error of at most remainder·z^6 + RECURRENCE_ROUNDING, largest at the
+    // anchor (a step priced with Math.log and Math.exp; z falls from there), so the steps up to
+    // `recurEnd` keep the error gathered below RECURRENCE_MAX_ERROR and stay short of the
+    // segment's end (yLimit); from recurEnd on, re-anchor.
     let invEff = 0;
-    let invEffError = Infinity;
-    let yLimit = -Infinity;
+    let recurEnd = 0;
     let c1 = 0;
     let c2 = 0;
     let c3 = 0;
     let c4 = 0;
     let c5 = 0;
-    let remainder = 0;
     let zPrev = 0;
     let pushed = 0;
-    let t = startUs;
+    // Time from the run's start, not the clock: the clock passes 2^31 µs in the first hour, and a
+    // loop variable that has left V8's small integers was boxed at every step (a heap number each).
+    // Both sides are exact integers (or the limit Infinity), so the comparison is the same.
+    let elapsedUs = 0;
+    const budgetUs = limitUs - startUs;
+    // y of step i is y0 + i (within an ulp or two of kvTokens / numSeqs + offset).
+    const y0 = (contextTokens0 + numSeqs) / numSeqs + offset;
     for (let i = 0; i < maxSteps; i++) {
-      if (i > 0 && t >= limitUs) break;
-      const decodeCtx = contextTokens0 + i * numSeqs;
-      const kvTokens = decodeCtx + numSeqs;
-      const y = kvTokens / numSeqs + offset;
-      const z2 = zPrev * zPrev;
-      const stepError = remainder * z2 * z2 * z2 + RECURRENCE_ROUNDING;
-      if (y < yLimit && invEffError + stepError < RECURRENCE_MAX_ERROR) {
+      if (i > 0 && elapsedUs >= budgetUs) break;
+      const kvTokens = contextTokens0 + (i + 1) * numSeqs;
+      const y = y0 + i;
+      if (i < recurEnd) {
         invEff *= 1 + zPrev * (c1 + zPrev * (c2 + zPrev * (c3 + zPrev * (c4 + zPrev * c5))));
-        invEffError += stepError;
       } else {
         const ux = Math.log(y);
         let lnE: number;
         let slope = 0;
+        let yLimit: number;
         if (ux <= u[0]) {
           lnE = lnEff[0];
           yLimit = Math.exp(u[0]) * (1 - SEGMENT_SLACK);
@@ -617,26 +632,37 @@ export class ProfileCostModel implements CostModel {
         c3 = (c2 * (a - 2)) / 3;
         c4 = (c3 * (a - 3)) / 4;
         c5 = (c4 * (a - 4)) / 5;
-        remainder = 2 * Math.abs((c5 * (a - 5)) / 6);
-        invEffError = Math.abs(a) <= 6 && y >= 10 ? 0 : Infinity;
+        recurEnd = i + 1;
+        if (Math.abs(a) <= 6 && y >= 10) {
+          const z = 1 / y;
+          const z2 = z * z;
+          const stepError = 2 * Math.abs((c5 * (a - 5)) / 6) * z2 * z2 * z2 + RECURRENCE_ROUNDING;
+          // Step i + k (k >= 1) recurs while k·stepError < RECURRENCE_MAX_ERROR and y + k < yLimit.
+          const byError = Math.ceil(RECURRENCE_MAX_ERROR / stepError) - 1;
+          const byLimit = Math.ceil(yLimit - y) - 1;
+          const k = byError < byLimit ? byError : byLimit;
+          // Kept a small integer (`| 0`): a bound that may be a double made V8 box the loop's
+          // numbers, a heap number per step; a wrapped bound would only re-anchor sooner.
+          if (k > 0) recurEnd = i + 1 + ((k < maxSteps ? k : maxSteps) | 0);
+        }
       }
       zPrev = 1 / y;
       const flopsRoof = flopsUs0 + kvTokens * flopsUsPerKv;
       const bytesRoof = bytesUs0 + kvTokens * bytesUsPerKv;
       const attention = (flopsRoof > bytesRoof ? flopsRoof : bytesRoof) * invEff * numLayers;
       if (estimatesUs !== null) estimatesUs.push(attention);
-      const total = baseUs + (tokensUs + attention + loraUs) + sampledUs;
+      const total = fixedUs + attention;
       const margin = total * FAST_MARGIN + FAST_MARGIN;
       let d = Math.ceil(total - margin);
       // The same ceiling for the whole interval [total − margin, total + margin]: no integer inside.
       if (total + margin > d) {
-        const exact = baseUs + (tokensUs + this.decodeAttentionLayerUs(numSeqs, decodeCtx) * numLayers + loraUs) + sampledUs;
+        const exact = baseUs + (tokensUs + this.decodeAttentionLayerUs(numSeqs, contextTokens0 + i * numSeqs) * numLayers + loraUs) + sampledUs;
         d = Math.ceil(exact);
         this.numExactSteps++;
       }
       if (d < 1) d = 1;
       durationsUs[firstIndex + pushed] = d;
-      t += d;
+      elapsedUs += d;
       pushed++;
     }
     return pushed;

@@ -102,10 +102,13 @@ export class RooflineCostModel implements CostModel {
     const hostOverheadUs = this.hostUs(numSeqs);
     const samplingUs = this.params.sampling === 'cpu' ? numSeqs * this.params.cpuSamplingUsPerToken : 0;
     const loraUs = 0 * this.loraLoadUs;
-    let nowUs = startUs;
+    // Time from the run's start, not the clock (a clock past 2^31 µs was boxed at every step;
+    // both sides are exact integers or the limit Infinity, so the comparison is the same).
+    let elapsedUs = 0;
+    const budgetUs = limitUs - startUs;
     let i = 0;
     for (; i < maxSteps; i++) {
-      if (i > 0 && nowUs >= limitUs) break;
+      if (i > 0 && elapsedUs >= budgetUs) break;
       const contextTokensSum = contextTokens0 + i * numSeqs;
       const kvBytes = (contextTokensSum + numTokens) * kvBytesPerToken;
       const memoryUs = (weightBytes + kvBytes + adapterBytes) / bytesPerUs;
@@ -114,7 +117,7 @@ export class RooflineCostModel implements CostModel {
       const total = Math.max(memoryUs, computeUs) + commUs + hostOverheadUs + samplingUs + loraUs;
       const d = Math.max(1, Math.ceil(total));
       durationsUs.push(d);
-      nowUs += d;
+      elapsedUs += d;
     }
     return i;
   }

@@ -108,6 +108,29 @@ export class WeightedSamples {
     this.sum += sumOfValues;
   }
 
+  /**
+   * Segments from..to-1 of a decode run, each `times` over: segment s has steps[s] samples in
+   * bucket keys[s] (dense index indexes[s], or -1) summing to sums[s]. The same state as calling
+   * addAtDenseIndex / addBucketed per segment with steps[s]·times and sums[s]·times: the counts
+   * and sums are integers below 2^53, so adding their totals once changes no sum.
+   */
+  addSegments(indexes: readonly number[], keys: readonly number[], steps: readonly number[], sums: readonly number[], from: number, to: number, times: number): void {
+    if (!(times > 0) || to <= from) return;
+    this.sortedKeys = null;
+    let numSamples = 0;
+    let sum = 0;
+    for (let s = from; s < to; s++) {
+      const count = steps[s] * times;
+      const index = indexes[s];
+      if (index >= 0) this.chunk(index >> CHUNK_BITS)[index & (CHUNK_SIZE - 1)] += count;
+      else this.addToBucket(keys[s], count);
+      numSamples += count;
+      sum += sums[s] * times;
+    }
+    this.numSamples += numSamples;
+    this.sum += sum;
+  }
+
   addAll(other: WeightedSamples): void {
     this.sortedKeys = null;
     for (let c = 0; c < NUM_CHUNKS; c++) {

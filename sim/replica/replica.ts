@@ -90,25 +90,27 @@ export class Replica {
   /**
    * Per tenant index: sequences of the plan (a decode run's) and those whose previous token was
    * at the plan's start; the indexes touched are listed so only they are read and reset.
+   * This and the other scratch of endPlan is shared by all replicas (endPlan leaves it reset, and
+   * one replica runs at a time): a fleet's 172 copies were cold again at each replica's next plan.
    */
-  private readonly runByTenant = new KeyTally();
-  private readonly commonByTenant = new KeyTally();
+  private readonly runByTenant = SCRATCH.runByTenant;
+  private readonly commonByTenant = SCRATCH.commonByTenant;
   /** Per tenant index: the pending own gap (previous token not at the plan's start) and its count. */
-  private readonly ownGapByTenant: number[] = [];
-  private readonly ownCountByTenant: number[] = [];
+  private readonly ownGapByTenant = SCRATCH.ownGapByTenant;
+  private readonly ownCountByTenant = SCRATCH.ownCountByTenant;
   /** The tenants with an own-gap count, the first numOwnTenants entries (reused, never shrunk). */
-  private readonly ownTenants: number[] = [];
-  /** stats.tenantItl of each tenant index, looked up once. */
-  private readonly tenantItlByIndex: (WeightedSamples | undefined)[] = [];
+  private readonly ownTenants = SCRATCH.ownTenants;
+  /** stats.tenantItl of each tenant index, looked up once (shared by the replicas that share those samples). */
+  private readonly tenantItlByIndex: (WeightedSamples | undefined)[];
   /**
    * Inter-token gaps of steps 1.. of a decode run, grouped into segments of consecutive steps
    * with the same histogram bucket and SLA window (recorded once per segment, not per step).
    */
-  private readonly segmentKeys: number[] = [];
-  private readonly segmentWindows: number[] = [];
-  private readonly segmentSteps: number[] = [];
-  private readonly segmentSumsUs: number[] = [];
-  private readonly segmentIndexes: number[] = [];
+  private readonly segmentKeys = SCRATCH.segmentKeys;
+  private readonly segmentWindows = SCRATCH.segmentWindows;
+  private readonly segmentSteps = SCRATCH.segmentSteps;
+  private readonly segmentSumsUs = SCRATCH.segmentSumsUs;
+  private readonly segmentIndexes = SCRATCH.segmentIndexes;
   /** The cost model's decode-run fast path, when it has one. */
   private readonly decodeRunPricer: DecodeRunPricer | null;
   /** This GPU's power state when the cost model prices power management (prefill steps only). */
@@ -121,8 +123,8 @@ export class Replica {
   private runStepsLeft = 0;
   /** Steps of the run in flight before its last lengthening: what plan-per-horizon had ended already. */
   private runStepsBeforeExtension = 0;
-  /** Durations of the steps a lengthening adds (reused). */
-  private readonly extensionDurationsUs: number[] = [];
+  /** Durations of the steps a lengthening adds (scratch, shared). */
+  private readonly extensionDurationsUs = SCRATCH.extensionDurationsUs;
 
   constructor(
     readonly index: number,
@@ -139,6 +141,12 @@ export class Replica {
     itlByWindow?: Map<number, WeightedSamples>,
   ) {
     this.stats = new ReplicaStats(windowUs, itlByTenant, itlByWindow);
+    if (itlByTenant === undefined) this.tenantItlByIndex = [];
+    else {
+      let byIndex = TENANT_ITL_BY_INDEX.get(itlByTenant);
+      if (byIndex === undefined) TENANT_ITL_BY_INDEX.set(itlByTenant, (byIndex = []));
+      this.tenantItlByIndex = byIndex;
+    }
     this.decodeRunPricer = decodeRunPricerOf(cost);
     this.power = cost.newPowerState?.() ?? null;
     this.extendRuns = options.lazy && options.onStep === undefined && options.extendRuns !== false;
@@ -341,17 +349,9 @@ export class Replica {
     const n = plan.items.length;
     const isRun = numSteps > 1;
     const onStep = this.options.onStep;
-    // Integrals and the per-step log: O(1) per step. A decode run's items are exactly the running
-    // sequences, so their contexts sum to the live tokens at the plan's start.
-    let ctx = 0;
-    if (isRun) ctx = this.planLiveTokens0;
-    else for (const item of plan.items) ctx += item.contextTokens;
-    const newTokens = plan.numPrefillTokens + plan.numDecodeTokens;
-    let live = this.planLiveTokens0 + newTokens;
-    let stepStartUs = startUs;
-    const page = this.scheduler.allocator.pageSizeTokens;
-    const windowUs = stats.windowUs;
+    if (onStep !== undefined) this.logSteps(plan, numSteps, isRun);
     // Segments of later steps' gaps (steps 1..numSteps-1 of a decode run).
+    const windowUs = stats.windowUs;
     const segKeys = this.segmentKeys;
     const segWindows = this.segmentWindows;
     const segSteps = this.segmentSteps;
@@ -360,6 +360,9 @@ export class Replica {
     // Key and window of the last segment (numSegments - 1), which a step with both equal extends.
     let segKey = -1;
     let segWindow = -1;
+    // Steps and Σ durations of the last segment, kept here and stored when the next one starts.
+    let segCount = 0;
+    let segSumUs = 0;
     // Durations in [segLoUs, segHiUs) have bucket segKey (an empty range until a bucket wide enough is met).
     let segLoUs = 0;
     let segHiUs = 0;
@@ -368,70 +371,85 @@ export class Replica {
     // nextWindowUs (where the next window starts).
     let window = -1;
     let nextWindowUs = -Infinity;
+    let stepStartUs = startUs + durations[0];
+    // Σ durations and Σ i·duration over the plan's steps (for the KV integrals below).
+    let sumUs = durations[0];
+    let indexSumUs = 0;
+    for (let i = 1; i < numSteps; i++) {
+      const d = durations[i];
+      sumUs += d;
+      indexSumUs += i * d;
+      // This step's token ends at stepStartUs; its gap d is shared by all n sequences.
+      stepStartUs += d;
+      if (d > laterMaxUs) laterMaxUs = d;
+      if (!(stepStartUs < nextWindowUs)) {
+        window = Math.floor(stepStartUs / windowUs);
+        nextWindowUs = windowUs > 0 ? (window + 1) * windowUs : -Infinity;
+      }
+      if (d >= segLoUs && d < segHiUs && window === segWindow) {
+        // The last segment's bucket and window: d's bucket is segKey without computing it.
+        segCount++;
+        segSumUs += d;
+        continue;
+      }
+      const key = bucketOf(d);
+      const width = bucketWidth(d, key);
+      segLoUs = key;
+      segHiUs = key + width;
+      if (key === segKey && window === segWindow) {
+        segCount++;
+        segSumUs += d;
+      } else {
+        if (numSegments > 0) {
+          segSteps[numSegments - 1] = segCount;
+          segSums[numSegments - 1] = segSumUs;
+        }
+        segKey = key;
+        segWindow = window;
+        segKeys[numSegments] = key;
+        segWindows[numSegments] = window;
+        segCount = 1;
+        segSumUs = d;
+        numSegments++;
+      }
+    }
+    if (numSegments > 0) {
+      segSteps[numSegments - 1] = segCount;
+      segSums[numSegments - 1] = segSumUs;
+    }
+    // KV integrals. With the same blocks in use at every step (a run in which no page table grows:
+    // contiguous KV), the sums over steps have closed forms in Σd and Σi·d (taken by the loop
+    // above); all terms are integers, and below 2^53 when reserved × Σd is (checked), so they
+    // are exact and equal the per-step sums. Blocks in use never fall within a plan.
+    const newTokens = plan.numPrefillTokens + plan.numDecodeTokens;
+    const page = this.scheduler.allocator.pageSizeTokens;
+    const usedPerStep = plan.kvBlocksUsedPerStep;
     let kvBlockUs = 0;
     let kvReservedTokenUs = 0;
     let kvLiveTokenUs = 0;
     let kvBlocksPeak = stats.kvBlocksPeak;
-    const usedPerStep = plan.kvBlocksUsedPerStep;
-    for (let i = 0; i < numSteps; i++) {
-      const d = durations[i];
-      const used = usedPerStep[i];
-      kvBlockUs += used * d;
-      if (used > kvBlocksPeak) kvBlocksPeak = used;
-      const reserved = used * page;
-      kvReservedTokenUs += reserved * d;
-      kvLiveTokenUs += (reserved < live ? reserved : live) * d;
-      if (onStep !== undefined) {
-        onStep({
-          replica: this.index,
-          stepIndex: plan.stepIndex + i,
-          startUs: stepStartUs,
-          durationUs: d,
-          numSeqs: n,
-          numPrefillTokens: plan.numPrefillTokens,
-          numDecodeTokens: plan.numDecodeTokens,
-          contextTokens: ctx,
-          numPreempted: i === 0 ? plan.preempted.length : 0,
-          numLoraLoads: i === 0 ? plan.loraLoads.length : 0,
-          kvBlocksUsed: used,
-        });
+    const liveStart = this.planLiveTokens0 + newTokens;
+    const used0 = usedPerStep[0];
+    const reserved0 = used0 * page;
+    // Each step adds one token per sequence (only a decode run has more than one step).
+    const liveLast = liveStart + (numSteps - 1) * n;
+    if (used0 === usedPerStep[numSteps - 1] && reserved0 * sumUs < 2 ** 53 && (liveLast <= reserved0 || liveStart >= reserved0)) {
+      kvBlockUs = used0 * sumUs;
+      kvReservedTokenUs = reserved0 * sumUs;
+      kvLiveTokenUs = liveLast <= reserved0 ? liveStart * sumUs + n * indexSumUs : reserved0 * sumUs;
+      if (used0 > kvBlocksPeak) kvBlocksPeak = used0;
+    } else {
+      let live = liveStart;
+      for (let i = 0; i < numSteps; i++) {
+        const d = durations[i];
+        const used = usedPerStep[i];
+        kvBlockUs += used * d;
+        if (used > kvBlocksPeak) kvBlocksPeak = used;
+        const reserved = used * page;
+        kvReservedTokenUs += reserved * d;
+        kvLiveTokenUs += (reserved < live ? reserved : live) * d;
+        live += n;
       }
-      stepStartUs += d;
-      if (i > 0) {
-        // This step's token ends at stepStartUs; its gap d is shared by all n sequences.
-        if (d > laterMaxUs) laterMaxUs = d;
-        if (!(stepStartUs < nextWindowUs)) {
-          window = Math.floor(stepStartUs / windowUs);
-          nextWindowUs = windowUs > 0 ? (window + 1) * windowUs : -Infinity;
-        }
-        if (d >= segLoUs && d < segHiUs && window === segWindow) {
-          // The last segment's bucket and window: d's bucket is segKey without computing it.
-          segSteps[numSegments - 1]++;
-          segSums[numSegments - 1] += d;
-          ctx += n;
-          live += n;
-          continue;
-        }
-        const key = bucketOf(d);
-        const width = bucketWidth(d, key);
-        segLoUs = key;
-        segHiUs = key + width;
-        if (key === segKey && window === segWindow) {
-          segSteps[numSegments - 1]++;
-          segSums[numSegments - 1] += d;
-        } else {
-          segKey = key;
-          segWindow = window;
-          segKeys[numSegments] = key;
-          segWindows[numSegments] = window;
-          segSteps[numSegments] = 1;
-          segSums[numSegments] = d;
-          numSegments++;
-        }
-      }
-      // Only a decode run has more than one step; each of its steps adds one token per sequence.
-      ctx += n;
-      live += n;
     }
     // Every term is an integer below 2^53, so summing per plan first changes no sum.
     stats.kvBlockUs += kvBlockUs;
@@ -523,13 +541,16 @@ export class Replica {
     for (let s = 0; s < numSegments; s++) segIndexes[s] = denseIndexOf(segKeys[s]);
     for (let k = 0; k < runTally.size; k++) {
       const tenant = runTally.keys[k];
-      const count = runTally.counts[tenant];
-      const samples = this.tenantItl(tenant);
-      for (let s = 0; s < numSegments; s++) this.addSegment(samples, s, count);
+      this.tenantItl(tenant).addSegments(segIndexes, segKeys, segSteps, segSums, 0, numSegments, runTally.counts[tenant]);
     }
     runTally.clear();
-    // And to its window with all n sequences (stats.windowItl is quick for the same window again).
-    for (let s = 0; s < numSegments; s++) this.addSegment(stats.windowItl(segWindows[s]), s, n);
+    // And to its window with all n sequences, window by window (stats.windowItl is quick for the same window again).
+    for (let s = 0; s < numSegments; ) {
+      let e = s + 1;
+      while (e < numSegments && segWindows[e] === segWindows[s]) e++;
+      stats.windowItl(segWindows[s]).addSegments(segIndexes, segKeys, segSteps, segSums, s, e, n);
+      s = e;
+    }
 
     if (numSteps < plan.numSteps) {
       this.plan = null;
@@ -545,13 +566,37 @@ export class Replica {
     }
   }
 
-  /** Segment `s` of the plan's later steps, `numSeqs` times over (its histogram index is in segmentIndexes). */
-  private addSegment(samples: WeightedSamples, s: number, numSeqs: number): void {
-    const steps = this.segmentSteps[s] * numSeqs;
-    const sumUs = this.segmentSumsUs[s] * numSeqs;
-    const index = this.segmentIndexes[s];
-    if (index >= 0) samples.addAtDenseIndex(index, steps, sumUs);
-    else samples.addBucketed(this.segmentKeys[s], steps, sumUs);
+  /** The per-step log's rows of the plan's first `numSteps` steps. */
+  private logSteps(plan: BatchPlan, numSteps: number, isRun: boolean): void {
+    const onStep = this.options.onStep!;
+    const durations = this.stepDurationsUs;
+    const usedPerStep = plan.kvBlocksUsedPerStep;
+    const n = plan.items.length;
+    // A decode run's items are exactly the running sequences, so their contexts sum to the live
+    // tokens at the plan's start.
+    let ctx = 0;
+    if (isRun) ctx = this.planLiveTokens0;
+    else for (const item of plan.items) ctx += item.contextTokens;
+    let stepStartUs = this.planStartUs;
+    for (let i = 0; i < numSteps; i++) {
+      const d = durations[i];
+      onStep({
+        replica: this.index,
+        stepIndex: plan.stepIndex + i,
+        startUs: stepStartUs,
+        durationUs: d,
+        numSeqs: n,
+        numPrefillTokens: plan.numPrefillTokens,
+        numDecodeTokens: plan.numDecodeTokens,
+        contextTokens: ctx,
+        numPreempted: i === 0 ? plan.preempted.length : 0,
+        numLoraLoads: i === 0 ? plan.loraLoads.length : 0,
+        kvBlocksUsed: usedPerStep[i],
+      });
+      stepStartUs += d;
+      // Only a decode run has more than one step; each of its steps adds one token per sequence.
+      ctx += n;
+    }
   }
 
   /** The ITL samples of the SLA window holding `timeUs`. */
@@ -633,3 +678,21 @@ class KeyTally {
     this.size = 0;
   }
 }
+
+/** endPlan's scratch, shared by every replica (see Replica.runByTenant). */
+const SCRATCH = {
+  runByTenant: new KeyTally(),
+  commonByTenant: new KeyTally(),
+  ownGapByTenant: [] as number[],
+  ownCountByTenant: [] as number[],
+  ownTenants: [] as number[],
+  segmentKeys: [] as number[],
+  segmentWindows: [] as number[],
+  segmentSteps: [] as number[],
+  segmentSumsUs: [] as number[],
+  segmentIndexes: [] as number[],
+  extensionDurationsUs: [] as number[],
+};
+
+/** Replica.tenantItlByIndex of the replicas that share one per-tenant samples map (by that map). */
+const TENANT_ITL_BY_INDEX = new WeakMap<Map<string, WeightedSamples>, (WeightedSamples | undefined)[]>();

@@ -71,14 +71,11 @@ export abstract class Scheduler {
    * entries (reused from run to run and never shrunk, so a run allocates no copy of the list).
    */
   private readonly runSeqs: SeqState[] = [];
-  /** Scratch for steadyDecodeSteps and composeDecodeRun (kept to avoid allocations per call). */
-  private readonly decodeSlack: number[] = [];
-  /** `version` when decodeSlack was filled for every running sequence (-1: not valid). */
+  /**
+   * `version` when the shared slack scratch (SCRATCH.decodeSlack, of steadyDecodeSteps and
+   * composeDecodeRun) was filled by this scheduler for every running sequence (-1: not valid).
+   */
   private decodeSlackVersion = -1;
-  /** Per slack value r (0 <= r < page): count, then start offset, of growing sequences (length page + 1). */
-  private slackCounts = new Int32Array(0);
-  /** Growing sequences grouped by slack, running order within a group. */
-  private readonly slackGroups = new GroupedSeqs();
   /**
    * The pending decode run's sequences grouped by slack (runStarts: page + 1 offsets into runGroups),
    * valid while runGroupsValid: every slack was below a page when the run was planned, so
@@ -261,19 +258,19 @@ export abstract class Scheduler {
     for (let i = 0; i < plan.items.length; i++) {
       const item = plan.items[i];
       const seq = seqs[i];
-      if (!(seq.spec.id === item.seqId && seq.status === 'running')) fail(`planned seq ${item.seqId} is not running`);
+      if (!(seq.id === item.seqId && seq.status === 'running')) fail(`planned seq ${item.seqId} is not running`);
       if (!(seq.numComputedTokens === item.contextTokens)) fail(`seq ${item.seqId} context moved during the step`);
       seq.numComputedTokens += item.numNewTokens * plan.numSteps;
       // A decode run grew the table to hold every token it computed (a single step: planRunning did).
       if (plan.numSteps > 1) seq.numTokensCovered = this.coveredAfterGrow(seq.numTokensCovered, seq.numComputedTokens);
       this.runningContextSum += item.numNewTokens * plan.numSteps;
-      if (item.isPrefill) this.allocator.commitComputed(seq.spec.id, seq.numComputedTokens);
+      if (item.isPrefill) this.allocator.commitComputed(seq.id, seq.numComputedTokens);
       if (!item.samples) continue;
-      if (seq.numOutputTokens === 0) (firstTokenSeqIds ??= []).push(seq.spec.id);
+      if (seq.numOutputTokens === 0) (firstTokenSeqIds ??= []).push(seq.id);
       seq.numOutputTokens += plan.numSteps;
-      if (!(seq.numOutputTokens <= seq.spec.maxOutputTokens)) fail(`seq ${seq.spec.id} generated past its length`);
+      if (!(seq.numOutputTokens <= seq.maxOutputTokens)) fail(`seq ${seq.id} generated past its length`);
       const reason: TerminalReason | null =
-        seq.numOutputTokens === seq.spec.maxOutputTokens ? 'length' : stopped !== null && stopped.has(seq.spec.id) ? 'stop' : null;
+        seq.numOutputTokens === seq.maxOutputTokens ? 'length' : stopped !== null && stopped.has(seq.id) ? 'stop' : null;
       if (reason !== null) {
         this.releaseRunning(seq);
         this.terminate(seq, 'finished', reason);
@@ -309,7 +306,7 @@ export abstract class Scheduler {
     for (let i = 0; i < n; i++) {
       const seq = running[i];
       if (!isDecoding(seq)) return 0;
-      const left = seq.spec.maxOutputTokens - seq.numOutputTokens;
+      const left = seq.maxOutputTokens - seq.numOutputTokens;
       if (left < maxSteps) maxSteps = left;
     }
     if (this.policy !== 'static' && this.anyAdmissible(nowUs)) return 0;
@@ -366,8 +363,9 @@ export abstract class Scheduler {
    * first running.length entries); from step 0 reused while the scheduler's state is unchanged (schedule sizes a run, then composes it).
    */
   private fillDecodeSlack(fromStep = 0): number[] {
-    const slack = this.decodeSlack;
-    if (fromStep === 0 && this.decodeSlackVersion === this.version) return slack;
+    const slack = SCRATCH.decodeSlack;
+    if (fromStep === 0 && this.decodeSlackVersion === this.version && SCRATCH.slackOwner === this) return slack;
+    SCRATCH.slackOwner = this;
     const running = this.running;
     const n = running.length;
     // Only the first n entries are read (the array is never shrunk: refilling it would allocate).
@@ -403,8 +401,8 @@ export abstract class Scheduler {
 
   /** The zeroed scratch of slack counts for `page` (length page + 1). */
   private slackCountsOfSize(page: number): Int32Array {
-    if (this.slackCounts.length < page + 1) this.slackCounts = new Int32Array(page + 1);
-    const counts = this.slackCounts;
+    if (SCRATCH.slackCounts.length < page + 1) SCRATCH.slackCounts = new Int32Array(page + 1);
+    const counts = SCRATCH.slackCounts;
     counts.fill(0, 0, page + 1);
     return counts;
   }
@@ -423,16 +421,16 @@ export abstract class Scheduler {
     for (const seq of this.seqs.values()) {
       if (seq.status === 'waiting' || seq.status === 'preempted') numWaiting++;
       assert(seq.status !== 'finished' && seq.status !== 'rejected' && seq.status !== 'aborted', 'ended seqs are dropped');
-      if (!(this.allocator.hasSeq(seq.spec.id) === (seq.status === 'running'))) fail(`seq ${seq.spec.id} KV ownership matches status`);
+      if (!(this.allocator.hasSeq(seq.id) === (seq.status === 'running'))) fail(`seq ${seq.id} KV ownership matches status`);
       if (seq.status === 'running') {
         tenantCounts.set(seq.spec.tenant, (tenantCounts.get(seq.spec.tenant) ?? 0) + 1);
         if (seq.spec.adapter !== null) assert(this.lora.numPins(seq.spec.adapter) > 0, 'running seq pins its adapter');
         const slot = seq.spec.adapter === null ? -1 : this.lora.slotOf(seq.spec.adapter);
-        if (seq.adapterSlot !== slot) fail(`seq ${seq.spec.id} keeps adapter slot ${seq.adapterSlot}, its adapter is in slot ${slot}`);
-        const covered = this.allocator.numTokensCovered(seq.spec.id);
-        if (seq.numTokensCovered !== covered) fail(`seq ${seq.spec.id} keeps ${seq.numTokensCovered} covered tokens, its page table covers ${covered}`);
+        if (seq.adapterSlot !== slot) fail(`seq ${seq.id} keeps adapter slot ${seq.adapterSlot}, its adapter is in slot ${slot}`);
+        const covered = this.allocator.numTokensCovered(seq.id);
+        if (seq.numTokensCovered !== covered) fail(`seq ${seq.id} keeps ${seq.numTokensCovered} covered tokens, its page table covers ${covered}`);
       } else if (seq.numTokensCovered !== 0) {
-        fail(`seq ${seq.spec.id} is not running but keeps ${seq.numTokensCovered} covered tokens`);
+        fail(`seq ${seq.id} is not running but keeps ${seq.numTokensCovered} covered tokens`);
       }
     }
     assert(numWaiting === this.waiting.size, 'waiting count matches');
@@ -519,7 +517,7 @@ export abstract class Scheduler {
    */
   protected planRunning(seq: SeqState, numNewTokens: number, builder: PlanBuilder): boolean {
     const target = seq.numComputedTokens + numNewTokens;
-    while (this.allocator.numBlocksToGrow(seq.spec.id, target) > this.allocator.numBlocksFree()) {
+    while (this.allocator.numBlocksToGrow(seq.id, target) > this.allocator.numBlocksFree()) {
       // A prompt chunk preempts others only when the step would otherwise make no progress.
       if (!isDecoding(seq) && builder.items.length > 0) return false;
       const victim = this.newestUnplanned(builder);
@@ -527,12 +525,12 @@ export abstract class Scheduler {
       this.preempt(victim, builder);
       if (victim === seq) return false;
     }
-    const copies = this.allocator.grow(seq.spec.id, target);
+    const copies = this.allocator.grow(seq.id, target);
     seq.numTokensCovered = this.coveredAfterGrow(seq.numTokensCovered, target);
     for (let i = 0; i < copies.length; i++) builder.blockCopies.push(copies[i]);
     const isPrefill = !isDecoding(seq);
     builder.add({
-      seqId: seq.spec.id,
+      seqId: seq.id,
       contextTokens: seq.numComputedTokens,
       numNewTokens,
       isPrefill,
@@ -624,12 +622,18 @@ export abstract class Scheduler {
       // When every slack is below a page, all sequences are grouped (one whose slack is past this
       // run never meets its group's steps within it) and the groups are kept for extendDecodeRun.
       const keep = fromStep === 0 && everyBelowPage;
+      if (!keep && !growsWithin(slack, n, numSteps)) {
+        // No table grows in these steps (contiguous KV never does): blocks in use stay as they are.
+        const usedNow = this.allocator.numBlocksUsed();
+        for (let step = fromStep; step < toStep; step++) used[step] = usedNow;
+        return;
+      }
       const grouped = (i: number): boolean => keep || slack[i] < numSteps;
       if (keep && this.runStarts.length < page + 1) this.runStarts = new Int32Array(page + 1);
       const starts = keep ? this.runStarts.fill(0, 0, page + 1) : this.slackCountsOfSize(page);
       for (let i = 0; i < n; i++) if (grouped(i)) starts[slack[i] + 1]++;
       for (let r = 0; r < page; r++) starts[r + 1] += starts[r];
-      const groups = keep ? this.runGroups : this.slackGroups;
+      const groups = keep ? this.runGroups : SCRATCH.slackGroups;
       groups.reserve(n);
       // Fill group r from starts[r] on; starts[r] is advanced past the group and restored below.
       for (let i = 0; i < n; i++) if (grouped(i)) groups.set(starts[slack[i]]++, running[i]);
@@ -648,7 +652,7 @@ export abstract class Scheduler {
         if (crossing !== undefined) {
           for (const i of crossing) {
             const seq = running[i];
-            const copies = this.allocator.grow(seq.spec.id, seq.numComputedTokens + fromStep + step + 1);
+            const copies = this.allocator.grow(seq.id, seq.numComputedTokens + fromStep + step + 1);
             assert(copies.length === 0, 'a steady decode run never copies on write');
           }
         }
@@ -663,20 +667,68 @@ export abstract class Scheduler {
    * order) at the steps `groupBase` + r + k·page, its slacks having been taken at step groupBase <= fromStep.
    */
   private growGrouped(groups: GroupedSeqs, starts: Int32Array, page: number, groupBase: number, fromStep: number, toStep: number, used: number[]): void {
+    const allocator = this.allocator;
+    if (allocator.canBatchGrow?.() === true && allocator.takeBlocks !== undefined && allocator.appendBlocks !== undefined) {
+      this.growGroupedBatched(groups, starts, page, groupBase, fromStep, toStep, used);
+      return;
+    }
     const ids = groups.seqIds;
     const tokens0 = groups.tokensAfterStep0;
-    let usedNow = this.allocator.numBlocksUsed();
+    let usedNow = allocator.numBlocksUsed();
     for (let step = fromStep, r = (fromStep - groupBase) % page; step < toStep; step++, r = r + 1 === page ? 0 : r + 1) {
       // r = (step − groupBase) mod page. Blocks in use change only when some sequence grows.
       if (starts[r] < starts[r + 1]) {
         for (let j = starts[r]; j < starts[r + 1]; j++) {
           // Step `step` writes token numComputedTokens + step: the table grows to cover one more.
-          const copies = this.allocator.grow(ids[j], tokens0[j] + step);
+          const copies = allocator.grow(ids[j], tokens0[j] + step);
           assert(copies.length === 0, 'a steady decode run never copies on write');
         }
-        usedNow = this.allocator.numBlocksUsed();
+        usedNow = allocator.numBlocksUsed();
       }
       used[step] = usedNow;
+    }
+  }
+
+  /**
+   * growGrouped with every crossing taking one block (KvAllocator.canBatchGrow): the blocks the
+   * crossings take, in the order the grows would take them (step by step, group order within a
+   * step), are taken at once, then each table gets its own in one append, so a table is read once
+   * per call rather than once per block. Crossing k (0-based, in that order) at step s is the
+   * (j − starts[r])-th of group r, after the crossings of the earlier steps: used[s − 1] − used0 of them.
+   */
+  private growGroupedBatched(groups: GroupedSeqs, starts: Int32Array, page: number, groupBase: number, fromStep: number, toStep: number, used: number[]): void {
+    const allocator = this.allocator;
+    const used0 = allocator.numBlocksUsed();
+    let usedNow = used0;
+    const r0 = (fromStep - groupBase) % page;
+    for (let step = fromStep, r = r0; step < toStep; step++, r = r + 1 === page ? 0 : r + 1) {
+      usedNow += starts[r + 1] - starts[r];
+      used[step] = usedNow;
+    }
+    const count = usedNow - used0;
+    if (count === 0) return;
+    const taken = SCRATCH.takenBlocks;
+    allocator.takeBlocks!(count, taken);
+    const ids = groups.seqIds;
+    const tokens0 = groups.tokensAfterStep0;
+    const mine = SCRATCH.seqBlocks;
+    for (let r = 0; r < page; r++) {
+      const first = starts[r];
+      const end = starts[r + 1];
+      if (first === end) continue;
+      // Group r's first crossing at or after fromStep.
+      const s0 = fromStep + (r >= r0 ? r - r0 : r - r0 + page);
+      if (s0 >= toStep) continue;
+      for (let j = first; j < end; j++) {
+        let m = 0;
+        let last = s0;
+        for (let s = s0; s < toStep; s += page) {
+          mine[m++] = taken[(s > fromStep ? used[s - 1] : used0) - used0 + (j - first)];
+          last = s;
+        }
+        // The last crossing's grow asked for tokens0 + last tokens.
+        allocator.appendBlocks!(ids[j], mine, m, tokens0[j] + last);
+      }
     }
   }
 
@@ -686,7 +738,7 @@ export abstract class Scheduler {
     this.growDecodeRun(0, numSteps, used);
     const items = this.running.map(
       (seq): PlanItem => ({
-        seqId: seq.spec.id,
+        seqId: seq.id,
         contextTokens: seq.numComputedTokens,
         numNewTokens: 1,
         isPrefill: false,
@@ -706,22 +758,22 @@ export abstract class Scheduler {
   }
 
   private preempt(seq: SeqState, builder: PlanBuilder): void {
-    assert(!builder.isPlanned(seq.spec.id), 'never preempt a sequence already planned in this step');
+    assert(!builder.isPlanned(seq.id), 'never preempt a sequence already planned in this step');
     this.releaseRunning(seq);
     seq.status = 'preempted';
     seq.numComputedTokens = 0;
     seq.numPreemptions++;
     this.waiting.add(seq);
-    builder.preempted.push(seq.spec.id);
+    builder.preempted.push(seq.id);
   }
 
   /** Releases what a running sequence holds. Pairs with admit. */
   private releaseRunning(seq: SeqState): void {
     const index = this.running.lastIndexOf(seq);
-    if (!(index >= 0)) fail(`seq ${seq.spec.id} is not running`);
+    if (!(index >= 0)) fail(`seq ${seq.id} is not running`);
     this.running.splice(index, 1);
     this.runningContextSum -= seq.numComputedTokens;
-    this.allocator.free(seq.spec.id);
+    this.allocator.free(seq.id);
     seq.numTokensCovered = 0;
     if (seq.spec.adapter !== null) this.lora.release(seq.spec.adapter);
     seq.adapterSlot = -1;
@@ -733,7 +785,7 @@ export abstract class Scheduler {
   private terminate(seq: SeqState, status: 'finished' | 'aborted', reason: TerminalReason): void {
     seq.status = status;
     seq.reason = reason;
-    this.seqs.delete(seq.spec.id);
+    this.seqs.delete(seq.id);
   }
 
   private rejectionReason(spec: RequestSpec): TerminalReason | null {
@@ -765,15 +817,24 @@ class GroupedSeqs {
   }
 
   set(at: number, seq: SeqState): void {
-    this.seqIds[at] = seq.spec.id;
+    this.seqIds[at] = seq.id;
     this.tokensAfterStep0[at] = seq.numComputedTokens + 1;
   }
+}
+
+/** Whether any of the first `n` slacks is below `numSteps` (that sequence grows within the steps). */
+function growsWithin(slack: readonly number[], n: number, numSteps: number): boolean {
+  for (let i = 0; i < n; i++) if (slack[i] < numSteps) return true;
+  return false;
 }
 
 /** A request's state as it arrives: waiting since its arrival, nothing computed or generated. */
 export function newSeqState(spec: RequestSpec): SeqState {
   return {
     spec,
+    id: spec.id,
+    promptTokens: spec.promptTokens,
+    maxOutputTokens: spec.maxOutputTokens,
     status: 'waiting',
     reason: null,
     numComputedTokens: 0,
@@ -789,10 +850,28 @@ export function newSeqState(spec: RequestSpec): SeqState {
 
 /** Tokens a sequence must have in KV before it decodes: its prompt plus what it had generated. */
 export function prefillTarget(seq: SeqState): number {
-  return seq.spec.promptTokens + seq.numOutputTokens;
+  return seq.promptTokens + seq.numOutputTokens;
 }
 
 /** A decoding sequence has everything but its last sampled token in KV. */
 export function isDecoding(seq: SeqState): boolean {
   return seq.numOutputTokens > 0 && seq.numComputedTokens === prefillTarget(seq) - 1;
 }
+
+/**
+ * Scratch of every scheduler's per-plan passes, shared (one scheduler runs at a time in a thread,
+ * and each use fills what it reads): a fleet's per-replica copies were cold again at each plan.
+ * decodeSlack is memoized across calls, so it records which scheduler filled it last.
+ */
+const SCRATCH = {
+  /** Each running sequence's slack (fillDecodeSlack), in running order; the first running.length entries. */
+  decodeSlack: [] as number[],
+  slackOwner: null as Scheduler | null,
+  /** Per slack value r (0 <= r < page): count, then start offset, of growing sequences (length page + 1). */
+  slackCounts: new Int32Array(0),
+  /** Growing sequences grouped by slack, running order within a group (a run whose groups are not kept). */
+  slackGroups: new GroupedSeqs(),
+  /** growGroupedBatched: the blocks taken, and one sequence's share of them. */
+  takenBlocks: [] as number[],
+  seqBlocks: [] as number[],
+};
