@@ -1,5 +1,5 @@
 // Does a GEMM's time depend on the values it multiplies? run9 found the same cuBLAS algorithm
-// (same tile) for the same shape 15-20% apart between the calibration process and the engine, in
+// (same tile) for the same shape 8-21% apart between the calibration process and the engine, in
 // opposite directions for 7B and 13B shapes. The calibration fills its buffers with one bit
 // pattern (sign and 7 mantissa bits random, exponent fixed: |x| in [2^-7, 2^-6)); the engine
 // multiplies uniform weights (±sqrt(3 / k)) by activations of order 1. This times the engine's
