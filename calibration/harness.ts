@@ -99,15 +99,27 @@ export class Arena {
 
 /** Fills the whole arena with copies of a random block of finite bf16 values of either sign in [0.0078, 0.0156). */
 export function fillRandom(g: GpuOps, arena: Arena, random: () => number, stream: Stream): void {
-  const blockBytes = 64 * 2 ** 20;
-  const block = new Uint16Array(blockBytes / 2);
+  fillByDoubling(g, arena.base, arena.bytes, calibrationBf16Block(random, (64 * 2 ** 20) / 2), stream);
+}
+
+/**
+ * The calibration's operand data: bf16 bits of either sign in [2^-7, 2^-6) (sign and 7 mantissa
+ * bits random, the exponent fixed), `elems` of them.
+ */
+export function calibrationBf16Block(random: () => number, elems: number): Uint16Array {
+  const block = new Uint16Array(elems);
   for (let i = 0; i < block.length; i++) block[i] = (random() < 0.5 ? 0x3c00 : 0xbc00) + Math.floor(random() * 128);
-  const first = Math.min(blockBytes, arena.bytes);
-  g.copyToDevice(new DeviceBuffer(arena.base.ptr, first), new Uint16Array(block.buffer, 0, first / 2), { stream });
+  return block;
+}
+
+/** Fills `bytes` of `dst` with repeats of `block`: one upload, then device copies that double the filled prefix. */
+export function fillByDoubling(g: GpuOps, dst: DeviceBuffer, bytes: number, block: Uint16Array, stream: Stream): void {
+  const first = Math.min(block.byteLength, bytes);
+  g.copyToDevice(new DeviceBuffer(dst.ptr, first), new Uint16Array(block.buffer, block.byteOffset, first / 2), { stream });
   let filled = first;
-  while (filled < arena.bytes) {
-    const n = Math.min(filled, arena.bytes - filled);
-    g.copy(new DeviceBuffer(arena.base.ptr + BigInt(filled), n), new DeviceBuffer(arena.base.ptr, n), n, stream);
+  while (filled < bytes) {
+    const n = Math.min(filled, bytes - filled);
+    g.copy(new DeviceBuffer(dst.ptr + BigInt(filled), n), new DeviceBuffer(dst.ptr, n), n, stream);
     filled += n;
   }
   g.sync(stream);

@@ -3,7 +3,6 @@
 // Usage: npx tsx experiments/validate/prefill-ops.ts GPU PROFILE RUN9_JSON
 import { readFileSync } from 'node:fs';
 import { GPUS, MODELS, type GpuName } from '../../sim/catalog.js';
-import { gemmWork } from '../../sim/cost/op-work.js';
 import { loadProfile } from '../../sim/cost/profile.js';
 import { DEFAULT_PROFILE_OPTIONS, ProfileCostModel } from '../../sim/cost/profile-model.js';
 import { shapeOfPlan } from '../../sim/replica/step-shape.js';
@@ -28,29 +27,13 @@ for (const name of ['llama2-7b', 'llama2-13b'] as const) {
   // The engine's own layout: rows padded to powers of two, q/k/v as three GEMMs; no host or launch-gap terms.
   const cost = new ProfileCostModel({ model: MODELS[name], gpu: GPUS[gpu as GpuName], tp: 1, weightDtype: 'bf16', kvDtype: 'bf16' }, profile,
     { ...DEFAULT_PROFILE_OPTIONS, samplingMethod: 'greedy', hostOverheadUs: 0, rowBuckets: 'pow2', qkvFused: false, power: false });
-  // The per-op prices are private to the cost model: read them as the step price composes them.
-  const m = cost as unknown as {
-    gemms: { n: number; k: number; bound: unknown }[]; rmsnorm: unknown; rope: unknown; siluMul: unknown; kvWrite: unknown;
-    priced1d(b: unknown, work: (x: number) => unknown, x: number): number; at(b: unknown, p: Record<string, number>): number; attentionUs(s: unknown): number;
-  };
-  const layers = MODELS[name].numLayers;
   for (const [key, r] of Object.entries(run[name] ?? {})) {
     const tokens = Number(key.replace('tokens', ''));
+    const shape = shapeOfPlan(prefillPlan(tokens), new Set());
     const measured = (label: string): number => r.ops[label].us_total - EVENT_PAIR_US * r.ops[label].launches;
-    const rows: [string, number, number][] = [];
-    const gemmPrice = new Map<string, number>();
-    for (const g of m.gemms) {
-      const label = `gemm m=${tokens} n=${g.n} k=${g.k}`;
-      gemmPrice.set(label, (gemmPrice.get(label) ?? 0) + m.priced1d(g.bound, (x) => gemmWork(x, g.n, g.k, 2), tokens) * layers);
-    }
-    for (const [label, price] of gemmPrice) rows.push([label, price, measured(label)]);
-    const p = { tokens };
-    rows.push(['rmsnorm', (2 * layers + 1) * m.at(m.rmsnorm, p), measured('rmsnorm')]);
-    rows.push(['rope', layers * m.at(m.rope, p), measured('rope')]);
-    rows.push(['siluMul', layers * m.at(m.siluMul, p), measured('siluMul')]);
-    rows.push(['kvWrite', layers * m.at(m.kvWrite, p), measured('kvWrite')]);
-    rows.push(['prefill attention', m.attentionUs(shapeOfPlan(prefillPlan(tokens), new Set())), measured('prefill')]);
-    const stepMs = cost.stepUs(shapeOfPlan(prefillPlan(tokens), new Set())) / 1000;
+    // The engine's profiler names attention by its kernel ('prefill').
+    const rows = cost.layerOpsUs(shape).map(({ op, us }): [string, number, number] => (op === 'attention' ? ['prefill attention', us, measured('prefill')] : [op, us, measured(op)]));
+    const stepMs = cost.stepUs(shape) / 1000;
     out.push('', `${name}, ${tokens} tokens: whole forward priced ${stepMs.toFixed(2)} ms (hot); measured cool ${r.forward_gpu_ms_cool_median.toFixed(2)} ms (${(r.forward_gpu_ms_cool_median / stepMs).toFixed(3)}), hot ${r.forward_gpu_ms_hot_median.toFixed(2)} ms (${(r.forward_gpu_ms_hot_median / stepMs).toFixed(3)})`);
     out.push('', '| op | price us | measured us | measured / price |', '|---|---|---|---|');
     let sumPrice = 0;

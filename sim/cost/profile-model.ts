@@ -688,6 +688,32 @@ export class ProfileCostModel implements CostModel {
     return Math.max(1, Math.ceil(this.stepTotalUs(s)));
   }
 
+  /**
+   * The step's layer ops, each over all layers, priced as tokensUs and attentionUs price them (GEMMs
+   * by shape over the engine's row buckets, norms, rope, SiLU-and-mul, KV write, attention): for
+   * reports that set a price beside per-op measurements (experiments/validate/prefill-ops.ts).
+   * Not in it: embedding, all-reduce, launch gaps, host time, LM head and sampling, LoRA.
+   */
+  layerOpsUs(s: StepShape): { op: string; us: number }[] {
+    const tokens = bucketRows(s.numPrefillTokens + s.numDecodeTokens, this.rowBuckets);
+    const layers = this.numLayers;
+    const gemmUs = new Map<string, number>();
+    for (const g of this.gemms) {
+      const op = `gemm m=${tokens} n=${g.n} k=${g.k}`;
+      gemmUs.set(op, (gemmUs.get(op) ?? 0) + layers * this.priced1d(g.bound, (m) => gemmWork(m, g.n, g.k, this.weightBytes), tokens));
+    }
+    const p = { tokens };
+    return [
+      ...[...gemmUs].map(([op, us]) => ({ op, us })),
+      // Two norms per layer and the final one.
+      { op: 'rmsnorm', us: (2 * layers + 1) * this.at(this.rmsnorm, p) },
+      { op: 'rope', us: layers * this.at(this.rope, p) },
+      { op: 'siluMul', us: layers * this.at(this.siluMul, p) },
+      { op: 'kvWrite', us: (layers * this.at(this.kvWrite, p) * (this.kvBytes + 2)) / 4 },
+      { op: 'attention', us: this.attentionUs(s) },
+    ];
+  }
+
   /** A power state for one replica's GPU, when the profile has a power section and it is on. */
   newPowerState(): PowerState | null {
     if (this.powerProfile === null) return null;

@@ -138,7 +138,8 @@ export class OpProfiler {
   }
 }
 
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** The upper median (index ⌊n/2⌋ of the sorted values), as the GPU checks report it. */
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
  * Per label over several recordings of the same forward: launches, the median summed µs, µs per

@@ -25,7 +25,7 @@ import { LlamaRunner } from '../model-runner.js';
 import { gpuDevice } from '../device.js';
 import { LlamaModel, type ForwardSeq } from '../llama.js';
 import { measureRoofline } from './roofline.js';
-import { OpProfiler, opTable, type OpTime } from './op-profiler.js';
+import { median, OpProfiler, opTable, type OpTime } from './op-profiler.js';
 import { randomWeights, type ModelWeights } from '../weights.js';
 
 const outDir = process.argv[2] ?? 'out';
@@ -33,7 +33,6 @@ const mode = process.argv[3] ?? 'tiny';
 mkdirSync(outDir, { recursive: true });
 const results: Record<string, unknown> = { device: gpu().status.name, mode, command: `node dist-graph/run7.mjs OUT ${mode} (from engine/runtime/gpu-check/run7.sh)` };
 const log = (msg: string): void => console.log(msg);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const page = 16;
 
 interface BenchOut {

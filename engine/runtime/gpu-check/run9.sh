@@ -2,7 +2,7 @@
 # Prefill per-op profile on 7B and 13B (issue 7's 13B miss). From the repository root with .device
 # and dist-prof carried (node engine/runtime/gpu-check/bundle9.mjs here):
 #   bash engine/runtime/gpu-check/run9.sh [TOKENS...]   (the log also has each GEMM shape's tuning and pick: STRATOS_GEMM_LOG=1)
-#   bash engine/runtime/gpu-check/run9.sh data          (gemm-data.ts: GEMM time on the calibration's data vs the engine's)
+#   bash engine/runtime/gpu-check/run9.sh data          (calibration/gemm-data.ts: GEMM time on the calibration's data vs the engine's)
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"

@@ -10,7 +10,7 @@ import { gpuDevice } from '../device.js';
 import { LlamaModel, type ForwardSeq } from '../llama.js';
 import { modelConfig } from '../model-config.js';
 import { randomWeights } from '../weights.js';
-import { OpProfiler, opTable, type OpTime } from './op-profiler.js';
+import { median, OpProfiler, opTable, type OpTime } from './op-profiler.js';
 
 const outDir = process.argv[2] ?? 'out';
 const tokenCounts = process.argv.length > 3 ? process.argv.slice(3).map(Number) : [512];
@@ -18,7 +18,6 @@ mkdirSync(outDir, { recursive: true });
 const g = gpu();
 const results: Record<string, unknown> = { device: g.status.name, command: `node dist-prof/run9.mjs OUT ${tokenCounts.join(' ')} (engine/runtime/gpu-check/run9.sh)`, tokens: tokenCounts };
 const log = (msg: string): void => console.log(msg);
-const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const page = 16;
 const REPS = 5;

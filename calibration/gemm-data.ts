@@ -5,10 +5,12 @@
 // multiplies uniform weights (±sqrt(3 / k)) by activations of order 1. This times the engine's
 // prefill GEMM shapes (m = 512) on each kind of data with one plan per shape, hot (after 40 ms of
 // back-to-back calls) and cool (after 50 ms of memory-bound copies), the kinds interleaved.
-// Bundled by bundle9.mjs to dist-prof/gemm-data.mjs. Usage: node dist-prof/gemm-data.mjs OUT_DIR
+// Bundled by engine/runtime/gpu-check/bundle9.mjs to dist-prof/gemm-data.mjs (run by run9.sh data). Usage: node dist-prof/gemm-data.mjs OUT_DIR
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DeviceBuffer, f32ToBf16, gpu } from '../../../native/index.js';
+import { calibrationBf16Block, fillByDoubling } from './harness.js';
+import { seededRandom } from './grids.js';
+import { f32ToBf16, gpu, type DeviceBuffer } from '../native/index.js';
 
 const outDir = process.argv[2] ?? 'out';
 mkdirSync(outDir, { recursive: true });
@@ -26,43 +28,19 @@ const SHAPES = [
 ] as const;
 const BLOCK = 1 << 23; // host pattern elements, replicated on the device by copies
 
-/** xorshift32, seeded: deterministic data. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
-}
-
 type Kind = 'calibration' | 'engine' | 'zeros';
 const KINDS: Kind[] = ['calibration', 'engine', 'zeros'];
 
+/** One block of `kind` data; engine-like values are uniform in ±scale. */
 function pattern(kind: Kind, scale: number, seed: number): Uint16Array {
-  const r = rng(seed);
+  const random = seededRandom(seed);
+  if (kind === 'calibration') return calibrationBf16Block(random, BLOCK);
   const out = new Uint16Array(BLOCK);
-  for (let i = 0; i < BLOCK; i++) {
-    if (kind === 'calibration') out[i] = (r() < 0.5 ? 0x3c00 : 0xbc00) + Math.floor(r() * 128); // calibration/harness.ts fillRandom
-    else if (kind === 'engine') out[i] = f32ToBf16(scale * (2 * r() - 1));
-  }
+  if (kind === 'engine') for (let i = 0; i < BLOCK; i++) out[i] = f32ToBf16(scale * (2 * random() - 1));
   return out;
 }
 
-function fill(buf: DeviceBuffer, elems: number, block: Uint16Array): void {
-  const first = Math.min(BLOCK, elems);
-  g.copyToDevice(new DeviceBuffer(buf.ptr, first * 2), block.subarray(0, first), { stream });
-  let done = first;
-  while (done < elems) {
-    const n = Math.min(done, elems - done);
-    g.copy(new DeviceBuffer(buf.ptr + BigInt(done * 2), n * 2), new DeviceBuffer(buf.ptr, n * 2), n * 2, stream);
-    done += n;
-  }
-  g.sync(stream);
-}
+const fill = (buf: DeviceBuffer, elems: number, block: Uint16Array): void => fillByDoubling(g, buf, elems * 2, block, stream);
 
 const busyA = g.alloc(2 ** 30);
 const busyB = g.alloc(2 ** 30);
