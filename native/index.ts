@@ -493,6 +493,13 @@ export interface RopeArgs<B extends Backend = 'cpu'> {
   positions: IndexTensor<B>; // [numTokens]
   q: Tensor<B>; // [numTokens, numHeads, headDim], in place
   k: Tensor<B>; // [numTokens, numKvHeads, headDim], in place
+  /**
+   * Also write the rotated k and v into the paged cache (kvWrite's work in the same launch; the
+   * cache has q's dtype). Fields as KvWriteArgs.
+   */
+  kvCache?: Pick<KvWriteArgs<B>, 'value' | 'slotMapping' | 'kCache' | 'vCache' | 'pageSize' | 'numPages'>;
+  /** GPU: launch as a programmatic dependent of the previous kernel (common.cuh); ignored on the CPU. */
+  pdl?: boolean;
   stream?: Stream;
 }
 
@@ -511,6 +518,8 @@ export interface KvWriteArgs<B extends Backend = 'cpu'> {
   slotMapping: IndexTensor<B>; // [numTokens], page * pageSize + offset; < 0 skips
   kCache: Tensor<B>; // [numPages, numKvHeads, pageSize, headDim], written in place
   vCache: Tensor<B>;
+  /** GPU: launch as a programmatic dependent of the previous kernel (common.cuh); ignored on the CPU. */
+  pdl?: boolean;
   stream?: Stream;
 }
 
@@ -535,6 +544,10 @@ export interface PagedDecodeArgs<B extends Backend = 'cpu'> {
   blockTables: IndexTensor<B>; // [numSeqs, maxPagesPerSeq]
   seqLens: IndexTensor<B>; // [numSeqs]
   out?: Tensor<B>; // [numSeqs, numHeads, headDim]
+  /** GPU: the last partition block of each (sequence, head) merges the split itself (no merge launch; same bits). */
+  fusedReduce?: boolean;
+  /** GPU: launch as a programmatic dependent of the previous kernel (common.cuh); ignored on the CPU. */
+  pdl?: boolean;
   stream?: Stream;
 }
 
@@ -566,6 +579,30 @@ export interface SiluMulArgs<B extends Backend = 'cpu'> {
   d: number;
   x: Tensor<B>; // [numTokens, 2 * d]
   out?: Tensor<B>; // [numTokens, d]
+  stream?: Stream;
+}
+
+/** Epilogues of decodeGemv (native/include/stratos/ops/decode_gemv.h). */
+export const GEMV_EPILOGUE = { store: 0, add: 1, siluPair: 2 } as const;
+export type GemvEpilogue = keyof typeof GEMV_EPILOGUE;
+
+/**
+ * One-row linear layer fused with its neighbours (batch-1 decode): out = W x, with x first
+ * RMS-normalised when `normWeight` is given; 'add' adds into out (the residual add), 'siluPair'
+ * writes silu(W[j] x) * W[n + j] x (W is gate stacked on up). Rounds where rmsnorm, gemm and
+ * siluMul store, so it matches them up to the order of the f32 sums.
+ */
+export interface DecodeGemvArgs<B extends Backend = 'cpu'> {
+  dtype: ActDType;
+  n: number; // outputs
+  k: number; // input features (GPU: a multiple of 8, <= 16384)
+  epilogue?: GemvEpilogue; // default 'store'
+  eps?: number; // of the norm; default 1e-6
+  x: Tensor<B>; // [k]
+  weight: Tensor<B>; // [n, k]; [2 n, k] for 'siluPair'
+  normWeight?: Tensor<B>; // [k]
+  out?: Tensor<B>; // [n]; required (and read) for 'add'; must not alias x
+  pdl?: boolean;
   stream?: Stream;
 }
 
@@ -721,12 +758,15 @@ function prepRope(b: Backend, a: RopeArgs<Backend>) {
   if (typeof neox !== 'boolean') fail(op, `neox must be a boolean`);
   const positions = tensor(b, op, 'positions', a.positions, 'i32', numTokens);
   if (b === 'cpu') checkIndexRange(op, 'positions', positions as Int32Array, 0, 2 ** 31 - 1);
+  // The fused KV write, checked as kvWrite checks it (its errors then name kvWrite's fields).
+  const kv = a.kvCache === undefined ? null : prepKvWrite(b, { dtype, cacheDtype: dtype, numTokens, numKvHeads, headDim, key: a.k, ...a.kvCache }).args;
   return {
     args: {
       dtype: DTYPE_CODE[dtype], numTokens, numHeads, numKvHeads, headDim, rotDim, theta, neox, positions,
       q: tensor(b, op, 'q', a.q, dtype, numTokens * numHeads * headDim),
       k: tensor(b, op, 'k', a.k, dtype, numTokens * numKvHeads * headDim),
-      stream: streamArg(op, a.stream),
+      ...(kv !== null ? { value: kv.value, slotMapping: kv.slotMapping, kCache: kv.kCache, vCache: kv.vCache, pageSize: kv.pageSize, numPages: kv.numPages } : {}),
+      pdl: pdlArg(op, a.pdl), stream: streamArg(op, a.stream),
     },
   };
 }
@@ -754,7 +794,7 @@ function prepKvWrite(b: Backend, a: KvWriteArgs<Backend>) {
       dtype: DTYPE_CODE[dtype], cacheDtype: DTYPE_CODE[cacheDtype], numTokens, numKvHeads, headDim, pageSize, numPages, kScale, vScale,
       key: tensor(b, op, 'key', a.key, dtype, n), value: tensor(b, op, 'value', a.value, dtype, n), slotMapping,
       kCache: tensor(b, op, 'kCache', a.kCache, cacheDtype, cacheN), vCache: tensor(b, op, 'vCache', a.vCache, cacheDtype, cacheN),
-      stream: streamArg(op, a.stream),
+      pdl: pdlArg(op, a.pdl), stream: streamArg(op, a.stream),
     },
   };
 }
@@ -793,7 +833,7 @@ function prepPagedDecode(b: Backend, a: PagedDecodeArgs<Backend>) {
       maxSeqLen, partitionTokens, scale, kScale, vScale,
       q: tensor(b, op, 'q', a.q, dtype, numSeqs * numHeads * headDim),
       kCache: tensor(b, op, 'kCache', a.kCache, kvDtype, cacheN), vCache: tensor(b, op, 'vCache', a.vCache, kvDtype, cacheN),
-      blockTables, seqLens, out: out.arg, stream: streamArg(op, a.stream),
+      blockTables, seqLens, out: out.arg, fusedReduce: flagArg(op, 'fusedReduce', a.fusedReduce), pdl: pdlArg(op, a.pdl), stream: streamArg(op, a.stream),
     },
     out: out.value,
   };
@@ -851,6 +891,38 @@ function prepSiluMul(b: Backend, a: SiluMulArgs<Backend>) {
   if (b === 'gpu' && d % 8 !== 0) fail(op, `d must be a multiple of 8 on the GPU, got ${d}`);
   const out = output(b, op, 'out', a.out, dtype, numTokens * d);
   return { args: { dtype: DTYPE_CODE[dtype], numTokens, d, x: tensor(b, op, 'x', a.x, dtype, numTokens * 2 * d), out: out.arg, stream: streamArg(op, a.stream) }, out: out.value };
+}
+
+/** An optional boolean argument (default false). */
+function flagArg(op: string, name: string, v: unknown): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== 'boolean') fail(op, `${name} must be a boolean, got ${describe(v)}`);
+  return v;
+}
+
+/** Programmatic dependent launch flag (GPU; the CPU ignores it). */
+const pdlArg = (op: string, v: unknown): boolean => flagArg(op, 'pdl', v);
+
+function prepDecodeGemv(b: Backend, a: DecodeGemvArgs<Backend>) {
+  const op = 'decodeGemv';
+  const dtype = act(b, op, a.dtype);
+  const n = posInt(op, 'n', a.n);
+  const k = posInt(op, 'k', a.k);
+  if (b === 'gpu' && (k % 8 !== 0 || k > 16384)) fail(op, `k must be a multiple of 8 and <= 16384 on the GPU, got ${k}`);
+  const epilogue = a.epilogue === undefined ? 'store' : oneOf(op, 'epilogue', a.epilogue, Object.keys(GEMV_EPILOGUE) as GemvEpilogue[]);
+  if (epilogue === 'add' && (a.out === undefined || a.out === null)) fail(op, "out must be given for epilogue 'add' (it is added into)");
+  if (a.out !== undefined && a.out === a.x) fail(op, 'out must not alias x');
+  const eps = a.eps === undefined ? 1e-6 : finite(op, 'eps', a.eps);
+  if (eps < 0) fail(op, `eps must be >= 0, got ${eps}`);
+  const rows = epilogue === 'siluPair' ? 2 * n : n;
+  const out = output(b, op, 'out', a.out, dtype, n);
+  const args = {
+    dtype: DTYPE_CODE[dtype], n, k, epilogue: GEMV_EPILOGUE[epilogue], eps,
+    x: tensor(b, op, 'x', a.x, dtype, k), weight: tensor(b, op, 'weight', a.weight, dtype, rows * k),
+    normWeight: optionalTensor(b, op, 'normWeight', a.normWeight, dtype, k),
+    out: out.arg, pdl: pdlArg(op, a.pdl), stream: streamArg(op, a.stream),
+  };
+  return { args, out: out.value };
 }
 
 function prepGemm(b: Backend, a: GemmArgs<Backend>) {
@@ -1000,6 +1072,7 @@ export interface CpuOps {
   pagedDecode(a: PagedDecodeArgs<'cpu'>): HostArray;
   prefill(a: PrefillArgs<'cpu'>): HostArray;
   siluMul(a: SiluMulArgs<'cpu'>): HostArray;
+  decodeGemv(a: DecodeGemvArgs<'cpu'>): HostArray;
   gemm(a: GemmArgs<'cpu'>): HostArray;
   sample(a: SampleArgs<'cpu'>): SampleResult;
   loraShrink(a: LoraShrinkArgs<'cpu'>): Float32Array;
@@ -1020,6 +1093,7 @@ function makeCpu(): CpuOps {
     pagedDecode: (a) => run('paged_decode', prepPagedDecode('cpu', a as PagedDecodeArgs<Backend>)),
     prefill: (a) => run('prefill', prepPrefill('cpu', a as PrefillArgs<Backend>)),
     siluMul: (a) => run('silu_mul', prepSiluMul('cpu', a as SiluMulArgs<Backend>)),
+    decodeGemv: (a) => run('decode_gemv', prepDecodeGemv('cpu', a as DecodeGemvArgs<Backend>)),
     gemm: (a) => run('gemm', prepGemm('cpu', a as GemmArgs<Backend>)),
     sample: (a) => run('sampling', prepSample('cpu', a as SampleArgs<Backend>)),
     loraShrink: (a) => run('lora_shrink', prepLoraShrink('cpu', a as LoraShrinkArgs<Backend>)),
@@ -1071,6 +1145,7 @@ export interface GpuOps {
   pagedDecode(a: PagedDecodeArgs<'gpu'>): void;
   prefill(a: PrefillArgs<'gpu'>): void;
   siluMul(a: SiluMulArgs<'gpu'>): void;
+  decodeGemv(a: DecodeGemvArgs<'gpu'>): void;
   gemm(a: GemmArgs<'gpu'>): void;
   sample(a: SampleArgs<'gpu'>): void;
   loraShrink(a: LoraShrinkArgs<'gpu'>): void;
@@ -1172,6 +1247,7 @@ function makeGpu(m: Addon, status: GpuStatus): GpuOps {
     pagedDecode: (a) => run('paged_decode', prepPagedDecode('gpu', a as PagedDecodeArgs<Backend>)),
     prefill: (a) => run('prefill', prepPrefill('gpu', a as PrefillArgs<Backend>)),
     siluMul: (a) => run('silu_mul', prepSiluMul('gpu', a as SiluMulArgs<Backend>)),
+    decodeGemv: (a) => run('decode_gemv', prepDecodeGemv('gpu', a as DecodeGemvArgs<Backend>)),
     gemm: (a) => {
       if (!status.withCublas) throw new NativeError('no_cublas', 'gemm: the addon was built without cuBLAS (cublasLt.h was missing)');
       run('gemm', prepGemm('gpu', a as GemmArgs<Backend>));

@@ -73,6 +73,8 @@ export interface Device {
   pagedDecode(a: OpArgs): void;
   prefill(a: OpArgs): void;
   siluMul(a: OpArgs): void;
+  /** One-row linear layer with its norm / residual add / SiLU-and-mul fused (batch-1 decode). */
+  decodeGemv(a: OpArgs): void;
   /** Multi-LoRA: y[t] = A[slot(t)] x[t] (f32 out). */
   loraShrink(a: OpArgs): void;
   /** Multi-LoRA: out[t] += scale[slot(t)] · B[slot(t)] y[t]. */
@@ -160,6 +162,7 @@ export function cpuDevice(dtype: ActDtype, rowBucket: (n: number) => number = (n
     pagedDecode: (a) => void ops.pagedDecode(a as never),
     prefill: (a) => void ops.prefill(a as never),
     siluMul: (a) => void ops.siluMul(a as never),
+    decodeGemv: (a) => void ops.decodeGemv(a as never),
     loraShrink: (a) => void ops.loraShrink(a as never),
     loraExpand: (a) => ops.loraExpand(a as never),
     gemm: (a) => void ops.gemm(a as never),
@@ -305,6 +308,7 @@ export function gpuDevice(dtype: 'bf16', scratchBytes: number, stream: bigint): 
     pagedDecode: (a) => g.pagedDecode(withStream(a) as never),
     prefill: (a) => g.prefill(withStream(a) as never),
     siluMul: (a) => g.siluMul(withStream(a) as never),
+    decodeGemv: (a) => g.decodeGemv(withStream(a) as never),
     loraShrink: (a) => g.loraShrink(withStream(a) as never),
     loraExpand: (a) => g.loraExpand(withStream(a) as never),
     gemm: (a) => g.gemm(withStream(a) as never),

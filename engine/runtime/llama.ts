@@ -79,10 +79,24 @@ export class LlamaModel {
    */
   fuseQkv = false;
   /**
+   * Single-row decode steps without LoRA run each layer as four one-row kernels (decodeGemv):
+   * q/k/v with the input norm in front, o and down adding into the residual stream, gate/up with
+   * the post-attention norm in front and SiLU-and-mul behind; rope writes the KV cache in the same
+   * launch, and attention merges its split in its own last blocks. Six launches a layer where the
+   * unfused path has 11 with fused q/k/v and 13 without. With `decodePdl` they launch as programmatic dependents on the GPU.
+   * Changes rounding (f32 sums in another order), so it is fixed before a runner captures graphs.
+   * Models whose widths the kernel does not take run unfused.
+   */
+  fuseDecode = false;
+  /** fuseDecode's kernels as programmatic dependents (GPU; off only to measure what PDL buys). */
+  decodePdl = true;
+  /**
    * Shortest flash-decoding split (tokens, a power of two <= 512). Shorter splits put more blocks on
    * a small batch's attention (batch 1 has one block per head and split). Fixed before capturing graphs.
    */
   decodeMinPartitionTokens = 128;
+  /** Whether decodeGemv takes this model's widths (on the GPU: multiples of 8 up to 16,384). */
+  private readonly decodeGemvFits: boolean;
 
   constructor(
     readonly device: Device,
@@ -111,6 +125,8 @@ export class LlamaModel {
     this.finalNorm = loader.load(['model.norm.weight']);
     this.lmHead = loader.load(['lm_head.weight']);
     this.blockElems = c.numKvHeads * kv.pageSizeTokens * c.headDim;
+    const widths = [c.hiddenSize, c.numHeads * c.headDim, c.ffnSize];
+    this.decodeGemvFits = device.kind === 'cpu' || widths.every((w) => w % 8 === 0 && w <= 16384);
     for (let l = 0; l < c.numLayers; l++) {
       this.kCache.push(device.zeros(device.dtype, kv.numBlocks * this.blockElems));
       this.vCache.push(device.zeros(device.dtype, kv.numBlocks * this.blockElems));
@@ -167,7 +183,9 @@ export class LlamaModel {
     const kvDim = c.numKvHeads * c.headDim;
     const h = dev.scratch(dt, T * H); // residual stream [T, hidden]
     const x = dev.scratch(dt, T * H); // normed input of the next matmul
-    const fused = this.fuseQkv && T === 1 && lora === null;
+    const oneRow = T === 1 && lora === null;
+    if (oneRow && layout.numDecode === 1 && layout.sampleRows.length <= 1 && this.fuseDecode && this.decodeGemvFits) return this.encodeOneRowDecode(layout, idx);
+    const fused = this.fuseQkv && oneRow;
     const qkvOut = fused ? dev.scratch(dt, qDim + 2 * kvDim) : null;
     const q = qkvOut !== null ? dev.view(qkvOut, dt, 0, qDim) : dev.scratch(dt, T * qDim);
     const k = qkvOut !== null ? dev.view(qkvOut, dt, qDim, kvDim) : dev.scratch(dt, T * kvDim);
@@ -237,14 +255,75 @@ export class LlamaModel {
     dev.embedding({ dtype: dt, vocab: T, hidden: H, numTokens: SR, table: h, ids: sampleRows, out: hSampled });
     const final = dev.scratch(dt, SR * H);
     dev.rmsnorm({ dtype: dt, numTokens: SR, hidden: H, eps, x: ySampled, residual: hSampled, weight: this.finalNorm, out: final });
-    if (dev.gemmF32Out) {
-      const logits = dev.scratch('f32', SR * c.vocabSize) as Float32Array;
-      dev.gemm({ dtype: dt, outDtype: 'f32', m: SR, n: c.vocabSize, k: H, a: final, b: this.lmHead, c: logits });
-      return { dtype: 'f32', logits, rows: S };
+    return this.lmHeadLogits(final, SR, S);
+  }
+
+  /**
+   * encode() for a step of one decode row without LoRA (fuseDecode). The o and down kernels add
+   * into the residual stream h in place, so each norm (fused into the kernel after it) reads h
+   * alone, and the final norm too.
+   */
+  private encodeOneRowDecode(layout: StepLayout, idx: StepTensors): DeviceLogits | null {
+    const c = this.config;
+    const dev = this.device;
+    const dt: ActDtype = dev.dtype;
+    const pdl = dev.kind === 'gpu' && this.decodePdl;
+    const [ids, positions, slots, decodeTables, decodeLens] = idx;
+    const H = c.hiddenSize;
+    const qDim = c.numHeads * c.headDim;
+    const kvDim = c.numKvHeads * c.headDim;
+    const eps = c.rmsNormEps;
+    const h = dev.scratch(dt, H); // the residual stream
+    const qkv = dev.scratch(dt, qDim + 2 * kvDim);
+    const q = dev.view(qkv, dt, 0, qDim);
+    const k = dev.view(qkv, dt, qDim, kvDim);
+    const v = dev.view(qkv, dt, qDim + kvDim, kvDim);
+    const attn = dev.scratch(dt, qDim);
+    const act = dev.scratch(dt, c.ffnSize);
+    const partitionTokens = decodePartitionTokens(dev.rowBucket(1) * c.numHeads, contextBucket(layout.decodeMaxLen), dev.smCount, this.decodeMinPartitionTokens);
+    dev.embedding({ dtype: dt, vocab: c.vocabSize, hidden: H, numTokens: 1, table: this.embed, ids, out: h });
+    for (let l = 0; l < c.numLayers; l++) {
+      const w = this.layers[l];
+      const cache = { numKvHeads: c.numKvHeads, headDim: c.headDim, pageSize: this.kv.pageSizeTokens, numPages: this.kv.numBlocks, kCache: this.kCache[l], vCache: this.vCache[l] };
+      dev.decodeGemv({ dtype: dt, n: qDim + 2 * kvDim, k: H, eps, x: h, normWeight: w.inputNorm, weight: w.qkv, out: qkv, pdl });
+      const kvCache = { value: v, slotMapping: slots, kCache: cache.kCache, vCache: cache.vCache, pageSize: cache.pageSize, numPages: cache.numPages };
+      dev.rope({ dtype: dt, numTokens: 1, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, theta: c.ropeTheta, neox: true, positions, q, k, kvCache, pdl });
+      dev.pagedDecode({
+        dtype: dt, kvDtype: dt, numSeqs: 1, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
+        q, blockTables: decodeTables, seqLens: decodeLens, out: attn, ...cache, fusedReduce: true, pdl,
+      });
+      dev.decodeGemv({ dtype: dt, n: H, k: qDim, x: attn, weight: w.o, epilogue: 'add', out: h, pdl });
+      dev.decodeGemv({ dtype: dt, n: c.ffnSize, k: H, eps, x: h, normWeight: w.postNorm, weight: w.gateUp, epilogue: 'siluPair', out: act, pdl });
+      dev.decodeGemv({ dtype: dt, n: H, k: c.ffnSize, x: act, weight: w.down, epilogue: 'add', out: h, pdl });
     }
-    const logits = dev.scratch(dt, SR * c.vocabSize);
-    dev.gemm({ dtype: dt, m: SR, n: c.vocabSize, k: H, a: final, b: this.lmHead, c: logits });
-    return { dtype: dt, logits, rows: S };
+    if (layout.numSampled === 0) {
+      dev.sync();
+      return null;
+    }
+    if (!dev.gemmF32Out) {
+      // The LM head with the final norm in front, in the 16-bit logits the GEMM would write.
+      const logits = dev.scratch(dt, c.vocabSize);
+      dev.decodeGemv({ dtype: dt, n: c.vocabSize, k: H, eps, x: h, normWeight: this.finalNorm, weight: this.lmHead, out: logits, pdl });
+      return { dtype: dt, logits, rows: 1 };
+    }
+    const final = dev.scratch(dt, H);
+    dev.rmsnorm({ dtype: dt, numTokens: 1, hidden: H, eps, x: h, weight: this.finalNorm, out: final });
+    return this.lmHeadLogits(final, 1, 1);
+  }
+
+  /** The LM head over `rows` normed rows, of which the first `sampled` are the step's samples. */
+  private lmHeadLogits(final: Tensor, rows: number, sampled: number): DeviceLogits {
+    const c = this.config;
+    const dev = this.device;
+    const dt: ActDtype = dev.dtype;
+    if (dev.gemmF32Out) {
+      const logits = dev.scratch('f32', rows * c.vocabSize) as Float32Array;
+      dev.gemm({ dtype: dt, outDtype: 'f32', m: rows, n: c.vocabSize, k: c.hiddenSize, a: final, b: this.lmHead, c: logits });
+      return { dtype: 'f32', logits, rows: sampled };
+    }
+    const logits = dev.scratch(dt, rows * c.vocabSize);
+    dev.gemm({ dtype: dt, m: rows, n: c.vocabSize, k: c.hiddenSize, a: final, b: this.lmHead, c: logits });
+    return { dtype: dt, logits, rows: sampled };
   }
 }
 

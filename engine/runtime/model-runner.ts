@@ -47,6 +47,8 @@ export interface LlamaRunnerOptions {
   readonly graphMaxRows?: number;
   /** One q/k/v GEMM in single-row steps without LoRA (LlamaModel.fuseQkv; default off). */
   readonly fuseQkv?: boolean;
+  /** Batch-1 decode steps through the fused one-row kernels (LlamaModel.fuseDecode; default off). */
+  readonly fuseDecode?: boolean;
   /** Shortest flash-decoding split in tokens (LlamaModel.decodeMinPartitionTokens): a power of two in [16, 512], default 128. */
   readonly decodeMinPartitionTokens?: number;
 }
@@ -117,6 +119,7 @@ export class LlamaRunner implements ModelRunner {
         : gpuDevice('bf16', workspaceBytes(weights, gpuRowBucket(options.maxNumBatchedTokens), gpuRowBucket(options.maxNumSeqs)), this.stream);
     this.model = new LlamaModel(this.device, weights, options.kv);
     this.model.fuseQkv = options.fuseQkv ?? false;
+    this.model.fuseDecode = options.fuseDecode ?? false;
     const minPart = options.decodeMinPartitionTokens ?? 128;
     if (!Number.isSafeInteger(minPart) || minPart < 16 || minPart > 512 || (minPart & (minPart - 1)) !== 0) {
       throw new EngineError('decode_partition', `decodeMinPartitionTokens = ${minPart}: must be a power of two in [16, 512]`);

@@ -59,6 +59,8 @@ export interface EngineBenchOptions {
   readonly cudaGraphs?: boolean;
   /** One q/k/v GEMM in single-row steps (LlamaRunnerOptions.fuseQkv). */
   readonly fuseQkv?: boolean;
+  /** Batch-1 decode through the fused one-row kernels (LlamaRunnerOptions.fuseDecode). */
+  readonly fuseDecode?: boolean;
   /** Shortest flash-decoding split in tokens (LlamaRunnerOptions.decodeMinPartitionTokens). */
   readonly decodeMinSplit?: number;
 }
@@ -183,6 +185,7 @@ export async function buildLlamaRunner(config: SimConfig, opts: EngineBenchOptio
     ...(lora !== null ? { lora: lora.lora } : {}),
     ...(opts.cudaGraphs === true ? { cudaGraphs: true } : {}),
     ...(opts.fuseQkv === true ? { fuseQkv: true } : {}),
+    ...(opts.fuseDecode === true ? { fuseDecode: true } : {}),
     ...(opts.decodeMinSplit !== undefined ? { decodeMinPartitionTokens: opts.decodeMinSplit } : {}),
   });
   const loraInfo =
@@ -328,6 +331,7 @@ interface EngineBenchArgs extends SimulateArgs {
   'min-p'?: number;
   'cuda-graphs'?: boolean;
   'fuse-qkv'?: boolean;
+  'fuse-decode'?: boolean;
   'decode-min-split'?: number;
 }
 
@@ -352,6 +356,7 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
       .option('min-p', { type: 'number', describe: 'min-p (0: off)' })
       .option('cuda-graphs', { type: 'boolean', default: false, describe: 'gpu: replay decode-only steps (no LoRA, no block copies) from CUDA graphs, one per row bucket and context bucket' })
       .option('fuse-qkv', { type: 'boolean', default: false, describe: 'one q/k/v GEMM in single-row steps (batch-1 decode; changes rounding slightly)' })
+      .option('fuse-decode', { type: 'boolean', default: false, describe: 'batch-1 decode steps through fused one-row kernels: norm, residual add and SiLU-and-mul inside the matrix-vector kernels, launched back to back with programmatic dependent launch (changes rounding slightly)' })
       .option('decode-min-split', { type: 'number', describe: 'shortest flash-decoding split in tokens, a power of two in [16, 512] (default 128; 32 is fastest at batch 1)' })
       .example('stratos engine bench --backend gpu --model llama2-13b --allocator contiguous --sampling cpu --policy static --out out/baseline', 'the case study\'s baseline stack')
       .example('stratos engine bench --backend cpu --model tiny --rate 4 --duration 2 --input-tokens uniform:8:64 --output-tokens uniform:4:16 --out out/e', '')
@@ -393,6 +398,7 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
         ...(args['save-weights'] !== undefined ? { saveWeights: args['save-weights'] } : {}),
         ...(args['cuda-graphs'] === true ? { cudaGraphs: true } : {}),
         ...(args['fuse-qkv'] === true ? { fuseQkv: true } : {}),
+        ...(args['fuse-decode'] === true ? { fuseDecode: true } : {}),
         ...(args['decode-min-split'] !== undefined ? { decodeMinSplit: args['decode-min-split'] } : {}),
       });
       process.stdout.write(summaryTable(summary) + '\n');

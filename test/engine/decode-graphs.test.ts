@@ -134,6 +134,54 @@ describe('fused q/k/v GEMM', () => {
   });
 });
 
+describe('fused one-row decode (fuseDecode)', () => {
+  for (const dtype of ['f32', 'bf16'] as const) {
+    it(`gives the unfused logits on the CPU (${dtype}) up to the order of f32 sums, and leaves other steps alone`, () => {
+      const w = randomWeights(MICRO, 5);
+      const mk = (fuseDecode: boolean) => new LlamaRunner(w, { backend: 'cpu', dtype, kv: { numBlocks: 16, pageSizeTokens: PAGE }, maxNumBatchedTokens: 64, maxNumSeqs: 8, fuseDecode });
+      const [a, b] = [mk(false), mk(true)];
+      expect(b.model.fuseDecode).toBe(true);
+      const table = [0, 1, 2, 3];
+      const other = [4, 5, 6, 7];
+      const prompt = { tokenIds: Int32Array.of(1, 2, 3, 4, 5), contextTokens: 0, blockTable: table, samples: true };
+      // A prefill and a two-row decode take the unfused path: identical logits, no fused kernel.
+      let gemvCalls = 0;
+      const dev = b.model.device;
+      const gemv = dev.decodeGemv.bind(dev);
+      dev.decodeGemv = (args) => {
+        gemvCalls++;
+        gemv(args);
+      };
+      expect(Array.from(b.forwardLogits([prompt]))).toEqual(Array.from(a.forwardLogits([prompt])));
+      const second = { ...prompt, blockTable: other };
+      expect(Array.from(b.forwardLogits([second]))).toEqual(Array.from(a.forwardLogits([second])));
+      const two = [decodeSeq(5, table, 7), decodeSeq(5, other, 8)];
+      expect(Array.from(b.forwardLogits(two))).toEqual(Array.from(a.forwardLogits(two)));
+      expect(gemvCalls).toBe(0);
+      // Single decode rows: the fused kernels, logits within rounding and the same argmax.
+      const tol = dtype === 'f32' ? 1e-4 : 0.05;
+      for (let s = 0; s < 6; s++) {
+        const d = decodeSeq(6 + s, table, 10 + s);
+        const want = a.forwardLogits([d]);
+        const got = b.forwardLogits([d]);
+        let maxAbs = 0;
+        let maxRef = 0;
+        for (let i = 0; i < want.length; i++) {
+          maxAbs = Math.max(maxAbs, Math.abs(got[i] - want[i]));
+          maxRef = Math.max(maxRef, Math.abs(want[i]));
+        }
+        expect(maxAbs).toBeLessThanOrEqual(tol * maxRef);
+        expect(argmax(got)).toBe(argmax(want));
+      }
+      expect(gemvCalls).toBe(6 * 4 * MICRO.numLayers);
+      a.close();
+      b.close();
+    });
+  }
+});
+
+const argmax = (xs: Float32Array): number => xs.reduce((best, v, i) => (v > xs[best] ? i : best), 0);
+
 describe('decodeMinPartitionTokens', () => {
   it('accepts powers of two in [16, 512] and names the value otherwise', () => {
     const w = randomWeights(MICRO, 1);

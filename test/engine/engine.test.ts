@@ -111,6 +111,20 @@ describe('the engine bench command line', () => {
     }
   });
 
+  it('--fuse-decode serves the same requests (one-row decode steps through the fused kernels)', () => {
+    const out = mkdtempSync(join(tmpdir(), 'stratos-bench-cli-'));
+    try {
+      const r = stratos('engine', 'bench', '--backend', 'cpu', '--model', 'tiny', '--rate', '3', '--duration', '1', '--input-tokens', 'uniform:4:16', '--output-tokens', 'uniform:4:8', '--seed', '5', '--fuse-decode', '--out', out);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
+      expect(summary.completed).toBe(summary.requests);
+      expect(summary.requests).toBeGreaterThan(0);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  });
+
   it('a bad backend or model exits 2 naming the value and what is allowed', () => {
     const backend = stratos('engine', 'bench', '--backend', 'tpu');
     expect(backend.status).toBe(2);

@@ -123,6 +123,30 @@ describe('rope', () => {
     check(decode(dtype, q0), decode(dtype, q), numHeads);
     check(decode(dtype, k0), decode(dtype, k), numKvHeads);
   });
+
+  it('with kvCache writes what rope then kvWrite write (the same cache bits, padding slots skipped)', () => {
+    const r = rng(9);
+    const [numTokens, numHeads, numKvHeads, headDim, pageSize, numPages] = [4, 4, 2, 16, 4, 3];
+    const q0 = encode('bf16', randn(r, numTokens * numHeads * headDim));
+    const k0 = encode('bf16', randn(r, numTokens * numKvHeads * headDim));
+    const value = encode('bf16', randn(r, numTokens * numKvHeads * headDim));
+    const positions = new Int32Array([3, 0, 7, 11]);
+    const slotMapping = new Int32Array([3, -1, 7, 11]);
+    const cacheN = numPages * numKvHeads * pageSize * headDim;
+    const base = { dtype: 'bf16' as const, numTokens, numHeads, numKvHeads, headDim, rotDim: 12, neox: true, positions };
+    const [q1, k1, kc1, vc1] = [q0.slice(), k0.slice(), new Uint16Array(cacheN), new Uint16Array(cacheN)];
+    ops.rope({ ...base, q: q1, k: k1 });
+    ops.kvWrite({ dtype: 'bf16', cacheDtype: 'bf16', numTokens, numKvHeads, headDim, pageSize, numPages, key: k1, value, slotMapping, kCache: kc1, vCache: vc1 });
+    const [q2, k2, kc2, vc2] = [q0.slice(), k0.slice(), new Uint16Array(cacheN), new Uint16Array(cacheN)];
+    ops.rope({ ...base, q: q2, k: k2, kvCache: { value, slotMapping, kCache: kc2, vCache: vc2, pageSize, numPages } });
+    expect(Array.from(q2)).toEqual(Array.from(q1));
+    expect(Array.from(k2)).toEqual(Array.from(k1));
+    expect(Array.from(kc2)).toEqual(Array.from(kc1));
+    expect(Array.from(vc2)).toEqual(Array.from(vc1));
+    expect(kc2.some((x) => x !== 0)).toBe(true);
+    // Its cache arguments are checked as kvWrite's.
+    expect(() => ops.rope({ ...base, q: q0.slice(), k: k0.slice(), kvCache: { value, slotMapping: new Int32Array([0, 1, 2, 99]), kCache: kc2, vCache: vc2, pageSize, numPages } })).toThrow(/kvWrite: slotMapping\[3\] = 99 is out of range/);
+  });
 });
 
 // Builds a paged cache holding random K/V for each sequence (through kvWrite); returns the values

@@ -6,7 +6,7 @@
 import { gpu, type DeviceBuffer } from '../../../native/index.js';
 import type { Device, OpArgs } from '../device.js';
 
-const KERNEL_OPS = ['embedding', 'rmsnorm', 'rope', 'kvWrite', 'pagedDecode', 'prefill', 'siluMul', 'gemm', 'loraShrink', 'loraExpand'] as const;
+const KERNEL_OPS = ['embedding', 'rmsnorm', 'rope', 'kvWrite', 'pagedDecode', 'prefill', 'siluMul', 'gemm', 'decodeGemv', 'loraShrink', 'loraExpand'] as const;
 const BUSY_BYTES = 2 ** 31;
 const BUSY_COPIES = 12;
 
@@ -53,7 +53,8 @@ export class OpProfiler {
         g.record(e0, stream);
         f(a);
         g.record(e1, stream);
-        const label = op === 'gemm' ? `gemm m=${String(a.m)} n=${String(a.n)} k=${String(a.k)}` : op;
+        const label =
+          op === 'gemm' ? `gemm m=${String(a.m)} n=${String(a.n)} k=${String(a.k)}` : op === 'decodeGemv' ? `decodeGemv n=${String(a.n)} k=${String(a.k)} ${String(a.epilogue ?? 'store')}${a.normWeight ? '+norm' : ''}` : op;
         this.marks.push({ label, e0, e1, op, args: a });
       };
     }

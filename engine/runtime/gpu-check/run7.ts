@@ -1,6 +1,6 @@
 // GPU check of CUDA graphs for decode steps (issue 6, "7B batch-1 decode <= 3.6 ms per token").
 // Run on the H200 by run7.sh / run7-final.sh (bundled to dist-graph/run7.mjs; the GPU machine has no npm).
-// Usage: node dist-graph/run7.mjs OUT_DIR MODE(tiny|7b|7b-final|prof)
+// Usage: node dist-graph/run7.mjs OUT_DIR MODE(tiny|7b|7b-final|7b-fused|prof)
 //   tiny:     greedy engine runs with graphs off, on (capture), on again (replay), also with the
 //             fused q/k/v GEMM and a 32-token decode split: every request's tokens must be equal
 //             between eager and graph runs.
@@ -10,7 +10,11 @@
 //   7b-final: the roofline; the default path at batch 1; graphs + fused q/k/v with the shortest
 //             decode split 128, 64, 32 at batch 1 (teacher-forced logits against the default's);
 //             the fastest split at batch 8 and 64.
-//   prof:     kernel time per op of a 7B decode step (batch 1 and 8, fused q/k/v off and on; env
+//   7b-fused: the roofline; batch 1 with graphs through the fused one-row kernels (fuseDecode,
+//             with and without PDL) against graphs + fused q/k/v, all with the 32-token split;
+//             teacher-forced logits of each against the default path, greedy tokens between them.
+//   prof:     kernel time per op of a 7B decode step (batch 1 and 8: unfused, fused q/k/v, fused
+//             one-row decode (batch 1 only; PDL off, since event pairs serialize kernels); env
 //             STRATOS_PROF_MIN_SPLIT sets the shortest decode split), launch gaps excluded: the GPU
 //             is kept busy by device copies while the whole step and an event pair around every op
 //             are queued, so each pair measures its kernel (plus the event records' own cost).
@@ -149,7 +153,9 @@ function teacherForced(runner: LlamaRunner, prompt: Int32Array, tokens: readonly
   return { logits: out, tokens: picked };
 }
 
-async function batches(runner: LlamaRunner, numBlocks: number, name: string, list: readonly number[]): Promise<void> {
+/** Eager and graph decode runs at each batch size; returns the last graph run's greedy outputs. */
+async function batches(runner: LlamaRunner, numBlocks: number, name: string, list: readonly number[]): Promise<Map<number, number[]>> {
+  let last = new Map<number, number[]>();
   for (const b of list) {
     const lens = Array.from({ length: b }, () => ({ prompt: 128, output: 128 }));
     const warm = Array.from({ length: b }, () => ({ prompt: 128, output: 16 }));
@@ -170,17 +176,34 @@ async function batches(runner: LlamaRunner, numBlocks: number, name: string, lis
     };
     results[`${name}_batch${b}`] = r;
     log(`${name}_batch${b}: ${JSON.stringify(r)}`);
+    last = graph.outputs;
   }
+  return last;
+}
+
+/** The 7B modes' weights, KV size and prompt, after the roofline is measured. */
+function setup7b(): { w: ModelWeights; numBlocks: number; prompt: Int32Array } {
+  const w = randomWeights(modelConfig('llama2-7b'), 1);
+  roofline(w);
+  log(`roofline: ${results.llama7b_roofline_batch1_ms} ms at ${results.copy_bandwidth_tb_per_s} TB/s`);
+  return { w, numBlocks: 2400, prompt: Int32Array.from({ length: 32 }, (_, i) => (i * 7919 + 11) % 32000) };
+}
+
+/** Teacher-forced logits of a path against the reference path's: largest difference and argmax agreement. */
+function logitsAgainst(tf: { logits: Float32Array; tokens: number[] }, ref: { logits: Float32Array; tokens: number[] }) {
+  let maxAbs = 0;
+  let maxRef = 0;
+  for (let i = 0; i < tf.logits.length; i++) {
+    maxAbs = Math.max(maxAbs, Math.abs(tf.logits[i] - ref.logits[i]));
+    maxRef = Math.max(maxRef, Math.abs(ref.logits[i]));
+  }
+  return { steps_compared: tf.tokens.length, max_abs: maxAbs, relative_max_abs_over_max_logit: maxAbs / maxRef, teacher_forced_argmax_agree: tf.tokens.filter((t, i) => t === ref.tokens[i]).length };
 }
 
 if (mode === '7b-final') {
   // The default path, then graphs + fused q/k/v with the shortest decode split 128, 64 and 32
   // (batch 1), then the fastest of those at batch 8 and 64; logits of each against the default's.
-  const w = randomWeights(modelConfig('llama2-7b'), 1);
-  const numBlocks = 2400;
-  roofline(w);
-  log(`roofline: ${results.llama7b_roofline_batch1_ms} ms at ${results.copy_bandwidth_tb_per_s} TB/s`);
-  const prompt = Int32Array.from({ length: 32 }, (_, i) => (i * 7919 + 11) % 32000);
+  const { w, numBlocks, prompt } = setup7b();
   const mk = (fuseQkv: boolean, minPart: number) =>
     new LlamaRunner(w, { backend: 'gpu', dtype: 'bf16', kv: { numBlocks, pageSizeTokens: page }, maxNumBatchedTokens: 8192, maxNumSeqs: 64, cudaGraphs: true, fuseQkv, decodeMinPartitionTokens: minPart });
   const base = mk(false, 128);
@@ -191,14 +214,8 @@ if (mode === '7b-final') {
   for (const minPart of [128, 64, 32]) {
     const runner = mk(true, minPart);
     const tf = teacherForced(runner, prompt, ref.tokens, 8);
-    let maxAbs = 0;
-    let maxRef = 0;
-    for (let i = 0; i < tf.logits.length; i++) {
-      maxAbs = Math.max(maxAbs, Math.abs(tf.logits[i] - ref.logits[i]));
-      maxRef = Math.max(maxRef, Math.abs(ref.logits[i]));
-    }
     const name = `llama7b_fused_split${minPart}`;
-    results[`${name}_vs_default_logits`] = { steps_compared: 9, max_abs: maxAbs, relative_max_abs_over_max_logit: maxAbs / maxRef, teacher_forced_argmax_agree: tf.tokens.filter((t, i) => t === ref.tokens[i]).length };
+    results[`${name}_vs_default_logits`] = logitsAgainst(tf, ref);
     log(`${name} vs default logits: ${JSON.stringify(results[`${name}_vs_default_logits`])}`);
     await batches(runner, numBlocks, name, [1]);
     const g = (results[`${name}_batch1`] as { graphs: { step_gpu_ms_median: number } }).graphs.step_gpu_ms_median;
@@ -209,6 +226,36 @@ if (mode === '7b-final') {
   const runner = mk(true, best.minPart);
   await batches(runner, numBlocks, `llama7b_fused_split${best.minPart}`, [8, 64]);
   runner.close();
+}
+
+if (mode === '7b-fused') {
+  // The fused one-row decode (LlamaModel.fuseDecode, PDL on and off) against run7's best path
+  // (graphs + fused q/k/v + 32-token split), batch 1; logits of each against the default path's.
+  const { w, numBlocks, prompt } = setup7b();
+  const mk = (fuseQkv: boolean, fuseDecode: boolean, minPart: number) =>
+    new LlamaRunner(w, { backend: 'gpu', dtype: 'bf16', kv: { numBlocks, pageSizeTokens: page }, maxNumBatchedTokens: 8192, maxNumSeqs: 64, cudaGraphs: true, fuseQkv, fuseDecode, decodeMinPartitionTokens: minPart });
+  const base = mk(false, false, 128);
+  const ref = teacherForced(base, prompt, null, 8);
+  base.close();
+  const variants = [
+    { name: 'llama7b_fused_qkv_split32', fuseQkv: true, fuseDecode: false, pdl: true },
+    { name: 'llama7b_fuse_decode_split32', fuseQkv: false, fuseDecode: true, pdl: true },
+    { name: 'llama7b_fuse_decode_nopdl_split32', fuseQkv: false, fuseDecode: true, pdl: false },
+    { name: 'llama7b_fuse_decode_split16', fuseQkv: false, fuseDecode: true, pdl: true, minPart: 16 },
+  ];
+  const graphOutputs: Map<number, number[]>[] = [];
+  for (const v of variants) {
+    const runner = mk(v.fuseQkv, v.fuseDecode, v.minPart ?? 32);
+    runner.model.decodePdl = v.pdl;
+    const tf = teacherForced(runner, prompt, ref.tokens, 8);
+    results[`${v.name}_vs_default_logits`] = logitsAgainst(tf, ref);
+    log(`${v.name} vs default logits: ${JSON.stringify(results[`${v.name}_vs_default_logits`])}`);
+    graphOutputs.push(await batches(runner, numBlocks, v.name, [1]));
+    runner.close();
+  }
+  results.greedy_tokens_fuse_decode_vs_fused_qkv = sameTokens(graphOutputs[0], graphOutputs[1]);
+  results.greedy_tokens_fuse_decode_pdl_vs_nopdl = sameTokens(graphOutputs[1], graphOutputs[2]);
+  log(`greedy tokens (graphs, batch 1, 128 steps): fuse-decode vs fused q/k/v ${JSON.stringify(results.greedy_tokens_fuse_decode_vs_fused_qkv)}, pdl vs none ${JSON.stringify(results.greedy_tokens_fuse_decode_pdl_vs_nopdl)}`);
 }
 
 if (mode === 'prof') {
@@ -226,8 +273,11 @@ if (mode === 'prof') {
     const tables = Array.from({ length: batch }, (_, i) => Array.from({ length: 16 }, (_, p) => i * 16 + p));
     dev.resetScratch();
     model.forward({ seqs: tables.map((t, i) => ({ tokenIds: Int32Array.from({ length: 128 }, (_, j) => (i * 7 + j) % 32000), contextTokens: 0, blockTable: t, samples: true })), blockCopies: [] });
-    for (const fuse of [false, true]) {
-      model.fuseQkv = fuse;
+    // Event pairs serialize the kernels, so PDL is off here: each pair times its kernel alone.
+    model.decodePdl = false;
+    for (const variant of ['', '_fused_qkv', '_fuse_decode'] as const) {
+      model.fuseQkv = variant === '_fused_qkv';
+      model.fuseDecode = variant === '_fuse_decode';
       const perStep: Map<string, OpTime>[] = [];
       const spans: number[] = [];
       for (let s = 0; s < 7; s++) {
@@ -242,8 +292,8 @@ if (mode === 'prof') {
         spans.push(profiler.spanUs());
       }
       const { table, sum } = opTable(perStep);
-      profile[`batch${batch}${fuse ? '_fused_qkv' : ''}`] = { kernel_us_sum: Math.round(sum), first_to_last_event_us_median: Math.round(median(spans)), ops: table };
-      log(`prof batch ${batch} fuse ${fuse}: kernels ${Math.round(sum)} us, span ${Math.round(median(spans))} us: ${JSON.stringify(table)}`);
+      profile[`batch${batch}${variant}`] = { kernel_us_sum: Math.round(sum), first_to_last_event_us_median: Math.round(median(spans)), ops: table };
+      log(`prof batch ${batch}${variant}: kernels ${Math.round(sum)} us, span ${Math.round(median(spans))} us: ${JSON.stringify(table)}`);
     }
   }
   results.profile = profile;

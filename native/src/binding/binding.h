@@ -45,6 +45,9 @@ inline bool get_bool(const Napi::Object& o, const char* key) {
   if (!v.IsBoolean()) fail(o.Env(), std::string("argument '") + key + "' must be a boolean");
   return v.As<Napi::Boolean>().Value();
 }
+inline bool get_bool_or(const Napi::Object& o, const char* key, bool dflt) {
+  return is_absent(field(o, key)) ? dflt : get_bool(o, key);
+}
 inline DType get_dtype(const Napi::Object& o, const char* key) {
   const int64_t c = get_i64(o, key);
   if (c < 0 || c > 4) fail(o.Env(), std::string("argument '") + key + "' is not a dtype code");
@@ -113,6 +116,7 @@ void export_gemm(Napi::Env env, Napi::Object exports);
 void export_sampling(Napi::Env env, Napi::Object exports);
 void export_lora(Napi::Env env, Napi::Object exports);
 void export_cast_f32(Napi::Env env, Napi::Object exports);
+void export_decode_gemv(Napi::Env env, Napi::Object exports);
 
 #if STRATOS_WITH_CUDA
 constexpr bool kWithCuda = true;

@@ -20,6 +20,7 @@ static KvWriteParams params(const Napi::Object& o, Ptr ptr) {
   p.slot_mapping = static_cast<const int32_t*>(ptr(o, "slotMapping", false));
   p.k_cache = ptr(o, "kCache", false);
   p.v_cache = ptr(o, "vCache", false);
+  p.pdl = get_bool_or(o, "pdl", false);
   return p;
 }
 

@@ -110,6 +110,7 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   export_sampling(env, exports);
   export_lora(env, exports);
   export_cast_f32(env, exports);
+  export_decode_gemv(env, exports);
   return exports;
 }
 

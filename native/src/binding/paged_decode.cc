@@ -26,6 +26,8 @@ static PagedDecodeParams params(const Napi::Object& o, Ptr ptr) {
   p.block_tables = static_cast<const int32_t*>(ptr(o, "blockTables", false));
   p.seq_lens = static_cast<const int32_t*>(ptr(o, "seqLens", false));
   p.out = ptr(o, "out", false);
+  p.fused_reduce = get_bool_or(o, "fusedReduce", false);
+  p.pdl = get_bool_or(o, "pdl", false);
   return p;
 }
 

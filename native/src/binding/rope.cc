@@ -17,6 +17,15 @@ static RopeParams params(const Napi::Object& o, Ptr ptr) {
   p.positions = static_cast<const int32_t*>(ptr(o, "positions", false));
   p.q = ptr(o, "q", false);
   p.k = ptr(o, "k", false);
+  p.k_cache = ptr(o, "kCache", true);
+  if (p.k_cache) {
+    p.value = ptr(o, "value", false);
+    p.slot_mapping = static_cast<const int32_t*>(ptr(o, "slotMapping", false));
+    p.v_cache = ptr(o, "vCache", false);
+    p.page_size = get_i64(o, "pageSize");
+    p.num_pages = get_i64(o, "numPages");
+  }
+  p.pdl = get_bool_or(o, "pdl", false);
   return p;
 }
 

@@ -1,4 +1,5 @@
 // CPU reference: rotary embedding, in place.
+#include "stratos/ops/kv_write.h"
 #include "stratos/ops/rope.h"
 
 namespace stratos {
@@ -26,6 +27,21 @@ static void rope_rows(void* x, DType dt, int64_t num_tokens, int64_t heads, cons
 void rope_cpu(const RopeParams& p) {
   rope_rows(p.q, p.dtype, p.num_tokens, p.num_heads, p);
   rope_rows(p.k, p.dtype, p.num_tokens, p.num_kv_heads, p);
+  if (p.k_cache) {
+    KvWriteParams kv;
+    kv.src_dtype = kv.cache_dtype = p.dtype;
+    kv.num_tokens = p.num_tokens;
+    kv.num_kv_heads = p.num_kv_heads;
+    kv.head_dim = p.head_dim;
+    kv.page_size = p.page_size;
+    kv.num_pages = p.num_pages;
+    kv.key = p.k;
+    kv.value = p.value;
+    kv.slot_mapping = p.slot_mapping;
+    kv.k_cache = p.k_cache;
+    kv.v_cache = p.v_cache;
+    kv_write_cpu(kv);
+  }
 }
 
 }  // namespace stratos

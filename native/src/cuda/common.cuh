@@ -88,6 +88,31 @@ __device__ __forceinline__ float block_sum(float v, float* scratch) {
   return warp_sum(v);
 }
 
+// Programmatic dependent launch (Hopper). A kernel launched with `pdl` (launch_kernel below) may
+// start while the kernel before it in the stream still runs: before pdl_wait() it may read only what
+// no earlier kernel writes (weights) and must write nothing; after it, every earlier kernel has
+// finished and its writes are visible. pdl_launch_dependents() lets the next PDL kernel start once
+// every block of this one has called it. Both are no-ops in a kernel launched normally.
+__device__ __forceinline__ void pdl_wait() { asm volatile("griddepcontrol.wait;" ::: "memory"); }
+__device__ __forceinline__ void pdl_launch_dependents() { asm volatile("griddepcontrol.launch_dependents;" ::: "memory"); }
+
+// A kernel launch, as a programmatic dependent of the stream's previous kernel when `pdl`.
+template <typename... Params, typename... Args>
+void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem, cudaStream_t stream, bool pdl,
+                   Args... args) {
+  cudaLaunchConfig_t cfg = {};
+  cfg.gridDim = grid;
+  cfg.blockDim = block;
+  cfg.dynamicSmemBytes = smem;
+  cfg.stream = stream;
+  cudaLaunchAttribute attr[1];
+  attr[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attr[0].val.programmaticStreamSerializationAllowed = 1;
+  cfg.attrs = attr;
+  cfg.numAttrs = pdl ? 1 : 0;
+  STRATOS_CUDA(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...));
+}
+
 // Dispatch a 16-bit activation dtype to a template.
 #define STRATOS_DISPATCH_16(dtype, T, op, ...)                                                     \
   do {                                                                                             \

@@ -9,6 +9,8 @@ template <typename T, typename C>
 __global__ void kv_write_kernel(const T* __restrict__ key, const T* __restrict__ value, const int32_t* __restrict__ slots,
                                 C* k_cache, C* v_cache, int num_kv_heads, int head_dim, int64_t page_size,
                                 int64_t num_pages, float k_scale, float v_scale) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int64_t t = blockIdx.x;
   const int32_t slot = slots[t];
   if (slot < 0) return;
@@ -44,13 +46,13 @@ void kv_write_cuda(const KvWriteParams& p, void* stream) {
   auto s = as_stream(stream);
   STRATOS_DISPATCH_16(p.src_dtype, T, "kv_write", {
     if (p.cache_dtype == DType::FP8E4M3) {
-      kv_write_kernel<T, __nv_fp8_e4m3><<<grid, threads, 0, s>>>(
+      launch_kernel(kv_write_kernel<T, __nv_fp8_e4m3>, grid, dim3(threads), 0, s, p.pdl,
           static_cast<const T*>(p.key), static_cast<const T*>(p.value), p.slot_mapping,
           static_cast<__nv_fp8_e4m3*>(p.k_cache), static_cast<__nv_fp8_e4m3*>(p.v_cache), static_cast<int>(p.num_kv_heads),
           static_cast<int>(p.head_dim), p.page_size, p.num_pages, p.k_scale, p.v_scale);
     } else {
       STRATOS_CHECK(p.cache_dtype == p.src_dtype, "kv_write", "a 16-bit cache must have the dtype of key/value");
-      kv_write_kernel<T, T><<<grid, threads, 0, s>>>(
+      launch_kernel(kv_write_kernel<T, T>, grid, dim3(threads), 0, s, p.pdl,
           static_cast<const T*>(p.key), static_cast<const T*>(p.value), p.slot_mapping, static_cast<T*>(p.k_cache),
           static_cast<T*>(p.v_cache), static_cast<int>(p.num_kv_heads), static_cast<int>(p.head_dim), p.page_size,
           p.num_pages, 1.0f, 1.0f);

@@ -32,6 +32,22 @@ struct DecodeCfg {
   static_assert(kThreads >= HEAD_DIM, "the merge uses one thread per output dim");
 };
 
+// Merges the `used` partitions of one (sequence, head) row into out (dim d of it). Loads go
+// through L2 (__ldcg): in the fused path the partials were written by other blocks.
+template <typename Q, int HEAD_DIM>
+__device__ __forceinline__ void merge_partitions(const float* part_out, const float* part_ml, Q* out, int64_t row,
+                                                 int num_parts, int used, int d, float v_scale) {
+  float mm = -INFINITY;
+  for (int i = 0; i < used; ++i) mm = fmaxf(mm, __ldcg(part_ml + (row * num_parts + i) * 2));
+  float wsum = 0.0f, o = 0.0f;
+  for (int i = 0; i < used; ++i) {
+    const float w = __ldcg(part_ml + (row * num_parts + i) * 2 + 1) * exp2f(__ldcg(part_ml + (row * num_parts + i) * 2) - mm);
+    wsum += w;
+    o += w * __ldcg(part_out + (row * num_parts + i) * HEAD_DIM + d);
+  }
+  out[row * HEAD_DIM + d] = Elem<Q>::from_f32(wsum > 0.0f ? o / wsum * v_scale : 0.0f);
+}
+
 // q: [numSeqs, numHeads, HEAD_DIM]; caches: [numPages, numKvHeads, pageSize, HEAD_DIM];
 // block_tables: [numSeqs, maxPagesPerSeq]; seq_lens: [numSeqs];
 // out (one partition): [numSeqs, numHeads, HEAD_DIM];
@@ -41,9 +57,12 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
     const Q* __restrict__ q, const KV* __restrict__ k_cache, const KV* __restrict__ v_cache,
     const int32_t* __restrict__ block_tables, const int32_t* __restrict__ seq_lens, Q* __restrict__ out,
     float* __restrict__ part_out, float* __restrict__ part_ml, int num_heads, int num_kv_heads, int page_shift,
-    int max_pages_per_seq, int num_pages, int partition_tokens, int num_parts, float qk_scale_log2, float v_scale) {
+    int max_pages_per_seq, int num_pages, int partition_tokens, int num_parts, float qk_scale_log2, float v_scale,
+    int* __restrict__ counters) {
   using Cfg = DecodeCfg<Q, KV, HEAD_DIM>;
   constexpr int ELEMS = Cfg::ELEMS, LANES = Cfg::LANES, GROUPS = Cfg::GROUPS;
+  pdl_launch_dependents();
+  pdl_wait();  // q, the tables and the workspace (read by the previous layer's reduce) are the previous kernels'
   const int h = blockIdx.x, s = blockIdx.y, part = blockIdx.z;
   const int tid = threadIdx.x, g = tid / LANES, lane = tid % LANES;
   const int len = seq_lens[s];
@@ -154,25 +173,39 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
       if (tid == 0) { part_ml[prow * 2] = mm; part_ml[prow * 2 + 1] = ll; }
     }
   }
+  if (direct || counters == nullptr) return;
+  // Fused merge: the row's last partition block to arrive merges them all. Each block makes its
+  // partials visible device-wide before it counts itself; the last resets the counter for the next launch.
+  __shared__ bool s_last;
+  const int64_t row = static_cast<int64_t>(s) * num_heads + h;
+  const int used = (len + partition_tokens - 1) / partition_tokens;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    s_last = atomicAdd(counters + row, 1) == used - 1;
+    if (s_last) counters[row] = 0;
+  }
+  __syncthreads();
+  if (!s_last) return;
+  __threadfence();
+  if (tid < HEAD_DIM) merge_partitions<Q, HEAD_DIM>(part_out, part_ml, out, row, num_parts, used, tid, v_scale);
 }
+
+// Arrival counters of the fused merge, one per (sequence, head); zero at load, and zero again after
+// every launch (the last block resets its row's).
+constexpr int kMaxFusedRows = 1 << 16;
+__device__ int g_merge_counters[kMaxFusedRows];
 
 template <typename Q, int HEAD_DIM>
 __global__ void __launch_bounds__(HEAD_DIM) paged_decode_reduce_kernel(
     const float* __restrict__ part_out, const float* __restrict__ part_ml, const int32_t* __restrict__ seq_lens,
     Q* __restrict__ out, int num_heads, int partition_tokens, int num_parts, float v_scale) {
+  pdl_launch_dependents();
+  pdl_wait();
   const int h = blockIdx.x, s = blockIdx.y, d = threadIdx.x;
   const int used = (seq_lens[s] + partition_tokens - 1) / partition_tokens;  // partitions with tokens
   if (used <= 1) return;  // written directly by the main kernel
-  const int64_t row = static_cast<int64_t>(s) * num_heads + h;
-  float mm = -INFINITY;
-  for (int i = 0; i < used; ++i) mm = fmaxf(mm, part_ml[(row * num_parts + i) * 2]);
-  float wsum = 0.0f, o = 0.0f;
-  for (int i = 0; i < used; ++i) {
-    const float w = part_ml[(row * num_parts + i) * 2 + 1] * exp2f(part_ml[(row * num_parts + i) * 2] - mm);
-    wsum += w;
-    o += w * part_out[(row * num_parts + i) * HEAD_DIM + d];
-  }
-  out[row * HEAD_DIM + d] = Elem<Q>::from_f32(wsum > 0.0f ? o / wsum * v_scale : 0.0f);
+  merge_partitions<Q, HEAD_DIM>(part_out, part_ml, out, static_cast<int64_t>(s) * num_heads + h, num_parts, used, d, v_scale);
 }
 
 int sm_count() {
@@ -214,16 +247,20 @@ void launch(const PagedDecodeParams& p, cudaStream_t stream) {
   const float qk_scale_log2 = p.scale * kLog2e * (fp8 ? p.k_scale : 1.0f);
   const float v_scale = fp8 ? p.v_scale : 1.0f;
   const dim3 grid(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(num_parts));
-  paged_decode_kernel<Q, KV, HEAD_DIM><<<grid, kThreads, 0, stream>>>(
+  // The fused merge needs its counters: rows beyond them take the merge kernel.
+  const bool fused = p.fused_reduce && num_parts > 1 && p.num_seqs * p.num_heads <= kMaxFusedRows;
+  int* counters = nullptr;
+  if (fused) STRATOS_CUDA(cudaGetSymbolAddress(reinterpret_cast<void**>(&counters), g_merge_counters));
+  launch_kernel(paged_decode_kernel<Q, KV, HEAD_DIM>, grid, dim3(kThreads), 0, stream, p.pdl,
       static_cast<const Q*>(p.q), static_cast<const KV*>(p.k_cache), static_cast<const KV*>(p.v_cache), p.block_tables,
       p.seq_lens, static_cast<Q*>(p.out), part_out, part_ml, static_cast<int>(p.num_heads),
       static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
-      part, num_parts, qk_scale_log2, v_scale);
+      part, num_parts, qk_scale_log2, v_scale, counters);
   cuda_check_launch("paged_decode");
-  if (num_parts > 1) {
-    paged_decode_reduce_kernel<Q, HEAD_DIM><<<dim3(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(p.num_seqs)),
-                                              HEAD_DIM, 0, stream>>>(part_out, part_ml, p.seq_lens, static_cast<Q*>(p.out),
-                                                                     static_cast<int>(p.num_heads), part, num_parts, v_scale);
+  if (num_parts > 1 && !fused) {
+    launch_kernel(paged_decode_reduce_kernel<Q, HEAD_DIM>, dim3(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(p.num_seqs)),
+                  dim3(HEAD_DIM), 0, stream, p.pdl, static_cast<const float*>(part_out), static_cast<const float*>(part_ml),
+                  p.seq_lens, static_cast<Q*>(p.out), static_cast<int>(p.num_heads), part, num_parts, v_scale);
     cuda_check_launch("paged_decode_reduce");
   }
 }

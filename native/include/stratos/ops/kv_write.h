@@ -19,6 +19,7 @@ struct KvWriteParams {
   const int32_t* slot_mapping = nullptr;  // [numTokens]
   void* k_cache = nullptr;              // [numPages, numKvHeads, pageSize, headDim]
   void* v_cache = nullptr;              // [numPages, numKvHeads, pageSize, headDim]
+  bool pdl = false;  // GPU: launch as a programmatic dependent of the previous kernel (common.cuh)
 };
 
 void kv_write_cpu(const KvWriteParams& p);

@@ -23,6 +23,10 @@ struct PagedDecodeParams {
   const int32_t* block_tables = nullptr; // [numSeqs, maxPagesPerSeq]
   const int32_t* seq_lens = nullptr;     // [numSeqs], tokens in the cache (0 gives a zero row)
   void* out = nullptr;                   // [numSeqs, numHeads, headDim]
+  // GPU: the last block of each (sequence, head) to finish merges the partitions itself (the same
+  // arithmetic as the merge kernel, so the same bits), saving that launch. Used by batch-1 decode.
+  bool fused_reduce = false;
+  bool pdl = false;  // GPU: launch as a programmatic dependent of the previous kernel (common.cuh)
 };
 
 void paged_decode_cpu(const PagedDecodeParams& p);
