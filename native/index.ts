@@ -602,6 +602,8 @@ export interface DecodeGemvArgs<B extends Backend = 'cpu'> {
   weight: Tensor<B>; // [n, k]; [2 n, k] for 'siluPair'
   normWeight?: Tensor<B>; // [k]
   out?: Tensor<B>; // [n]; required (and read) for 'add'; must not alias x
+  /** GPU tuning: blocks per SM the outputs are split over, 1-8 (default 3). */
+  blocksPerSm?: number;
   pdl?: boolean;
   stream?: Stream;
 }
@@ -915,12 +917,14 @@ function prepDecodeGemv(b: Backend, a: DecodeGemvArgs<Backend>) {
   const eps = a.eps === undefined ? 1e-6 : finite(op, 'eps', a.eps);
   if (eps < 0) fail(op, `eps must be >= 0, got ${eps}`);
   const rows = epilogue === 'siluPair' ? 2 * n : n;
+  const blocksPerSm = a.blocksPerSm === undefined ? 0 : posInt(op, 'blocksPerSm', a.blocksPerSm);
+  if (blocksPerSm > 8) fail(op, `blocksPerSm must be in [1, 8], got ${blocksPerSm}`);
   const out = output(b, op, 'out', a.out, dtype, n);
   const args = {
     dtype: DTYPE_CODE[dtype], n, k, epilogue: GEMV_EPILOGUE[epilogue], eps,
     x: tensor(b, op, 'x', a.x, dtype, k), weight: tensor(b, op, 'weight', a.weight, dtype, rows * k),
     normWeight: optionalTensor(b, op, 'normWeight', a.normWeight, dtype, k),
-    out: out.arg, pdl: pdlArg(op, a.pdl), stream: streamArg(op, a.stream),
+    out: out.arg, blocksPerSm, pdl: pdlArg(op, a.pdl), stream: streamArg(op, a.stream),
   };
   return { args, out: out.value };
 }

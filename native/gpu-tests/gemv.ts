@@ -230,7 +230,8 @@ for (const s of SHAPES) {
   const plain = (pdl: boolean) => timeCalls((i) => g.decodeGemv({ dtype: 'bf16', n: rows, k: s.k, x, weight: ws[i % copies], out, pdl, stream }), calls);
   const fused = (pdl: boolean) =>
     timeCalls((i) => g.decodeGemv({ dtype: 'bf16', n: s.n, k: s.k, epilogue: s.epilogue, x, weight: ws[i % copies], ...(s.norm ? { normWeight: nw } : {}), out, pdl, stream }), calls);
-  const us = { cublas: cublasUs, gemv: plain(false), gemv_pdl: plain(true), fused: fused(false), fused_pdl: fused(true) };
+  const perSm = (blocksPerSm: number) => timeCalls((i) => g.decodeGemv({ dtype: 'bf16', n: rows, k: s.k, x, weight: ws[i % copies], out, blocksPerSm, pdl: true, stream }), calls);
+  const us = { cublas: cublasUs, gemv: plain(false), gemv_pdl: plain(true), fused: fused(false), fused_pdl: fused(true), gemv_pdl_1_per_sm: perSm(1), gemv_pdl_2_per_sm: perSm(2), gemv_pdl_4_per_sm: perSm(4) };
   const tbs = Object.fromEntries(Object.entries(us).map(([k, v]) => [k, wBytes / (v * 1e-6) / 1e12]));
   const row = { ...s, weight_bytes: wBytes, copies, calls, us, weight_tb_per_s: tbs, gemv_over_cublas_time: us.gemv / us.cublas, fused_pdl_over_cublas_time: us.fused_pdl / us.cublas };
   (results.speed as unknown[]).push(row);

@@ -69,5 +69,6 @@ describe('decodeGemv', () => {
     expect(call({ pdl: 1 })).toThrow(/pdl must be a boolean/);
     expect(call({ out: x })).toThrow(/out must not alias x/);
     expect(call({ eps: -1 })).toThrow(NativeError);
+    expect(call({ blocksPerSm: 9 })).toThrow(/blocksPerSm must be in \[1, 8\], got 9/);
   });
 });

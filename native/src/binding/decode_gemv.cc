@@ -17,6 +17,7 @@ static DecodeGemvParams params(const Napi::Object& o, Ptr ptr) {
   p.weight = ptr(o, "weight", false);
   p.norm_weight = ptr(o, "normWeight", true);
   p.out = ptr(o, "out", false);
+  p.blocks_per_sm = static_cast<int>(get_i64_or(o, "blocksPerSm", 0));
   p.pdl = get_bool_or(o, "pdl", false);
   return p;
 }

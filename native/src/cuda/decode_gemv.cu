@@ -176,9 +176,16 @@ template <typename T, int VPT>
 void launch(const DecodeGemvParams& p, cudaStream_t stream) {
   constexpr int G = VPT == 1 ? 8 : VPT == 2 ? 4 : 2;
   const int outs_per_group = p.epilogue == GemvEpilogue::kSiluPair ? G / 2 : G;
-  // About two blocks per SM, each a whole number of groups: every block is resident at once, so
-  // the step ends with the block that has the most rows.
-  const int64_t target_blocks = 2 * static_cast<int64_t>(sm_count());
+  // About three blocks per SM (fewer where fewer fit), each a whole number of groups: every block
+  // is resident at once, so the step ends with the block that has the most rows. Three beat two by
+  // 0-6% and one by 2-19% on the 7B/13B shapes, four was mixed (H100, run10-h100-3/gemv.json).
+  static const int resident = [] {
+    int n = 0;
+    STRATOS_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&n, decode_gemv_kernel<T, VPT, G>, kThreads, VPT * kThreads * 8 * sizeof(T)));
+    return std::max(1, n);
+  }();
+  const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : std::min(3, resident);
+  const int64_t target_blocks = static_cast<int64_t>(per_sm) * sm_count();
   const int64_t per_block = (p.n + target_blocks - 1) / target_blocks;
   const int outs_per_block = static_cast<int>((per_block + outs_per_group - 1) / outs_per_group * outs_per_group);
   const unsigned blocks = static_cast<unsigned>((p.n + outs_per_block - 1) / outs_per_block);
@@ -195,6 +202,7 @@ void decode_gemv_cuda(const DecodeGemvParams& p, void* stream) {
   STRATOS_CHECK(p.k % 8 == 0, "decode_gemv", "k must be a multiple of 8");
   STRATOS_CHECK(p.k <= 8 * kThreads * 8, "decode_gemv", "k must be <= 16384");
   STRATOS_CHECK(p.n < (1 << 30), "decode_gemv", "n must be < 2^30");
+  STRATOS_CHECK(p.blocks_per_sm >= 0 && p.blocks_per_sm <= 8, "decode_gemv", "blocksPerSm must be in [0, 8]");
   if (p.n == 0) return;
   const int vpt = static_cast<int>((p.k / 8 + kThreads - 1) / kThreads);
   auto s = as_stream(stream);

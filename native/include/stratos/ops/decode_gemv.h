@@ -26,6 +26,7 @@ struct DecodeGemvParams {
   const void* weight = nullptr;       // [n, k], or [2 n, k] for kSiluPair
   const void* norm_weight = nullptr;  // [k] or null (no prologue)
   void* out = nullptr;                // [n]; read too for kAdd; must not alias x
+  int blocks_per_sm = 0;  // GPU: blocks per SM the outputs are split over (0: the default, 3)
   bool pdl = false;  // GPU: launch as a programmatic dependent of the previous kernel (weights stream in before it ends)
 };
 
