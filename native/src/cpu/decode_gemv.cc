@@ -8,7 +8,7 @@ namespace stratos {
 // v as the GPU stores it in a `t` buffer (f32, bf16 or f16) and reads it back.
 static float rounded(DType t, float v) {
   if (t == DType::F32) return v;
-  uint16_t bits = 0;
+  uint32_t bits = 0;  // wide enough for any dtype store_f32 writes
   store_f32(&bits, t, 0, v);
   return load_f32(&bits, t, 0);
 }
