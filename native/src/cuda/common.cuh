@@ -25,6 +25,8 @@ inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
 void cuda_check_launch(const char* op);
 void* cuda_workspace(size_t bytes, void* stream);
+// SMs of the current device (queried once; 132, an H100/H200's count, if the query fails).
+int cuda_sm_count();
 
 // ---- element conversions
 template <typename T> struct Elem;

@@ -162,16 +162,6 @@ __global__ void __launch_bounds__(kThreads) decode_gemv_kernel(GemvArgs<T> a) {
   }
 }
 
-int sm_count() {
-  static int count = [] {
-    int dev = 0, c = 0;
-    STRATOS_CUDA(cudaGetDevice(&dev));
-    STRATOS_CUDA(cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev));
-    return c;
-  }();
-  return count;
-}
-
 template <typename T, int VPT>
 void launch(const DecodeGemvParams& p, cudaStream_t stream) {
   constexpr int G = VPT == 1 ? 8 : VPT == 2 ? 4 : 2;
@@ -185,7 +175,7 @@ void launch(const DecodeGemvParams& p, cudaStream_t stream) {
     return std::max(1, n);
   }();
   const int per_sm = p.blocks_per_sm > 0 ? p.blocks_per_sm : std::min(3, resident);
-  const int64_t target_blocks = static_cast<int64_t>(per_sm) * sm_count();
+  const int64_t target_blocks = static_cast<int64_t>(per_sm) * cuda_sm_count();
   const int64_t per_block = (p.n + target_blocks - 1) / target_blocks;
   const int outs_per_block = static_cast<int>((per_block + outs_per_group - 1) / outs_per_group * outs_per_group);
   const unsigned blocks = static_cast<unsigned>((p.n + outs_per_block - 1) / outs_per_block);

@@ -208,19 +208,9 @@ __global__ void __launch_bounds__(HEAD_DIM) paged_decode_reduce_kernel(
   merge_partitions<Q, HEAD_DIM>(part_out, part_ml, out, static_cast<int64_t>(s) * num_heads + h, num_parts, used, d, v_scale);
 }
 
-int sm_count() {
-  static int count = 0;
-  if (count == 0) {
-    int dev = 0;
-    cudaGetDevice(&dev);
-    if (cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || count <= 0) count = 132;
-  }
-  return count;
-}
-
 // Enough partitions that the grid fills the GPU several times over, but no shorter than 128 tokens.
 int choose_partition(int64_t base_blocks, int64_t max_len) {
-  const int64_t target = static_cast<int64_t>(sm_count()) * 8;
+  const int64_t target = static_cast<int64_t>(cuda_sm_count()) * 8;
   int part = 512;
   while (part > 128 && base_blocks * ((max_len + part - 1) / part) < target) part /= 2;
   return part;

@@ -43,6 +43,18 @@ CudaInfo cuda_info() {
   return ci;
 }
 
+int cuda_sm_count() {
+  static const int count = [] {
+    int dev = 0, n = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess || n <= 0) {
+      cudaGetLastError();
+      return 132;
+    }
+    return n;
+  }();
+  return count;
+}
+
 void* cuda_malloc(size_t bytes) {
   void* p = nullptr;
   STRATOS_CUDA(cudaMalloc(&p, bytes));
