@@ -546,6 +546,13 @@ export interface PagedDecodeArgs<B extends Backend = 'cpu'> {
   out?: Tensor<B>; // [numSeqs, numHeads, headDim]
   /** GPU: the last partition block of each (sequence, head) merges the split itself (no merge launch; same bits). */
   fusedReduce?: boolean;
+  /**
+   * Rope and kvWrite folded in (a cache of q's dtype): each sequence's newest token (position
+   * seqLens - 1) is not in the cache yet; q and kNew are rotated as rope would (NeoX, the whole
+   * head) and the token's k and v are written to the cache at that position. q, kNew and vNew are
+   * left unchanged.
+   */
+  ropeNew?: { kNew: Tensor<B>; vNew: Tensor<B>; theta?: number }; // kNew, vNew: [numSeqs, numKvHeads, headDim]
   /** GPU: launch as a programmatic dependent of the previous kernel (common.cuh); ignored on the CPU. */
   pdl?: boolean;
   stream?: Stream;
@@ -829,10 +836,19 @@ function prepPagedDecode(b: Backend, a: PagedDecodeArgs<Backend>) {
   }
   const cacheN = numPages * numKvHeads * pageSize * headDim;
   const out = output(b, op, 'out', a.out, dtype, numSeqs * numHeads * headDim);
+  let rope = {};
+  if (a.ropeNew !== undefined) {
+    if (kvDtype !== dtype) fail(op, `ropeNew writes the cache: kvDtype must equal dtype (${dtype}), got ${kvDtype}`);
+    if (b === 'cpu' && Array.from(seqLens as Int32Array).some((l) => l === 0)) fail(op, 'ropeNew needs every seqLens >= 1 (the newest token is in the sequence)');
+    const theta = a.ropeNew.theta === undefined ? 10000 : finite(op, 'ropeNew.theta', a.ropeNew.theta);
+    if (theta <= 1) fail(op, `ropeNew.theta must be > 1, got ${theta}`);
+    const n = numSeqs * numKvHeads * headDim;
+    rope = { kNew: tensor(b, op, 'ropeNew.kNew', a.ropeNew.kNew, dtype, n), vNew: tensor(b, op, 'ropeNew.vNew', a.ropeNew.vNew, dtype, n), ropeTheta: theta };
+  }
   return {
     args: {
       dtype: DTYPE_CODE[dtype], kvDtype: DTYPE_CODE[kvDtype], numSeqs, numHeads, numKvHeads, headDim, pageSize, numPages, maxPagesPerSeq,
-      maxSeqLen, partitionTokens, scale, kScale, vScale,
+      maxSeqLen, partitionTokens, scale, kScale, vScale, ...rope,
       q: tensor(b, op, 'q', a.q, dtype, numSeqs * numHeads * headDim),
       kCache: tensor(b, op, 'kCache', a.kCache, kvDtype, cacheN), vCache: tensor(b, op, 'vCache', a.vCache, kvDtype, cacheN),
       blockTables, seqLens, out: out.arg, fusedReduce: flagArg(op, 'fusedReduce', a.fusedReduce), pdl: pdlArg(op, a.pdl), stream: streamArg(op, a.stream),

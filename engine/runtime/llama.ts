@@ -82,14 +82,20 @@ export class LlamaModel {
    * Single-row decode steps without LoRA run each layer as four one-row kernels (decodeGemv):
    * q/k/v with the input norm in front, o and down adding into the residual stream, gate/up with
    * the post-attention norm in front and SiLU-and-mul behind; rope writes the KV cache in the same
-   * launch, and attention merges its split in its own last blocks. Six launches a layer where the
-   * unfused path has 11 with fused q/k/v and 13 without. With `decodePdl` they launch as programmatic dependents on the GPU.
+   * launch (or, with decodeRopeInAttention, attention applies rope to q and the new token's k itself
+   * and writes the new k and v), and attention merges its split in its own last blocks. Six launches
+   * a layer (five) where the unfused path has 11 with fused q/k/v and 13 without. With `decodePdl` they launch as programmatic dependents on the GPU.
    * Changes rounding (f32 sums in another order), so it is fixed before a runner captures graphs.
    * Models whose widths the kernel does not take run unfused.
    */
   fuseDecode = false;
   /** fuseDecode's kernels as programmatic dependents (GPU; off only to measure what PDL buys). */
   decodePdl = true;
+  /**
+   * fuseDecode's rope and KV write inside the attention kernel (pagedDecode ropeNew) instead of a
+   * rope launch. Off until its GPU check has run (native/gpu-tests/gemv.ts; checked on the CPU).
+   */
+  decodeRopeInAttention = false;
   /**
    * Shortest flash-decoding split (tokens, a power of two <= 512). Shorter splits put more blocks on
    * a small batch's attention (batch 1 has one block per head and split). Fixed before capturing graphs.
@@ -286,12 +292,19 @@ export class LlamaModel {
       const w = this.layers[l];
       const cache = { numKvHeads: c.numKvHeads, headDim: c.headDim, pageSize: this.kv.pageSizeTokens, numPages: this.kv.numBlocks, kCache: this.kCache[l], vCache: this.vCache[l] };
       dev.decodeGemv({ dtype: dt, n: qDim + 2 * kvDim, k: H, eps, x: h, normWeight: w.inputNorm, weight: w.qkv, out: qkv, pdl });
-      const kvCache = { value: v, slotMapping: slots, kCache: cache.kCache, vCache: cache.vCache, pageSize: cache.pageSize, numPages: cache.numPages };
-      dev.rope({ dtype: dt, numTokens: 1, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, theta: c.ropeTheta, neox: true, positions, q, k, kvCache, pdl });
-      dev.pagedDecode({
-        dtype: dt, kvDtype: dt, numSeqs: 1, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
-        q, blockTables: decodeTables, seqLens: decodeLens, out: attn, ...cache, fusedReduce: true, pdl,
-      });
+      if (this.decodeRopeInAttention) {
+        dev.pagedDecode({
+          dtype: dt, kvDtype: dt, numSeqs: 1, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
+          q, blockTables: decodeTables, seqLens: decodeLens, out: attn, ...cache, fusedReduce: true, ropeNew: { kNew: k, vNew: v, theta: c.ropeTheta }, pdl,
+        });
+      } else {
+        const kvCache = { value: v, slotMapping: slots, kCache: cache.kCache, vCache: cache.vCache, pageSize: cache.pageSize, numPages: cache.numPages };
+        dev.rope({ dtype: dt, numTokens: 1, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, theta: c.ropeTheta, neox: true, positions, q, k, kvCache, pdl });
+        dev.pagedDecode({
+          dtype: dt, kvDtype: dt, numSeqs: 1, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
+          q, blockTables: decodeTables, seqLens: decodeLens, out: attn, ...cache, fusedReduce: true, pdl,
+        });
+      }
       dev.decodeGemv({ dtype: dt, n: H, k: qDim, x: attn, weight: w.o, epilogue: 'add', out: h, pdl });
       dev.decodeGemv({ dtype: dt, n: c.ffnSize, k: H, eps, x: h, normWeight: w.postNorm, weight: w.gateUp, epilogue: 'siluPair', out: act, pdl });
       dev.decodeGemv({ dtype: dt, n: H, k: c.ffnSize, x: act, weight: w.down, epilogue: 'add', out: h, pdl });

@@ -170,6 +170,55 @@ for (const tc of CASES) {
   log(`check paged decode, merge fused vs merge kernel: ${bad.join(' / ')} mismatching elements (first / second launch)`);
   for (const b of [args.q, args.kCache, args.vCache, args.blockTables, args.seqLens]) b.free();
 }
+// Paged decode with rope and the KV write folded in (ropeNew) against rope (writing the cache) then
+// paged decode: output and both caches bit for bit, MHA and GQA, split merged or not.
+for (const [numHeads, numKvHeads] of [[32, 32], [32, 8]]) {
+  const [headDim, pageSize, partitionTokens] = [128, 16, 32];
+  const lens = [300, 17, 129, 1];
+  const maxPages = Math.ceil(Math.max(...lens) / pageSize);
+  const numPages = lens.length * maxPages;
+  const numSeqs = lens.length;
+  const cacheN = numPages * numKvHeads * pageSize * headDim;
+  const kc0 = bf16Block(cacheN, 51, 1, true);
+  const vc0 = bf16Block(cacheN, 52, 1, true);
+  const q0 = bf16Block(numSeqs * numHeads * headDim, 53, 1, true);
+  const kNew0 = bf16Block(numSeqs * numKvHeads * headDim, 54, 1, true);
+  const d = {
+    tables: g.upload(Int32Array.from({ length: numSeqs * maxPages }, (_, i) => i)), lens: g.upload(Int32Array.from(lens)),
+    positions: g.upload(Int32Array.from(lens, (l) => l - 1)), slots: g.upload(Int32Array.from(lens, (l, s) => s * maxPages * pageSize + l - 1)),
+    vNew: g.upload(bf16Block(numSeqs * numKvHeads * headDim, 55, 1, true)),
+  };
+  const run = (fused: boolean, fusedReduce: boolean) => {
+    const t = { q: g.upload(q0), k: g.upload(kNew0), kc: g.upload(kc0), vc: g.upload(vc0), out: g.alloc(numSeqs * numHeads * headDim * 2) };
+    const base = {
+      dtype: 'bf16' as const, kvDtype: 'bf16' as const, numSeqs, numHeads, numKvHeads, headDim, pageSize, numPages, maxPagesPerSeq: maxPages, partitionTokens,
+      q: t.q, kCache: t.kc, vCache: t.vc, blockTables: d.tables, seqLens: d.lens, out: t.out, fusedReduce, stream,
+    };
+    if (fused) g.pagedDecode({ ...base, ropeNew: { kNew: t.k, vNew: d.vNew }, pdl: true });
+    else {
+      g.rope({ dtype: 'bf16', numTokens: numSeqs, numHeads, numKvHeads, headDim, positions: d.positions, q: t.q, k: t.k, kvCache: { value: d.vNew, slotMapping: d.slots, kCache: t.kc, vCache: t.vc, pageSize, numPages }, stream });
+      g.pagedDecode(base);
+    }
+    g.sync(stream);
+    const host = [t.out, t.kc, t.vc].map((b) => {
+      const h = new Uint16Array(b.bytes / 2);
+      g.copyToHost(h, b);
+      return h;
+    });
+    for (const b of Object.values(t)) b.free();
+    return host;
+  };
+  for (const fusedReduce of [false, true]) {
+    const want = run(false, fusedReduce);
+    const got = run(true, fusedReduce);
+    const bad = want.map((w, j) => w.filter((x, i) => got[j][i] !== x).length);
+    const ok = bad.every((b) => b === 0);
+    if (!ok) failures++;
+    (results.checks as unknown[]).push({ paged_decode_rope_new_vs_rope_then_decode: `${numHeads}/${numKvHeads} heads`, fusedReduce, mismatching_out_kcache_vcache: bad, ok });
+    log(`check paged decode with rope folded in vs rope then decode, ${numHeads}/${numKvHeads} heads, fusedReduce ${fusedReduce}: ${bad.join(' / ')} mismatching (out / k cache / v cache)`);
+  }
+  for (const b of Object.values(d)) b.free();
+}
 results.check_failures = failures;
 
 // ---- (2) speed against cuBLAS at m = 1

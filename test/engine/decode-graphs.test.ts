@@ -180,6 +180,28 @@ describe('fused one-row decode (fuseDecode)', () => {
   }
 });
 
+describe('fused one-row decode with rope inside attention (decodeRopeInAttention)', () => {
+  it('gives the rope-kernel form\'s logits exactly and fills the cache alike (CPU, bf16)', () => {
+    const w = randomWeights(MICRO, 8);
+    const mk = (inAttention: boolean) => {
+      const r = new LlamaRunner(w, { backend: 'cpu', dtype: 'bf16', kv: { numBlocks: 16, pageSizeTokens: PAGE }, maxNumBatchedTokens: 64, maxNumSeqs: 8, fuseDecode: true });
+      r.model.decodeRopeInAttention = inAttention;
+      return r;
+    };
+    const [a, b] = [mk(false), mk(true)];
+    const table = [0, 1, 2, 3];
+    const prompt = { tokenIds: Int32Array.of(4, 9, 2), contextTokens: 0, blockTable: table, samples: true };
+    expect(Array.from(b.forwardLogits([prompt]))).toEqual(Array.from(a.forwardLogits([prompt])));
+    // Each decode step reads the keys the steps before it wrote: equal logits all along means equal caches.
+    for (let s = 0; s < 8; s++) {
+      const d = decodeSeq(3 + s, table, 20 + s);
+      expect(Array.from(b.forwardLogits([d]))).toEqual(Array.from(a.forwardLogits([d])));
+    }
+    a.close();
+    b.close();
+  });
+});
+
 const argmax = (xs: Float32Array): number => xs.reduce((best, v, i) => (v > xs[best] ? i : best), 0);
 
 describe('decodeMinPartitionTokens', () => {

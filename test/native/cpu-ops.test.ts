@@ -149,6 +149,40 @@ describe('rope', () => {
   });
 });
 
+describe('pagedDecode with ropeNew', () => {
+  it('equals rope (writing the newest token to the cache) then pagedDecode, and leaves q, kNew and vNew alone', () => {
+    const r = rng(12);
+    const [numHeads, numKvHeads, headDim, pageSize, maxPagesPerSeq] = [4, 2, 16, 4, 3];
+    const lens = Int32Array.of(5, 1, 9);
+    const numSeqs = lens.length;
+    const numPages = numSeqs * maxPagesPerSeq;
+    const blockTables = Int32Array.from({ length: numSeqs * maxPagesPerSeq }, (_, i) => (i * 5) % numPages); // a permutation
+    const cacheN = numPages * numKvHeads * pageSize * headDim;
+    const kc0 = encode('bf16', randn(r, cacheN));
+    const vc0 = encode('bf16', randn(r, cacheN));
+    const q = encode('bf16', randn(r, numSeqs * numHeads * headDim));
+    const kNew = encode('bf16', randn(r, numSeqs * numKvHeads * headDim));
+    const vNew = encode('bf16', randn(r, numSeqs * numKvHeads * headDim));
+    const base = { dtype: 'bf16' as const, kvDtype: 'bf16' as const, numSeqs, numHeads, numKvHeads, headDim, pageSize, numPages, maxPagesPerSeq, blockTables, seqLens: lens };
+    // Unfused: rope at position len - 1, the newest k and v written to its slot, then attention.
+    const [q1, k1, kc1, vc1] = [q.slice(), kNew.slice(), kc0.slice(), vc0.slice()];
+    const positions = Int32Array.from(lens, (l) => l - 1);
+    const slotMapping = Int32Array.from(lens, (l, s) => blockTables[s * maxPagesPerSeq + Math.floor((l - 1) / pageSize)] * pageSize + ((l - 1) % pageSize));
+    ops.rope({ dtype: 'bf16', numTokens: numSeqs, numHeads, numKvHeads, headDim, positions, q: q1, k: k1, kvCache: { value: vNew, slotMapping, kCache: kc1, vCache: vc1, pageSize, numPages } });
+    const want = ops.pagedDecode({ ...base, q: q1, kCache: kc1, vCache: vc1 });
+    const [q2, kNew2, vNew2, kc2, vc2] = [q.slice(), kNew.slice(), vNew.slice(), kc0.slice(), vc0.slice()];
+    const got = ops.pagedDecode({ ...base, q: q2, kCache: kc2, vCache: vc2, ropeNew: { kNew: kNew2, vNew: vNew2 } });
+    expect(Array.from(got)).toEqual(Array.from(want));
+    expect(Array.from(kc2)).toEqual(Array.from(kc1));
+    expect(Array.from(vc2)).toEqual(Array.from(vc1));
+    expect(Array.from(q2)).toEqual(Array.from(q));
+    expect(Array.from(kNew2)).toEqual(Array.from(kNew));
+    expect(Array.from(kc2)).not.toEqual(Array.from(kc0));
+    expect(() => ops.pagedDecode({ ...base, seqLens: Int32Array.of(5, 0, 9), q: q2, kCache: kc2, vCache: vc2, ropeNew: { kNew: kNew2, vNew: vNew2 } })).toThrow(/ropeNew needs every seqLens >= 1/);
+    expect(() => ops.pagedDecode({ ...base, q: q2, kCache: kc2, vCache: vc2, ropeNew: { kNew: kNew2.subarray(1), vNew: vNew2 } })).toThrow(/ropeNew.kNew must have 96 elements/);
+  });
+});
+
 // Builds a paged cache holding random K/V for each sequence (through kvWrite); returns the values
 // the cache holds as contiguous f32 rows per sequence, for the naive formulation.
 type CacheDtype = 'f32' | 'bf16' | 'f16' | 'fp8e4m3';

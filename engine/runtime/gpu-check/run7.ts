@@ -241,12 +241,13 @@ if (mode === '7b-fused') {
     { name: 'llama7b_fused_qkv_split32', fuseQkv: true, fuseDecode: false, pdl: true },
     { name: 'llama7b_fuse_decode_split32', fuseQkv: false, fuseDecode: true, pdl: true },
     { name: 'llama7b_fuse_decode_nopdl_split32', fuseQkv: false, fuseDecode: true, pdl: false },
-    { name: 'llama7b_fuse_decode_split16', fuseQkv: false, fuseDecode: true, pdl: true, minPart: 16 },
+    { name: 'llama7b_fuse_decode_rope_in_attention_split32', fuseQkv: false, fuseDecode: true, pdl: true, ropeInAttention: true },
   ];
   const graphOutputs: Map<number, number[]>[] = [];
   for (const v of variants) {
-    const runner = mk(v.fuseQkv, v.fuseDecode, v.minPart ?? 32);
+    const runner = mk(v.fuseQkv, v.fuseDecode, 32);
     runner.model.decodePdl = v.pdl;
+    runner.model.decodeRopeInAttention = v.ropeInAttention === true;
     const tf = teacherForced(runner, prompt, ref.tokens, 8);
     results[`${v.name}_vs_default_logits`] = logitsAgainst(tf, ref);
     log(`${v.name} vs default logits: ${JSON.stringify(results[`${v.name}_vs_default_logits`])}`);
@@ -255,7 +256,8 @@ if (mode === '7b-fused') {
   }
   results.greedy_tokens_fuse_decode_vs_fused_qkv = sameTokens(graphOutputs[0], graphOutputs[1]);
   results.greedy_tokens_fuse_decode_pdl_vs_nopdl = sameTokens(graphOutputs[1], graphOutputs[2]);
-  log(`greedy tokens (graphs, batch 1, 128 steps): fuse-decode vs fused q/k/v ${JSON.stringify(results.greedy_tokens_fuse_decode_vs_fused_qkv)}, pdl vs none ${JSON.stringify(results.greedy_tokens_fuse_decode_pdl_vs_nopdl)}`);
+  results.greedy_tokens_fuse_decode_rope_in_attention_vs_kernel = sameTokens(graphOutputs[3], graphOutputs[1]);
+  log(`greedy tokens (graphs, batch 1, 128 steps): fuse-decode vs fused q/k/v ${JSON.stringify(results.greedy_tokens_fuse_decode_vs_fused_qkv)}, pdl vs none ${JSON.stringify(results.greedy_tokens_fuse_decode_pdl_vs_nopdl)}, rope in attention vs rope kernel ${JSON.stringify(results.greedy_tokens_fuse_decode_rope_in_attention_vs_kernel)}`);
 }
 
 if (mode === 'prof') {

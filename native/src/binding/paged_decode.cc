@@ -27,6 +27,11 @@ static PagedDecodeParams params(const Napi::Object& o, Ptr ptr) {
   p.seq_lens = static_cast<const int32_t*>(ptr(o, "seqLens", false));
   p.out = ptr(o, "out", false);
   p.fused_reduce = get_bool_or(o, "fusedReduce", false);
+  p.k_new = ptr(o, "kNew", true);
+  if (p.k_new) {
+    p.v_new = ptr(o, "vNew", false);
+    p.rope_theta = get_f32(o, "ropeTheta");
+  }
   p.pdl = get_bool_or(o, "pdl", false);
   return p;
 }

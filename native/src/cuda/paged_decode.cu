@@ -48,6 +48,24 @@ __device__ __forceinline__ void merge_partitions(const float* part_out, const fl
   out[row * HEAD_DIM + d] = Elem<Q>::from_f32(wsum > 0.0f ? o / wsum * v_scale : 0.0f);
 }
 
+// Rope on a lane group's slices of one head (the fused form): a lane holds ELEMS consecutive dims,
+// its NeoX partner (dim +- HEAD_DIM / 2) is LANES / 2 lanes away. The same arithmetic as
+// rope_kernel, rounded to T as rope stores it.
+template <typename T, int ELEMS, int LANES, int HEAD_DIM>
+__device__ __forceinline__ void rope_slice(float (&x)[ELEMS], int lane, float pos, float theta) {
+  const bool first = lane < LANES / 2;
+#pragma unroll
+  for (int e = 0; e < ELEMS; ++e) {
+    const float other = __shfl_xor_sync(0xffffffffu, x[e], LANES / 2, LANES);
+    const int i = (lane * ELEMS + e) % (HEAD_DIM / 2);
+    const float inv_freq = powf(theta, -2.0f * static_cast<float>(i) / static_cast<float>(HEAD_DIM));
+    float sn, cs;
+    sincosf(pos * inv_freq, &sn, &cs);
+    const float x0 = first ? x[e] : other, x1 = first ? other : x[e];
+    x[e] = Elem<T>::to_f32(Elem<T>::from_f32(first ? x0 * cs - x1 * sn : x1 * cs + x0 * sn));
+  }
+}
+
 // q: [numSeqs, numHeads, HEAD_DIM]; caches: [numPages, numKvHeads, pageSize, HEAD_DIM];
 // block_tables: [numSeqs, maxPagesPerSeq]; seq_lens: [numSeqs];
 // out (one partition): [numSeqs, numHeads, HEAD_DIM];
@@ -58,7 +76,7 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
     const int32_t* __restrict__ block_tables, const int32_t* __restrict__ seq_lens, Q* __restrict__ out,
     float* __restrict__ part_out, float* __restrict__ part_ml, int num_heads, int num_kv_heads, int page_shift,
     int max_pages_per_seq, int num_pages, int partition_tokens, int num_parts, float qk_scale_log2, float v_scale,
-    int* __restrict__ counters) {
+    int* __restrict__ counters, const Q* __restrict__ k_new, const Q* __restrict__ v_new, float rope_theta) {
   using Cfg = DecodeCfg<Q, KV, HEAD_DIM>;
   constexpr int ELEMS = Cfg::ELEMS, LANES = Cfg::LANES, GROUPS = Cfg::GROUPS;
   pdl_launch_dependents();
@@ -86,8 +104,34 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
   {
     const Q* qp = q + out_row + lane * ELEMS;
 #pragma unroll
-    for (int e = 0; e < ELEMS; ++e) qv[e] = Elem<Q>::to_f32(qp[e]) * qk_scale_log2;
+    for (int e = 0; e < ELEMS; ++e) qv[e] = Elem<Q>::to_f32(qp[e]);
   }
+  // Fused rope (k_new given; KV is Q): q and the newest token's k rotated, that token's k and v
+  // taken from k_new / v_new instead of the cache, and written there by one block of its partition.
+  const int newest = len - 1;
+  Vec16<KV> k_newest, v_newest;
+  if constexpr (sizeof(KV) == sizeof(Q)) {
+    if (k_new != nullptr) {
+      const float pos = static_cast<float>(newest);
+      rope_slice<Q, ELEMS, LANES, HEAD_DIM>(qv, lane, pos, rope_theta);
+      const int64_t row = (static_cast<int64_t>(s) * num_kv_heads + kvh) * HEAD_DIM + lane * ELEMS;
+      float kf[ELEMS];
+#pragma unroll
+      for (int e = 0; e < ELEMS; ++e) kf[e] = Elem<Q>::to_f32(k_new[row + e]);
+      rope_slice<Q, ELEMS, LANES, HEAD_DIM>(kf, lane, pos, rope_theta);
+      k_newest.from_f32(kf);
+      v_newest.load(reinterpret_cast<const KV*>(v_new) + row);
+      const int32_t page = table[newest >> page_shift];
+      if (newest >= start && newest < end && h % (num_heads / num_kv_heads) == 0 && g == 0 && page >= 0 && page < num_pages) {
+        const int64_t off = (static_cast<int64_t>(page) * num_kv_heads + kvh) * static_cast<int64_t>(page_size) * HEAD_DIM +
+                            static_cast<int64_t>(newest & (page_size - 1)) * HEAD_DIM + lane * ELEMS;
+        k_newest.store(const_cast<KV*>(k_cache) + off);
+        v_newest.store(const_cast<KV*>(v_cache) + off);
+      }
+    }
+  }
+#pragma unroll
+  for (int e = 0; e < ELEMS; ++e) qv[e] *= qk_scale_log2;
   float acc[ELEMS];
 #pragma unroll
   for (int e = 0; e < ELEMS; ++e) acc[e] = 0.0f;
@@ -106,7 +150,10 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
       if (page < 0 || page >= num_pages) { valid[u] = false; page = 0; }  // never read outside the cache
       const int64_t off = (static_cast<int64_t>(page) * num_kv_heads + kvh) * head_stride +
                           static_cast<int64_t>(t & (page_size - 1)) * HEAD_DIM + lane * ELEMS;
-      if (valid[u]) {
+      if (valid[u] && k_new != nullptr && t == newest) {
+        kvec[u] = k_newest;  // not in the cache yet (another block of this launch may be writing it)
+        vvec[u] = v_newest;
+      } else if (valid[u]) {
         kvec[u].load_nc(k_cache + off);
         vvec[u].load_nc(v_cache + off);
       } else {
@@ -245,7 +292,8 @@ void launch(const PagedDecodeParams& p, cudaStream_t stream) {
       static_cast<const Q*>(p.q), static_cast<const KV*>(p.k_cache), static_cast<const KV*>(p.v_cache), p.block_tables,
       p.seq_lens, static_cast<Q*>(p.out), part_out, part_ml, static_cast<int>(p.num_heads),
       static_cast<int>(p.num_kv_heads), page_shift, static_cast<int>(p.max_pages_per_seq), static_cast<int>(p.num_pages),
-      part, num_parts, qk_scale_log2, v_scale, counters);
+      part, num_parts, qk_scale_log2, v_scale, counters, static_cast<const Q*>(p.k_new), static_cast<const Q*>(p.v_new),
+      p.rope_theta);
   cuda_check_launch("paged_decode");
   if (num_parts > 1 && !fused) {
     launch_kernel(paged_decode_reduce_kernel<Q, HEAD_DIM>, dim3(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(p.num_seqs)),
@@ -273,6 +321,8 @@ void dispatch_types(const PagedDecodeParams& p, cudaStream_t s) {
 }  // namespace
 
 void paged_decode_cuda(const PagedDecodeParams& p, void* stream) {
+  STRATOS_CHECK(p.k_new == nullptr || (p.kv_dtype == p.q_dtype && p.v_new != nullptr), "paged_decode",
+                "the fused rope needs a cache of q's dtype and vNew");
   STRATOS_CHECK(p.page_size > 0 && (p.page_size & (p.page_size - 1)) == 0, "paged_decode", "pageSize must be a power of two");
   STRATOS_CHECK(p.num_heads % p.num_kv_heads == 0, "paged_decode", "numHeads must be a multiple of numKvHeads");
   if (p.num_seqs == 0) return;

@@ -26,6 +26,13 @@ struct PagedDecodeParams {
   // GPU: the last block of each (sequence, head) to finish merges the partitions itself (the same
   // arithmetic as the merge kernel, so the same bits), saving that launch. Used by batch-1 decode.
   bool fused_reduce = false;
+  // Rope and KV write folded in (k_new given; 16-bit caches of q's dtype): each sequence's newest
+  // token (position seq_len - 1) is not in the cache yet; q and its k are rotated here (NeoX halves,
+  // the whole head, rope_theta) exactly as rope would, and its k and v are written to the cache at
+  // that position's slot. q, k_new and v_new are left as they are.
+  const void* k_new = nullptr;  // [numSeqs, numKvHeads, headDim], before rotation
+  const void* v_new = nullptr;  // [numSeqs, numKvHeads, headDim]
+  float rope_theta = 10000.0f;
   bool pdl = false;  // GPU: launch as a programmatic dependent of the previous kernel (common.cuh)
 };
 
