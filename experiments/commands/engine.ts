@@ -359,7 +359,7 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
       .option('fuse-decode', { type: 'boolean', default: false, describe: 'batch-1 decode steps through fused one-row kernels: norm, residual add and SiLU-and-mul inside the matrix-vector kernels, launched back to back with programmatic dependent launch (changes rounding slightly)' })
       .option('decode-min-split', { type: 'number', describe: 'shortest flash-decoding split in tokens, a power of two in [16, 512] (default 128; 32 is fastest at batch 1)' })
       .example('stratos engine bench --backend gpu --model llama2-13b --allocator contiguous --sampling cpu --policy static --out out/baseline', 'the case study\'s baseline stack')
-      .example('stratos engine bench --backend gpu --model llama2-7b --cuda-graphs --fuse-decode --decode-min-split 32 --rate 0.5 --duration 60 --out out/b1', 'the fastest batch-1 decode path (one request at a time)')
+      .example('stratos engine bench --backend gpu --model llama2-7b --cuda-graphs --fuse-decode --decode-min-split 32 --rate 0.5 --duration 60 --out out/b1', 'the fastest batch-1 decode path (at this low rate most steps decode one sequence)')
       .example('stratos engine bench --backend cpu --model tiny --rate 4 --duration 2 --input-tokens uniform:8:64 --output-tokens uniform:4:16 --out out/e', '')
       .epilogue(`--model for cpu/gpu: ${MODEL_CONFIG_NAMES.join(', ')}; random weights are seeded by --seed. --steps is implied (steps.csv is always written with --out). Baselines: --no-kv-cache, --allocator contiguous, --sampling cpu (logits copied to the host), --policy static.`),
   handler: async (args) => {
