@@ -83,8 +83,9 @@ export class LlamaModel {
    * q/k/v with the input norm in front, o and down adding into the residual stream, gate/up with
    * the post-attention norm in front and SiLU-and-mul behind; rope writes the KV cache in the same
    * launch (or, with decodeRopeInAttention, attention applies rope to q and the new token's k itself
-   * and writes the new k and v), and attention merges its split in its own last blocks. Six launches
-   * a layer (five) where the unfused path has 11 with fused q/k/v and 13 without. With `decodePdl` they launch as programmatic dependents on the GPU.
+   * and writes the new k and v), and attention merges its split in its own last blocks: six launches
+   * a layer (five) where the unfused path has 11 with fused q/k/v and 13 without. With `decodePdl`
+   * they launch as programmatic dependents on the GPU.
    * Changes rounding (f32 sums in another order), so it is fixed before a runner captures graphs.
    * Models whose widths the kernel does not take run unfused.
    */
@@ -171,7 +172,6 @@ export class LlamaModel {
     const c = this.config;
     const dev = this.device;
     const dt: ActDtype = dev.dtype;
-    const page = this.kv.pageSizeTokens;
     // Token-wise ops run over T rows: the step's tokens padded to a bucket, so GEMM shapes (each
     // autotuned once on the GPU) repeat across steps; padding rows write no KV and are never read.
     const T = layout.ids.length;
@@ -182,6 +182,8 @@ export class LlamaModel {
     const [ids, positions, slots, decodeTables, decodeLens, cuSeqlens, prefillLens, prefillTables, sampleRows, segStarts, segSlots] = idx;
     // LoRA deltas after each base GEMM, only in steps where some sequence has an adapter.
     const lora = numSegs > 0 ? loraSlots : null;
+    const oneRow = T === 1 && lora === null;
+    if (oneRow && layout.numDecode === 1 && SR <= 1 && this.fuseDecode && this.decodeGemvFits) return this.encodeOneRowDecode(layout, idx);
     const seg: LoraSegments = { segStarts, segSlots, numSegs };
     const loraY = lora !== null ? dev.scratch('f32', T * lora.maxSiteRank) : null;
     const H = c.hiddenSize;
@@ -189,8 +191,6 @@ export class LlamaModel {
     const kvDim = c.numKvHeads * c.headDim;
     const h = dev.scratch(dt, T * H); // residual stream [T, hidden]
     const x = dev.scratch(dt, T * H); // normed input of the next matmul
-    const oneRow = T === 1 && lora === null;
-    if (oneRow && layout.numDecode === 1 && layout.sampleRows.length <= 1 && this.fuseDecode && this.decodeGemvFits) return this.encodeOneRowDecode(layout, idx);
     const fused = this.fuseQkv && oneRow;
     const qkvOut = fused ? dev.scratch(dt, qDim + 2 * kvDim) : null;
     const q = qkvOut !== null ? dev.view(qkvOut, dt, 0, qDim) : dev.scratch(dt, T * qDim);
@@ -225,7 +225,7 @@ export class LlamaModel {
         lora.apply(l, 'v', x, v, T, seg, loraY!);
       }
       dev.rope({ dtype: dt, numTokens: T, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, theta: c.ropeTheta, neox: true, positions, q, k });
-      const cache = { numKvHeads: c.numKvHeads, headDim: c.headDim, pageSize: page, numPages: this.kv.numBlocks, kCache: this.kCache[l], vCache: this.vCache[l] };
+      const cache = this.cacheArgs(l);
       dev.kvWrite({ dtype: dt, cacheDtype: dt, numTokens: T, key: k, value: v, slotMapping: slots, ...cache });
       if (numDecode > 0) {
         dev.pagedDecode({
@@ -290,21 +290,18 @@ export class LlamaModel {
     dev.embedding({ dtype: dt, vocab: c.vocabSize, hidden: H, numTokens: 1, table: this.embed, ids, out: h });
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.layers[l];
-      const cache = { numKvHeads: c.numKvHeads, headDim: c.headDim, pageSize: this.kv.pageSizeTokens, numPages: this.kv.numBlocks, kCache: this.kCache[l], vCache: this.vCache[l] };
+      const cache = this.cacheArgs(l);
       dev.decodeGemv({ dtype: dt, n: qDim + 2 * kvDim, k: H, eps, x: h, normWeight: w.inputNorm, weight: w.qkv, out: qkv, pdl });
-      if (this.decodeRopeInAttention) {
-        dev.pagedDecode({
-          dtype: dt, kvDtype: dt, numSeqs: 1, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
-          q, blockTables: decodeTables, seqLens: decodeLens, out: attn, ...cache, fusedReduce: true, ropeNew: { kNew: k, vNew: v, theta: c.ropeTheta }, pdl,
-        });
-      } else {
+      // Rope (and the new token's KV write) either in its own launch or inside attention.
+      const ropeNew = this.decodeRopeInAttention ? { kNew: k, vNew: v, theta: c.ropeTheta } : undefined;
+      if (ropeNew === undefined) {
         const kvCache = { value: v, slotMapping: slots, kCache: cache.kCache, vCache: cache.vCache, pageSize: cache.pageSize, numPages: cache.numPages };
         dev.rope({ dtype: dt, numTokens: 1, numHeads: c.numHeads, numKvHeads: c.numKvHeads, headDim: c.headDim, theta: c.ropeTheta, neox: true, positions, q, k, kvCache, pdl });
-        dev.pagedDecode({
-          dtype: dt, kvDtype: dt, numSeqs: 1, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
-          q, blockTables: decodeTables, seqLens: decodeLens, out: attn, ...cache, fusedReduce: true, pdl,
-        });
       }
+      dev.pagedDecode({
+        dtype: dt, kvDtype: dt, numSeqs: 1, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
+        q, blockTables: decodeTables, seqLens: decodeLens, out: attn, ...cache, fusedReduce: true, ...(ropeNew !== undefined ? { ropeNew } : {}), pdl,
+      });
       dev.decodeGemv({ dtype: dt, n: H, k: qDim, x: attn, weight: w.o, epilogue: 'add', out: h, pdl });
       dev.decodeGemv({ dtype: dt, n: c.ffnSize, k: H, eps, x: h, normWeight: w.postNorm, weight: w.gateUp, epilogue: 'siluPair', out: act, pdl });
       dev.decodeGemv({ dtype: dt, n: H, k: c.ffnSize, x: act, weight: w.down, epilogue: 'add', out: h, pdl });
@@ -322,6 +319,12 @@ export class LlamaModel {
     const final = dev.scratch(dt, H);
     dev.rmsnorm({ dtype: dt, numTokens: 1, hidden: H, eps, x: h, weight: this.finalNorm, out: final });
     return this.lmHeadLogits(final, 1, 1);
+  }
+
+  /** Layer `l`'s paged KV cache as the attention and KV-write ops take it. */
+  private cacheArgs(l: number) {
+    const c = this.config;
+    return { numKvHeads: c.numKvHeads, headDim: c.headDim, pageSize: this.kv.pageSizeTokens, numPages: this.kv.numBlocks, kCache: this.kCache[l], vCache: this.vCache[l] };
   }
 
   /** The LM head over `rows` normed rows, of which the first `sampled` are the step's samples. */

@@ -10,6 +10,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cpu, decode, f32ToBf16, gpu, type DeviceBuffer, type GemvEpilogue } from '../index.js';
 import { nmse, rng } from './numeric.js';
+import { timeGraphOn } from './timing.js';
 
 const outDir = process.argv[2] ?? 'out';
 mkdirSync(outDir, { recursive: true });
@@ -222,36 +223,13 @@ for (const [numHeads, numKvHeads] of [[32, 32], [32, 8]]) {
 results.check_failures = failures;
 
 // ---- (2) speed against cuBLAS at m = 1
-const e0 = g.createEvent();
-const e1 = g.createEvent();
-/** Median microseconds per call over graph replays of `calls` back-to-back calls. */
-function timeCalls(fn: (i: number) => void, calls: number): number {
-  fn(0);
-  g.sync(stream);
-  const graph = g.capture(stream, () => {
-    for (let i = 0; i < calls; i++) fn(i);
-  });
-  const times: number[] = [];
-  for (let r = 0; r < 12; r++) {
-    g.record(e0, stream);
-    g.launchGraph(graph, stream);
-    g.record(e1, stream);
-    g.sync(stream);
-    if (r >= 2) times.push((g.elapsedMs(e0, e1) * 1000) / calls);
-  }
-  g.destroyGraph(graph);
-  return [...times].sort((a, b) => a - b)[times.length >> 1];
-}
+/** Median microseconds per call over graph replays of `calls` back-to-back calls (timing.ts). */
+const timeCalls = (fn: (i: number) => void, calls: number): number => 1000 * timeGraphOn(g, stream, fn, calls, 10);
 {
   const bytes = 2 ** 31;
   const a = g.alloc(bytes);
   const b = g.alloc(bytes);
-  g.copy(b, a, bytes);
-  g.record(e0);
-  for (let i = 0; i < 10; i++) g.copy(b, a, bytes);
-  g.record(e1);
-  g.sync();
-  results.copy_bandwidth_tb_per_s = (2 * bytes * 10) / (g.elapsedMs(e0, e1) / 1000) / 1e12;
+  results.copy_bandwidth_tb_per_s = (2 * bytes) / (timeCalls(() => g.copy(b, a, bytes, stream), 5) * 1e-6) / 1e12;
   a.free();
   b.free();
   log(`copy bandwidth ${(results.copy_bandwidth_tb_per_s as number).toFixed(3)} TB/s (read + write)`);

@@ -13,6 +13,7 @@ import {
   cpu, decode, encode, gpu, nativeStatus, DeviceBuffer, type DType, type GpuOps, type HostArray, type Stream,
 } from '../index.js';
 import { nmse, randn, rng } from './numeric.js';
+import { median, timeGraphOn } from './timing.js';
 
 const outDir = process.argv[2] ?? 'out';
 const workDir = process.argv[3] ?? '/tmp/stratos-gpu';
@@ -26,10 +27,6 @@ function log(msg: string): void {
 }
 
 // ------------------------------------------------------------------ helpers
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
 function makePages(r: () => number, seqLens: number[], pageSize: number) {
   const pagesPer = seqLens.map((l) => Math.ceil(l / pageSize));
   const maxPagesPerSeq = Math.max(1, ...pagesPer);
@@ -522,38 +519,8 @@ guard('sampling', () => {
 });
 
 // ------------------------------------------------------------------ benchmarks
-/** Median milliseconds per call of `fn`, from CUDA-graph replays of `perGraph` calls. */
-// warmMs > 0: replay the graph for about that long first, so long GEMMs are timed at the clocks
-// and power state they settle to (torch_ref.py does the same for torch.matmul).
-function timeGraph(fn: (i: number) => void, perGraph: number, reps = 15, warmMs = 0): number {
-  fn(0);
-  g.sync(stream);
-  const graph = g.capture(stream, () => {
-    for (let i = 0; i < perGraph; i++) fn(i);
-  });
-  g.launchGraph(graph, stream);
-  g.sync(stream);
-  const e0 = g.createEvent();
-  const e1 = g.createEvent();
-  let warmed = 0;
-  for (let w = 0; w < 1000 && warmed < warmMs; w++) {
-    g.record(e0, stream);
-    g.launchGraph(graph, stream);
-    g.record(e1, stream);
-    warmed += g.elapsedMs(e0, e1);
-  }
-  const times: number[] = [];
-  for (let r = 0; r < reps; r++) {
-    g.record(e0, stream);
-    g.launchGraph(graph, stream);
-    g.record(e1, stream);
-    times.push(g.elapsedMs(e0, e1) / perGraph);
-  }
-  g.destroyGraph(graph);
-  g.destroyEvent(e0);
-  g.destroyEvent(e1);
-  return median(times);
-}
+/** Milliseconds per call of `fn` (timing.ts), on this driver's stream. */
+const timeGraph = (fn: (i: number) => void, perGraph: number, reps = 15, warmMs = 0): number => timeGraphOn(g, stream, fn, perGraph, reps, warmMs);
 
 const perf: Record<string, unknown> = { device: st.gpu, timing: 'median of 15 CUDA-graph replays, each graph holding N back-to-back calls; ms per call' };
 const benches: Record<string, unknown>[] = [];

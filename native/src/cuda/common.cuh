@@ -115,6 +115,22 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem
   STRATOS_CUDA(cudaLaunchKernelEx(&cfg, kernel, static_cast<Params>(args)...));
 }
 
+// Rope's angle for rotated pair i of rot_dim dims at position pos, and the rotation of one pair.
+// rope.cu and the attention kernel's fused form (paged_decode.cu) share them: the same bits.
+__device__ __forceinline__ void rope_cos_sin(float pos, int i, int rot_dim, float theta, float& c, float& s) {
+  const float inv_freq = powf(theta, -2.0f * static_cast<float>(i) / static_cast<float>(rot_dim));
+  sincosf(pos * inv_freq, &s, &c);
+}
+__device__ __forceinline__ float rope_first(float x0, float x1, float c, float s) { return x0 * c - x1 * s; }
+__device__ __forceinline__ float rope_second(float x0, float x1, float c, float s) { return x1 * c + x0 * s; }
+
+// Element d of kv head h at in-page offset `off` of page `page`, in a [numPages, numKvHeads,
+// pageSize, headDim] cache (kv_write, rope's KV write, attention's fused KV write).
+__device__ __forceinline__ int64_t kv_cache_offset(int64_t page, int h, int num_kv_heads, int64_t page_size, int64_t off,
+                                                   int head_dim, int d) {
+  return ((page * num_kv_heads + h) * page_size + off) * head_dim + d;
+}
+
 // Dispatch a 16-bit activation dtype to a template.
 #define STRATOS_DISPATCH_16(dtype, T, op, ...)                                                     \
   do {                                                                                             \

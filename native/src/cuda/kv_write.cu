@@ -20,7 +20,7 @@ __global__ void kv_write_kernel(const T* __restrict__ key, const T* __restrict__
   for (int j = threadIdx.x; j < num_kv_heads * chunks; j += blockDim.x) {
     const int h = j / chunks, c = j % chunks;
     const int64_t src = (t * num_kv_heads + h) * head_dim + c * 8;
-    const int64_t dst = ((page * num_kv_heads + h) * page_size + off) * head_dim + c * 8;
+    const int64_t dst = kv_cache_offset(page, h, num_kv_heads, page_size, off, head_dim, c * 8);
     Vec16<T> kv, vv;
     kv.load(key + src);
     vv.load(value + src);

@@ -57,12 +57,10 @@ __device__ __forceinline__ void rope_slice(float (&x)[ELEMS], int lane, float po
 #pragma unroll
   for (int e = 0; e < ELEMS; ++e) {
     const float other = __shfl_xor_sync(0xffffffffu, x[e], LANES / 2, LANES);
-    const int i = (lane * ELEMS + e) % (HEAD_DIM / 2);
-    const float inv_freq = powf(theta, -2.0f * static_cast<float>(i) / static_cast<float>(HEAD_DIM));
-    float sn, cs;
-    sincosf(pos * inv_freq, &sn, &cs);
+    float cs, sn;
+    rope_cos_sin(pos, (lane * ELEMS + e) % (HEAD_DIM / 2), HEAD_DIM, theta, cs, sn);
     const float x0 = first ? x[e] : other, x1 = first ? other : x[e];
-    x[e] = Elem<T>::to_f32(Elem<T>::from_f32(first ? x0 * cs - x1 * sn : x1 * cs + x0 * sn));
+    x[e] = Elem<T>::to_f32(Elem<T>::from_f32(first ? rope_first(x0, x1, cs, sn) : rope_second(x0, x1, cs, sn)));
   }
 }
 
@@ -123,8 +121,7 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
       v_newest.load(reinterpret_cast<const KV*>(v_new) + row);
       const int32_t page = table[newest >> page_shift];
       if (newest >= start && newest < end && h % (num_heads / num_kv_heads) == 0 && g == 0 && page >= 0 && page < num_pages) {
-        const int64_t off = (static_cast<int64_t>(page) * num_kv_heads + kvh) * static_cast<int64_t>(page_size) * HEAD_DIM +
-                            static_cast<int64_t>(newest & (page_size - 1)) * HEAD_DIM + lane * ELEMS;
+        const int64_t off = kv_cache_offset(page, kvh, num_kv_heads, page_size, newest & (page_size - 1), HEAD_DIM, lane * ELEMS);
         k_newest.store(const_cast<KV*>(k_cache) + off);
         v_newest.store(const_cast<KV*>(v_cache) + off);
       }
@@ -286,8 +283,12 @@ void launch(const PagedDecodeParams& p, cudaStream_t stream) {
   const dim3 grid(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(num_parts));
   // The fused merge needs its counters: rows beyond them take the merge kernel.
   const bool fused = p.fused_reduce && num_parts > 1 && p.num_seqs * p.num_heads <= kMaxFusedRows;
-  int* counters = nullptr;
-  if (fused) STRATOS_CUDA(cudaGetSymbolAddress(reinterpret_cast<void**>(&counters), g_merge_counters));
+  static int* const merge_counters = [] {
+    int* ptr = nullptr;
+    STRATOS_CUDA(cudaGetSymbolAddress(reinterpret_cast<void**>(&ptr), g_merge_counters));
+    return ptr;
+  }();
+  int* counters = fused ? merge_counters : nullptr;
   launch_kernel(paged_decode_kernel<Q, KV, HEAD_DIM>, grid, dim3(kThreads), 0, stream, p.pdl,
       static_cast<const Q*>(p.q), static_cast<const KV*>(p.k_cache), static_cast<const KV*>(p.v_cache), p.block_tables,
       p.seq_lens, static_cast<Q*>(p.out), part_out, part_ml, static_cast<int>(p.num_heads),
