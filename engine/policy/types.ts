@@ -147,6 +147,14 @@ export interface ScheduleView {
   readonly nowUs: TimeUs;
   /** The simulator's fast path: plan up to this many identical pure-decode steps (default 1). */
   readonly maxSteps?: number;
+  /**
+   * The simulator's fast path: a decode run's plan (numSteps > 1) may be built in the scheduler's
+   * own storage, which the next `schedule` overwrites: its items, and its kvBlocksUsedPerStep,
+   * of which only the first numSteps entries are the plan's (the array may be longer). A runner
+   * that reads a plan only until it schedules the next one saves allocating them per run (at
+   * fleet scale one number per simulated step); one that keeps plans must leave it off (default).
+   */
+  readonly reuseRunStorage?: boolean;
 }
 
 export type PolicyKind = 'static' | 'continuous' | 'chunked';

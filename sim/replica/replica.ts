@@ -299,7 +299,8 @@ export class Replica {
 
   private startPlan(nowUs: number, horizonUs: number): void {
     const runLength = this.decodeRunLength(nowUs, horizonUs);
-    const plan = this.scheduler.schedule({ nowUs, maxSteps: runLength });
+    // The plan is read only until the next schedule (endPlan runs first): a run may reuse the scheduler's storage.
+    const plan = this.scheduler.schedule({ nowUs, maxSteps: runLength, reuseRunStorage: true });
     if (plan.numSteps !== runLength && runLength > 1) {
       throw new Error(`replica ${this.index}: scheduler planned ${plan.numSteps} steps, expected ${runLength}`);
     }

@@ -61,6 +61,11 @@ export interface RunOptions {
    * lengthening it with extendDecodeRun, as the simulator does when nothing happens at a boundary.
    */
   readonly extendBy?: number;
+  /**
+   * Lazy mode: schedule with reuseRunStorage, as the simulator does; each plan is recorded as a
+   * copy taken before the next schedule (the run's own storage is overwritten by it).
+   */
+  readonly reuseRunStorage?: boolean;
 }
 
 /**
@@ -130,9 +135,13 @@ export function runWorkload(cfg: SchedulerConfig, events: readonly RequestEvent[
       }
     }
     options.beforeSchedule?.(scheduler);
-    let plan = scheduler.schedule({ nowUs, maxSteps: options.extendBy !== undefined && numSteps > 1 ? Math.min(numSteps, Math.max(2, options.extendBy)) : numSteps });
+    let plan = scheduler.schedule({
+      nowUs,
+      maxSteps: options.extendBy !== undefined && numSteps > 1 ? Math.min(numSteps, Math.max(2, options.extendBy)) : numSteps,
+      ...(options.reuseRunStorage === true ? { reuseRunStorage: true } : {}),
+    });
     while (plan.numSteps < numSteps) plan = scheduler.extendDecodeRun(plan, Math.min(options.extendBy!, numSteps - plan.numSteps));
-    record.plans.push(plan);
+    record.plans.push(options.reuseRunStorage === true ? copyOfPlan(plan) : plan);
     options.onPlan?.(plan, scheduler);
     const admittedNow: number[] = [];
     for (const item of plan.items) {
@@ -161,4 +170,9 @@ export function runWorkload(cfg: SchedulerConfig, events: readonly RequestEvent[
     steps += plan.numSteps;
   }
   return { ...record, stepsRun: steps, exhausted: steps >= maxSteps };
+}
+
+/** A plan's values, copied out of storage the scheduler may reuse (ScheduleView.reuseRunStorage). */
+function copyOfPlan(plan: BatchPlan): BatchPlan {
+  return { ...plan, items: plan.items.map((item) => ({ ...item })), kvBlocksUsedPerStep: plan.kvBlocksUsedPerStep.slice(0, plan.numSteps) };
 }

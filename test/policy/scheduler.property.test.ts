@@ -170,6 +170,22 @@ describe('scheduler properties (static, continuous, chunked; paged and contiguou
     );
   });
 
+  it('decode runs built in the scheduler\'s reused storage (reuseRunStorage) are the same plans, piece by piece too', () => {
+    fc.assert(
+      fc.property(scenarioArb({ pressure: true }), fc.integer({ min: 1, max: 40 }), (s, extendBy) => {
+        const cfg = scenarioConfig(s);
+        const whole = runWorkload(cfg, s.events, { lazy: true });
+        const reused = runWorkload(cfg, s.events, { lazy: true, reuseRunStorage: true });
+        const reusedPieces = runWorkload(cfg, s.events, { lazy: true, reuseRunStorage: true, extendBy, checkEveryStep: true });
+        const values = (plans: typeof whole.plans) => plans.map((p) => [p.stepIndex, p.numSteps, p.items, p.kvBlocksUsedPerStep]);
+        expect(values(reused.plans)).toEqual(values(whole.plans));
+        expect(values(reusedPieces.plans)).toEqual(values(whole.plans));
+        expect([...reusedPieces.finishUs]).toEqual([...whole.finishUs]);
+        expect(reusedPieces.scheduler.allocator.numBlocksUsed()).toBe(0);
+      }),
+    );
+  });
+
   it('under memory pressure (preemption by recompute) every request ends, nothing leaks, and the fast path equals stepping', () => {
     let runsWithPreemption = 0;
     fc.assert(

@@ -84,6 +84,10 @@ export abstract class Scheduler {
   private readonly runGroups = new GroupedSeqs();
   private runStarts = new Int32Array(0);
   private runGroupsValid = false;
+  /** A decode run's kvBlocksUsedPerStep, items and item objects under reuseRunStorage (grown, never shrunk). */
+  private readonly runUsedPerStep: number[] = [];
+  private readonly runItems: PlanItem[] = [];
+  private readonly runItemPool: MutablePlanItem[] = [];
   private pendingPlan: BatchPlan | null = null;
   /**
    * For a pending decode run: its steady length when it was planned (steps it may be lengthened to
@@ -184,7 +188,7 @@ export abstract class Scheduler {
     this.runGroupsValid = false;
     if (numSteps > 1) {
       this.pendingRunSteadySteps = this.steadyDecodeSteps(view.nowUs);
-      plan = this.composeDecodeRun(numSteps);
+      plan = this.composeDecodeRun(numSteps, view.reuseRunStorage === true);
       const running = this.running;
       for (let i = 0; i < running.length; i++) this.runSeqs[i] = running[i];
       this.pendingSeqs = this.runSeqs;
@@ -732,21 +736,39 @@ export abstract class Scheduler {
     }
   }
 
-  /** A decode run: every running sequence decodes one token per step; nothing else is planned. */
-  private composeDecodeRun(numSteps: number): BatchPlan {
-    const used: number[] = new Array(numSteps);
+  /**
+   * A decode run: every running sequence decodes one token per step; nothing else is planned.
+   * With `reuse` (ScheduleView.reuseRunStorage) its items and per-step array are this scheduler's
+   * own, overwritten by the next run: a fleet-day allocated a number per simulated step and an
+   * item per sequence per run, most of its garbage (GC and cache misses at fleet scale).
+   */
+  private composeDecodeRun(numSteps: number, reuse: boolean): BatchPlan {
+    const used: number[] = reuse ? this.runUsedPerStep : new Array(numSteps);
     this.growDecodeRun(0, numSteps, used);
-    const items = this.running.map(
-      (seq): PlanItem => ({
-        seqId: seq.id,
-        contextTokens: seq.numComputedTokens,
-        numNewTokens: 1,
-        isPrefill: false,
-        samples: true,
-        adapterSlot: seq.adapterSlot,
-      }),
-    );
+    const items = reuse ? this.reusedRunItems() : this.running.map(decodeItemOf);
     return decodeRunPlan(this.nextStepIndex, numSteps, items, used);
+  }
+
+  /** composeDecodeRun's items in this scheduler's reused list and item objects, one per running sequence. */
+  private reusedRunItems(): PlanItem[] {
+    const running = this.running;
+    const n = running.length;
+    const items = this.runItems;
+    const pool = this.runItemPool;
+    // Shrinking a list by little keeps its storage; a run's batch differs from the last by a few.
+    items.length = n;
+    for (let i = 0; i < n; i++) {
+      const seq = running[i];
+      let item = pool[i];
+      if (item === undefined) pool[i] = item = decodeItemOf(seq);
+      else {
+        item.seqId = seq.id;
+        item.contextTokens = seq.numComputedTokens;
+        item.adapterSlot = seq.adapterSlot;
+      }
+      items[i] = item;
+    }
+    return items;
   }
 
   /** The newest running sequence that has no work in this step yet: the preemption victim. */
@@ -820,6 +842,13 @@ class GroupedSeqs {
     this.seqIds[at] = seq.id;
     this.tokensAfterStep0[at] = seq.numComputedTokens + 1;
   }
+}
+
+type MutablePlanItem = { -readonly [K in keyof PlanItem]: PlanItem[K] };
+
+/** A running sequence's item in a decode run: one new token, sampled. */
+function decodeItemOf(seq: SeqState): MutablePlanItem {
+  return { seqId: seq.id, contextTokens: seq.numComputedTokens, numNewTokens: 1, isPrefill: false, samples: true, adapterSlot: seq.adapterSlot };
 }
 
 /** Whether any of the first `n` slacks is below `numSteps` (that sequence grows within the steps). */
