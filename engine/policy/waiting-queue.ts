@@ -166,6 +166,9 @@ function agingsOf(seq: SeqState, nowUs: TimeUs, agingUs: number): number {
 function firstBelow(items: readonly SeqState[], from: number, m: number, nowUs: TimeUs, agingUs: number): number {
   let lo = from;
   let hi = items.length;
+  // The newest entry first: in a backlog every entry has had `m` agings (the answer is the end),
+  // and the search would read log2(n) entries scattered over a long array.
+  if (lo < hi && agingsOf(items[hi - 1], nowUs, agingUs) >= m) return hi;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (agingsOf(items[mid], nowUs, agingUs) < m) hi = mid;
