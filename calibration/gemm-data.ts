@@ -8,7 +8,7 @@
 // Bundled by engine/runtime/gpu-check/bundle9.mjs to dist-prof/gemm-data.mjs (run by run9.sh data). Usage: node dist-prof/gemm-data.mjs OUT_DIR
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { calibrationBf16Block, fillByDoubling } from './harness.js';
+import { calibrationBf16Block, fillByDoubling, hotPerCallUs } from './harness.js';
 import { seededRandom } from './grids.js';
 import { f32ToBf16, gpu, type DeviceBuffer } from '../native/index.js';
 
@@ -63,18 +63,7 @@ for (const s of SHAPES) {
   const cool: Record<Kind, number[]> = { calibration: [], engine: [], zeros: [] };
   for (let round = 0; round < 3; round++) {
     for (const kind of KINDS) {
-      const t0 = performance.now();
-      while (performance.now() - t0 < 40) {
-        for (let i = 0; i < 20; i++) call(kind);
-        g.sync(stream);
-      }
-      for (let i = 0; i < 5; i++) {
-        g.record(e0, stream);
-        for (let j = 0; j < 10; j++) call(kind);
-        g.record(e1, stream);
-        g.sync(stream);
-        hot[kind].push((g.elapsedMs(e0, e1) * 1000) / 10);
-      }
+      hot[kind].push(...hotPerCallUs(g, stream, () => call(kind), [e0, e1]));
       for (let i = 0; i < 5; i++) {
         for (let j = 0; j < 50; j++) g.copy(busyB, busyA, 2 ** 30, stream); // ~50 ms memory-bound
         g.record(e0, stream);

@@ -125,6 +125,29 @@ export function fillByDoubling(g: GpuOps, dst: DeviceBuffer, bytes: number, bloc
   g.sync(stream);
 }
 
+/**
+ * Per-call µs of `call` hot, as the calibration's microbenchmarks meet it: 40 ms of back-to-back
+ * calls (HOT_SOAK_MS), then `reps` event-timed runs of `callsPerRep` calls each. Used by the GEMM
+ * checks of issue 7 (gemm-data.ts, engine/runtime/gpu-check/gemm-operands.ts). GPU only.
+ */
+export function hotPerCallUs(g: GpuOps, stream: Stream, call: () => void, events: readonly [bigint, bigint], reps = 5, callsPerRep = 10): number[] {
+  const [e0, e1] = events;
+  const t0 = performance.now();
+  while (performance.now() - t0 < HOT_SOAK_MS) {
+    for (let i = 0; i < 20; i++) call();
+    g.sync(stream);
+  }
+  const out: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    g.record(e0, stream);
+    for (let j = 0; j < callsPerRep; j++) call();
+    g.record(e1, stream);
+    g.sync(stream);
+    out.push((g.elapsedMs(e0, e1) * 1000) / callsPerRep);
+  }
+  return out;
+}
+
 export class GraphTimer {
   private readonly e0: bigint;
   private readonly e1: bigint;

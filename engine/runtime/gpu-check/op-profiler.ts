@@ -115,6 +115,11 @@ export class OpProfiler {
     this.marks = replayed;
   }
 
+  /** The arguments of the last recording's ops of kind `op`, in launch order. */
+  calls(op: (typeof KERNEL_OPS)[number]): OpArgs[] {
+    return this.marks.filter((m) => m.op === op).map((m) => m.args);
+  }
+
   /** Per label, launches and summed kernel µs of the last recording or replay (after a sync). */
   times(): Map<string, OpTime> {
     const out = new Map<string, OpTime>();

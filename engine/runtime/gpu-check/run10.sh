@@ -6,7 +6,9 @@
 #   node native/gpu-tests/bundle.mjs && node engine/runtime/gpu-check/bundle7.mjs && node engine/runtime/gpu-check/bundle9.mjs
 # then on the device: bash engine/runtime/gpu-check/run10.sh [gemv] [7b] [prof] [data]   (default: gemv 7b data;
 # prof: run7's per-op profile of a 7B decode step with the 32-token split; regress: the GPU suite's rope, kvWrite and
-# pagedDecode sections and decode/copy benches, for the PDL and fused-merge changes to those kernels)
+# pagedDecode sections and decode/copy benches, for the PDL and fused-merge changes to those kernels; operands: the
+# engine's own layer-0 prefill GEMMs timed on its buffers, on copies and on the calibration's data, gemm-operands.ts; lora: a 7B prefill step with adapters split into
+# base forward, LoRA kernels and launch gaps, lora-steps.ts)
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
@@ -24,6 +26,8 @@ for s in $steps; do
     prof) STRATOS_PROF_MIN_SPLIT=32 node dist-graph/run7.mjs "$OUT" prof 2>&1 | tee "$OUT/engine-log-prof.txt" || rc=1 ;;
     regress) STRATOS_GPU_ONLY="rope,kvWrite,pagedDecode,bench copy,bench decode" node dist/gpu-tests.mjs "$OUT" /tmp/stratos-gpu 2>&1 | tail -40 > "$OUT/gpu-tests-regress-log.txt" || rc=1; cat "$OUT/gpu-tests-regress-log.txt" ;;
     data) node dist-prof/gemm-data.mjs "$OUT" 2>&1 | tee "$OUT/gemm-data-log.txt" || rc=1 ;;
+    lora) node dist-prof/lora-steps.mjs "$OUT" 2>&1 | tee "$OUT/lora-steps-log.txt" || rc=1 ;;
+    operands) node dist-prof/gemm-operands.mjs "$OUT" 2>&1 | tee "$OUT/gemm-operands-log.txt" || rc=1 ;;
   esac
   echo "$s done at ${SECONDS}s"
 done
