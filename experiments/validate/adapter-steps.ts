@@ -1,0 +1,64 @@
+// Where the LoRA mix's prefill-step error comes from (issue 7, lora-mix-7b: prefill steps right on
+// average but |error| p90 15.6%). Every prefill step of engine run 1 is priced twice as the report
+// prices it (the power state following the engine's timeline): as logged, and with every adapter
+// removed (the base forward's price). GPU time − base price is then the engine's measured cost of
+// LoRA in that step, against the cost model's LoRA price (full − base). Steps are classed by the
+// share of their tokens that carry an adapter: the cost model prices every token of a step with
+// adapters as if it carried one (StepShape has no count of adapter tokens).
+//   npx tsx experiments/validate/adapter-steps.ts [LOGS_DIR] [WORKLOAD]   (defaults: results/h200/logs lora-mix-7b)
+import { join } from 'node:path';
+import type { BatchPlan } from '../../engine/policy/index.js';
+import { buildCostModel, replicaShape } from '../../sim/simulation.js';
+import { planDurationUs } from '../../sim/replica/step-shape.js';
+import { readManifest, simConfigOf } from './compare.js';
+import { readPlanLog } from './plan-log.js';
+import { fitEngineTerms } from './step-cost.js';
+
+const logsDir = process.argv[2] ?? 'experiments/validate/results/h200/logs';
+const name = process.argv[3] ?? 'lora-mix-7b';
+const manifest = readManifest(logsDir);
+const workload = manifest.workloads.find((w) => w.name === name);
+if (workload === undefined) throw new Error(`${logsDir}: no workload ${name} (have: ${manifest.workloads.map((w) => w.name).join(', ')})`);
+if (manifest.capacity === null) throw new Error(`${logsDir}: no capacity run (the engine's terms are fitted on it)`);
+const bare = { rowBuckets: 'pow2', qkvFused: false, forwardOverheadUs: 0, sampledRowOverheadUs: 0, hostOverheadUs: 0, hostPerSeqUs: 0 } as const;
+const capacityConfig = await simConfigOf(manifest.capacity, manifest, logsDir, bare);
+const terms = fitEngineTerms(readPlanLog(join(logsDir, manifest.capacity.name, 'run1', 'steps.jsonl.gz')), buildCostModel(capacityConfig, replicaShape(capacityConfig)), 'pow2', false);
+const config = await simConfigOf(workload, manifest, logsDir, terms);
+const cost = buildCostModel(config, replicaShape(config));
+const steps = readPlanLog(join(logsDir, name, 'run1', 'steps.jsonl.gz'));
+
+// Two power states, one per pricing, each following every logged step in order (as step-cost.ts).
+const slots = new Set<number>();
+const powerFull = cost.newPowerState?.() ?? null;
+const powerBase = cost.newPowerState?.() ?? null;
+const withoutAdapters = (p: BatchPlan): BatchPlan => ({ ...p, items: p.items.map((x) => ({ ...x, adapterSlot: -1 })) });
+type Row = { step: number; tokens: number; adapterTokens: number; gpuMs: number; pricedMs: number; baseMs: number };
+const rows: Row[] = [];
+for (let i = 0; i < steps.length; i++) {
+  const s = steps[i];
+  const host = cost.hostUs(s.plan.items.length);
+  const full = planDurationUs(cost, s.plan, slots, s.startUs, powerFull) - host;
+  const base = planDurationUs(cost, withoutAdapters(s.plan), slots, s.startUs, powerBase) - host;
+  if (s.plan.numPrefillTokens === 0 || s.gpuUs === null) continue;
+  const tokens = s.plan.items.reduce((a, x) => a + x.numNewTokens, 0);
+  const adapterTokens = s.plan.items.reduce((a, x) => a + (x.adapterSlot >= 0 ? x.numNewTokens : 0), 0);
+  if (adapterTokens === 0) continue;
+  rows.push({ step: i, tokens, adapterTokens, gpuMs: s.gpuUs / 1000, pricedMs: full / 1000, baseMs: base / 1000 });
+}
+const f = (x: number): string => x.toFixed(2);
+console.log(`${name}, engine run 1: prefill steps with adapters (ms; LoRA measured = GPU − base price)`);
+console.log('step | tokens | adapter tokens | GPU | priced | error | LoRA priced | LoRA measured');
+for (const r of rows) console.log(`${r.step} | ${r.tokens} | ${r.adapterTokens} | ${f(r.gpuMs)} | ${f(r.pricedMs)} | ${(((r.pricedMs - r.gpuMs) / r.gpuMs) * 100).toFixed(1)}% | ${f(r.pricedMs - r.baseMs)} | ${f(r.gpuMs - r.baseMs)}`);
+const classes: [string, (r: Row) => boolean][] = [
+  ['every token on an adapter, < 1,024 tokens', (r) => r.adapterTokens === r.tokens && r.tokens < 1024],
+  ['every token on an adapter, >= 1,024 tokens', (r) => r.adapterTokens === r.tokens && r.tokens >= 1024],
+  ['adapter tokens >= half', (r) => r.adapterTokens < r.tokens && r.adapterTokens * 2 >= r.tokens],
+  ['adapter tokens < half', (r) => r.adapterTokens * 2 < r.tokens],
+];
+console.log('\nclass | steps | mean error | LoRA priced mean | LoRA measured mean (ms)');
+for (const [label, pick] of classes) {
+  const xs = rows.filter(pick);
+  if (xs.length === 0) continue;
+  const mean = (g: (r: Row) => number): number => xs.reduce((a, r) => a + g(r), 0) / xs.length;
+  console.log(`${label} | ${xs.length} | ${(mean((r) => (r.pricedMs - r.gpuMs) / r.gpuMs) * 100).toFixed(1)}% | ${f(mean((r) => r.pricedMs - r.baseMs))} | ${f(mean((r) => r.gpuMs - r.baseMs))}`);
+}
