@@ -69,7 +69,9 @@ export class LoraCache {
   /** True when `acquire(adapter)` would succeed now: resident, a free slot, or an unpinned victim. */
   canAcquire(adapter: string): boolean {
     if (this.residents.has(adapter) || this.freeSlots.length > 0) return true;
-    return this.pickVictim() !== null;
+    // pickVictim finds one exactly when some resident is unpinned: counted, not searched for
+    // (admission asks at every plan while a request waits; the search visited every resident).
+    return this.numPinned < this.residents.size;
   }
 
   /** Pins the adapter, loading it (and evicting a victim) if needed. Precondition: canAcquire. */
