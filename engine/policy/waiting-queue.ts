@@ -23,6 +23,8 @@ export class WaitingQueue {
    * batching) searches the queue once, not at every step.
    */
   private orderChangeAskedUs = -1;
+  /** The iterator inOrder returns, reused. */
+  private readonly order: OrderIterator = new OrderIterator(this);
   private orderChangeUs = -Infinity;
 
   constructor(agingUs: number) {
@@ -86,25 +88,45 @@ export class WaitingQueue {
     this.forgetOrderChange();
   }
 
-  /** Waiting requests in service order at `nowUs`. Do not mutate the queue while iterating. */
-  *inOrder(nowUs: TimeUs): Generator<SeqState> {
-    const queues = this.classes.map((c) => this.byClass.get(c)!.items);
-    const cursors = this.classes.map((c) => this.byClass.get(c)!.head);
-    for (let emitted = 0; emitted < this.numEntries; emitted++) {
-      let best = -1;
-      let bestClass = 0;
-      for (let q = 0; q < queues.length; q++) {
-        const head = queues[q][cursors[q]];
-        if (head === undefined) continue;
-        const effective = this.effectiveClass(head, nowUs);
-        if (best < 0 || effective < bestClass || (effective === bestClass && comesBefore(head, queues[best][cursors[best]]))) {
-          best = q;
-          bestClass = effective;
-        }
-      }
-      assert(best >= 0, 'queue size disagrees with its contents');
-      yield queues[best][cursors[best]++];
+  /**
+   * Waiting requests in service order at `nowUs`. Do not mutate the queue while iterating, and
+   * finish or drop one iteration before starting the next: the iterator is this queue's own,
+   * reused (admission asks at every plan while requests wait; a generator allocated its state,
+   * two arrays and a result per request visited).
+   */
+  inOrder(nowUs: TimeUs): Iterable<SeqState> & Iterator<SeqState> {
+    const it = this.order;
+    it.nowUs = nowUs;
+    it.emitted = 0;
+    const classes = this.classes;
+    // Entries past the classes' count are never read (classes are only ever added).
+    for (let k = 0; k < classes.length; k++) {
+      const queue = this.byClass.get(classes[k])!;
+      it.queues[k] = queue.items;
+      it.cursors[k] = queue.head;
     }
+    it.numQueues = classes.length;
+    return it;
+  }
+
+  /** The next request in service order of the iteration `it` (inOrder), or undefined after the last. */
+  nextInOrder(it: OrderIterator): SeqState | undefined {
+    if (it.emitted >= this.numEntries) return undefined;
+    const { queues, cursors } = it;
+    let best = -1;
+    let bestClass = 0;
+    for (let q = 0; q < it.numQueues; q++) {
+      const head = queues[q][cursors[q]];
+      if (head === undefined) continue;
+      const effective = this.effectiveClass(head, it.nowUs);
+      if (best < 0 || effective < bestClass || (effective === bestClass && comesBefore(head, queues[best][cursors[best]]))) {
+        best = q;
+        bestClass = effective;
+      }
+    }
+    assert(best >= 0, 'queue size disagrees with its contents');
+    it.emitted++;
+    return queues[best][cursors[best]++];
   }
 
   /**
@@ -175,6 +197,34 @@ function firstBelow(items: readonly SeqState[], from: number, m: number, nowUs: 
     else lo = mid + 1;
   }
   return lo;
+}
+
+/**
+ * An iteration of a WaitingQueue in service order (a k-way merge of the class queues' heads): the
+ * class arrays and a cursor into each, and the result object the iterator protocol returns, reused.
+ */
+class OrderIterator implements Iterable<SeqState>, Iterator<SeqState> {
+  nowUs = 0;
+  emitted = 0;
+  /** The class queues of this iteration: the first numQueues entries of queues and cursors. */
+  numQueues = 0;
+  readonly queues: SeqState[][] = [];
+  readonly cursors: number[] = [];
+  private readonly result: IteratorResult<SeqState> = { done: false, value: undefined as unknown as SeqState };
+
+  constructor(private readonly queue: WaitingQueue) {}
+
+  [Symbol.iterator](): Iterator<SeqState> {
+    return this;
+  }
+
+  next(): IteratorResult<SeqState> {
+    const seq = this.queue.nextInOrder(this);
+    const result = this.result as { done: boolean; value: SeqState | undefined };
+    result.done = seq === undefined;
+    result.value = seq;
+    return this.result;
+  }
 }
 
 interface ClassQueue {
