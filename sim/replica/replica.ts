@@ -311,8 +311,11 @@ export class Replica {
     this.runStepsLeft = this.extendRuns && plan.numSteps > 1 ? this.runSteadySteps - plan.numSteps : 0;
     this.runStepsBeforeExtension = 0;
     const records = this.records;
-    for (const item of plan.items) {
-      if (item.isPrefill && records.firstScheduledUs[item.seqId] < 0) records.firstScheduledUs[item.seqId] = nowUs;
+    // Only a plan with prefill tokens has prefill items (a decode run has none).
+    if (plan.numPrefillTokens > 0) {
+      for (const item of plan.items) {
+        if (item.isPrefill && records.firstScheduledUs[item.seqId] < 0) records.firstScheduledUs[item.seqId] = nowUs;
+      }
     }
     this.stats.numPreemptions += plan.preempted.length;
     for (const id of plan.preempted) records.preemptions[id]++;
@@ -482,9 +485,13 @@ export class Replica {
     let firstEndWindow: WeightedSamples | null = null;
     let ownGapUs = -1;
     let numOwnGap = 0;
-    for (const item of plan.items) {
-      if (!item.samples) continue;
-      const id = item.seqId;
+    // A decode run's items are the running sequences in order, each sampling: their ids are read
+    // from the sequences, which onStepEnd reads next anyway (the items were a cache miss each).
+    const items = plan.items;
+    const runSeqs = isRun ? this.scheduler.runningSeqs() : null;
+    for (let k = 0; k < n; k++) {
+      if (runSeqs === null && !items[k].samples) continue;
+      const id = runSeqs === null ? items[k].seqId : runSeqs[k].id;
       const tenant = records.tenantIndex[id];
       if (isRun) runTally.add(tenant);
       const last = records.lastTokenUs[id];

@@ -71,6 +71,8 @@ export abstract class Scheduler {
    * entries (reused from run to run and never shrunk, so a run allocates no copy of the list).
    */
   private readonly runSeqs: SeqState[] = [];
+  /** numComputedTokens of each of runSeqs when the run was planned (what its items say: onStepEnd checks it). */
+  private readonly runContexts: number[] = [];
   /**
    * `version` when the shared slack scratch (SCRATCH.decodeSlack, of steadyDecodeSteps and
    * composeDecodeRun) was filled by this scheduler for every running sequence (-1: not valid).
@@ -190,7 +192,10 @@ export abstract class Scheduler {
       this.pendingRunSteadySteps = this.steadyDecodeSteps(view.nowUs);
       plan = this.composeDecodeRun(numSteps, view.reuseRunStorage === true);
       const running = this.running;
-      for (let i = 0; i < running.length; i++) this.runSeqs[i] = running[i];
+      for (let i = 0; i < running.length; i++) {
+        this.runSeqs[i] = running[i];
+        this.runContexts[i] = running[i].numComputedTokens;
+      }
       this.pendingSeqs = this.runSeqs;
     } else {
       const builder = new PlanBuilder(this.config.maxNumBatchedTokens);
@@ -259,17 +264,23 @@ export abstract class Scheduler {
     let firstTokenSeqIds: SeqId[] | null = null;
     let finished: SeqState[] | null = null;
     const seqs = this.pendingSeqs;
+    const isRun = plan.numSteps > 1;
+    const runContexts = this.runContexts;
     for (let i = 0; i < plan.items.length; i++) {
-      const item = plan.items[i];
       const seq = seqs[i];
-      if (!(seq.id === item.seqId && seq.status === 'running')) fail(`planned seq ${item.seqId} is not running`);
-      if (!(seq.numComputedTokens === item.contextTokens)) fail(`seq ${item.seqId} context moved during the step`);
-      seq.numComputedTokens += item.numNewTokens * plan.numSteps;
+      // A decode run's items are not read: item i is one sampled token of seqs[i] from the context
+      // noted when the run was planned (at fleet scale each item was a cache miss here).
+      const item = isRun ? null : plan.items[i];
+      const plannedId = item === null ? seq.id : item.seqId;
+      const numNewTokens = item === null ? 1 : item.numNewTokens;
+      if (!(seq.id === plannedId && seq.status === 'running')) fail(`planned seq ${plannedId} is not running`);
+      if (!(seq.numComputedTokens === (item === null ? runContexts[i] : item.contextTokens))) fail(`seq ${plannedId} context moved during the step`);
+      seq.numComputedTokens += numNewTokens * plan.numSteps;
       // A decode run grew the table to hold every token it computed (a single step: planRunning did).
-      if (plan.numSteps > 1) seq.numTokensCovered = this.coveredAfterGrow(seq.numTokensCovered, seq.numComputedTokens);
-      this.runningContextSum += item.numNewTokens * plan.numSteps;
-      if (item.isPrefill) this.allocator.commitComputed(seq.id, seq.numComputedTokens);
-      if (!item.samples) continue;
+      if (isRun) seq.numTokensCovered = this.coveredAfterGrow(seq.numTokensCovered, seq.numComputedTokens);
+      this.runningContextSum += numNewTokens * plan.numSteps;
+      if (item !== null && item.isPrefill) this.allocator.commitComputed(seq.id, seq.numComputedTokens);
+      if (item !== null && !item.samples) continue;
       if (seq.numOutputTokens === 0) (firstTokenSeqIds ??= []).push(seq.id);
       seq.numOutputTokens += plan.numSteps;
       if (!(seq.numOutputTokens <= seq.maxOutputTokens)) fail(`seq ${seq.id} generated past its length`);
@@ -755,8 +766,10 @@ export abstract class Scheduler {
     const n = running.length;
     const items = this.runItems;
     const pool = this.runItemPool;
-    // Shrinking a list by little keeps its storage; a run's batch differs from the last by a few.
-    items.length = n;
+    // pop and push rather than setting the length (a runtime call each time): a run's batch
+    // differs from the last one's by a few sequences.
+    while (items.length > n) items.pop();
+    while (items.length < n) items.push(EMPTY_ITEM);
     for (let i = 0; i < n; i++) {
       const seq = running[i];
       let item = pool[i];
@@ -845,6 +858,9 @@ class GroupedSeqs {
 }
 
 type MutablePlanItem = { -readonly [K in keyof PlanItem]: PlanItem[K] };
+
+/** A placeholder entry of a reused item list, overwritten before the list is used. */
+const EMPTY_ITEM: PlanItem = Object.freeze({ seqId: -1, contextTokens: 0, numNewTokens: 0, isPrefill: false, samples: false, adapterSlot: -1 });
 
 /** A running sequence's item in a decode run: one new token, sampled. */
 function decodeItemOf(seq: SeqState): MutablePlanItem {
