@@ -195,7 +195,7 @@ guard('kvWrite', () => {
 });
 
 guard('lora', () => {
-  // Cases: per-token slots; short segments; a 260-token segment (several 32-token chunks on
+  // Cases: per-token slots; short segments; a 260-token segment (several 8-token chunks on
   // grid.z); 64 segments with one of 600 tokens (grid.z capped, so blocks step over chunks).
   const manySegLens = [600, ...Array.from({ length: 63 }, () => 6)];
   const cases: { name: string; numTokens: number; segLens?: number[]; segSlotList?: number[] }[] = [
@@ -714,6 +714,31 @@ guard('bench lora', () => {
   const bytes = 4 * 2 * slots * rank * hidden * 2;
   benches.push({ op: 'lora', tokens, distinctAdapters: slots, rank, projections: 'q,k,v,o', hidden, ms, weightBytes: bytes, bytesPerS: bytes / (ms / 1e3) });
   log(`bench lora 64 tokens x 64 adapters rank 16 on q/k/v/o: ${(ms * 1e3).toFixed(1)} us (${((bytes / (ms / 1e3)) / 1e12).toFixed(2)} TB/s of adapter weights)`);
+});
+
+guard('bench lora prefill', () => {
+  // A prefill chunk on one adapter (one segment), rank 16 on the 7B's q/k/v/o, shrink + expand per
+  // projection: the engine's LoRA steps (issue 7's lora-mix: ~9 ms of LoRA a 128-token step).
+  const hidden = 4096;
+  const rank = 16;
+  const slots = 4;
+  const r = rng(37);
+  const w = ['q', 'k', 'v', 'o'].map(() => ({ a: up(encode('bf16', randn(r, slots * rank * hidden, 0.02))), b: up(encode('bf16', randn(r, slots * hidden * rank, 0.02))) }));
+  const ranks = up(new Int32Array(slots).fill(rank));
+  const scales = up(new Float32Array(slots).fill(2));
+  for (const tokens of [128, 512, 2048]) {
+    const x = up(encode('bf16', randn(r, tokens * hidden)));
+    const y = g.alloc(tokens * rank * 4);
+    const out = g.alloc(tokens * hidden * 2);
+    g.fill(out, 0);
+    const seg = { segStarts: up(new Int32Array([0, tokens])), numSegs: 1, segSlots: up(new Int32Array([1])) };
+    const shrink = (p: (typeof w)[number]): void => g.loraShrink({ dtype: 'bf16', numTokens: tokens, inDim: hidden, maxRank: rank, numSlots: slots, x, a: p.a, ranks, y, stream, ...seg });
+    const expand = (p: (typeof w)[number]): void => g.loraExpand({ dtype: 'bf16', numTokens: tokens, outDim: hidden, maxRank: rank, numSlots: slots, y, b: p.b, ranks, scales, out, stream, ...seg });
+    const shrinkMs = timeGraph(() => { for (const p of w) shrink(p); }, 20) / 4;
+    const expandMs = timeGraph(() => { for (const p of w) expand(p); }, 20) / 4;
+    benches.push({ op: 'lora prefill', tokens, rank, projections: 'q,k,v,o', hidden, shrinkUs: shrinkMs * 1e3, expandUs: expandMs * 1e3, forward32LayersMs: 32 * 4 * (shrinkMs + expandMs) });
+    log(`bench lora prefill ${tokens} tokens, one adapter, rank 16, 4096 -> 4096: shrink ${(shrinkMs * 1e3).toFixed(1)} us, expand ${(expandMs * 1e3).toFixed(1)} us per projection; q/k/v/o x 32 layers ${(32 * 4 * (shrinkMs + expandMs)).toFixed(2)} ms`);
+  }
 });
 
 // ------------------------------------------------------------------ torch references

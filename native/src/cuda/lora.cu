@@ -1,5 +1,8 @@
 // Multi-LoRA shrink and expand over a batch mixing adapters (slots) of different ranks.
-// shrink: one warp per (segment, rank row, token chunk): the warp streams the A row once per 8-token tile.
+// shrink: a block per (segment, kShrinkRanks rank rows, token chunk); its warps split inDim, each
+//   accumulating every rank row of the block for an 8-token tile, so a tile of x is read once per
+//   kShrinkRanks rows (it was once per row, by one warp walking all of inDim: latency-bound, ~35 us
+//   a launch at 128 tokens on an H100, run10-h100-7) and the partial sums meet in shared memory.
 // expand: one thread per (segment, output column, token chunk): B row in 16-byte pieces, y from shared memory.
 // Token chunks (grid.z): a long segment (a prefill on one adapter) is split into kChunkTokens-token
 // chunks spread over grid.z, so its time no longer grows with tokens / adapters on one block.
@@ -14,7 +17,9 @@ namespace stratos {
 namespace {
 
 constexpr int kTokTile = 8;
-constexpr int kChunkTokens = 32;  // tokens per grid.z chunk: a multiple of kTokTile
+constexpr int kChunkTokens = 8;  // tokens per grid.z chunk: a multiple of kTokTile (one tile: the most blocks)
+constexpr int kShrinkWarps = 4;  // warps of a shrink block, each over a quarter of inDim
+constexpr int kShrinkRanks = 4;  // rank rows of a shrink block
 constexpr int64_t kTargetSegChunkBlocks = 1024;  // cap on grid.x * grid.z (bounds the idle blocks)
 static_assert(kChunkTokens % kTokTile == 0, "a chunk holds whole token tiles");
 
@@ -34,33 +39,45 @@ __device__ __forceinline__ void seg_range(const int32_t* starts, int seg, int& t
   else { t0 = seg; t1 = seg + 1; }
 }
 
-// x: [numTokens, inDim]; a: [numSlots, maxRank, inDim]; y: [numTokens, maxRank] f32.
+// x: [numTokens, inDim]; a: [numSlots, maxRank, inDim]; y: [numTokens, maxRank] f32 (rows past
+// the slot's rank, and segments without a slot, get zeros).
 template <typename T>
-__global__ void lora_shrink_kernel(const T* __restrict__ x, const T* __restrict__ a, const int32_t* __restrict__ ranks,
-                                   const int32_t* __restrict__ seg_starts, const int32_t* __restrict__ seg_slots,
-                                   float* __restrict__ y, int in_dim, int max_rank, int num_slots) {
+__global__ void __launch_bounds__(kShrinkWarps * 32) lora_shrink_kernel(
+    const T* __restrict__ x, const T* __restrict__ a, const int32_t* __restrict__ ranks,
+    const int32_t* __restrict__ seg_starts, const int32_t* __restrict__ seg_slots, float* __restrict__ y,
+    int in_dim, int max_rank, int num_slots) {
+  __shared__ float s_part[kShrinkWarps][kShrinkRanks][kTokTile];
   const int seg = blockIdx.x;
+  const int r0 = blockIdx.y * kShrinkRanks;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int r = blockIdx.y * (blockDim.x / 32) + warp;
-  if (r >= max_rank) return;
   int t0, t1;
   seg_range(seg_starts, seg, t0, t1);
   const int slot = seg_slots[seg];
-  const bool active = slot >= 0 && slot < num_slots && r < ranks[slot];
-  const T* arow = a + (static_cast<int64_t>(slot) * max_rank + r) * in_dim;
+  const int rank = slot >= 0 && slot < num_slots ? ranks[slot] : 0;
+  const int rows = min(kShrinkRanks, rank - r0);  // rank rows this block computes (<= 0: zeros only)
+  const T* arow = a + (static_cast<int64_t>(slot < 0 ? 0 : slot) * max_rank + r0) * in_dim;
   const int nvec = in_dim / 8;
+  const int per_warp = (nvec + kShrinkWarps - 1) / kShrinkWarps;
+  const int c0 = warp * per_warp, c1 = min(nvec, c0 + per_warp);
+  // cb, ce and tb depend on the block only, so every thread reaches each __syncthreads.
   for (int cb = t0 + static_cast<int>(blockIdx.z) * kChunkTokens; cb < t1; cb += static_cast<int>(gridDim.z) * kChunkTokens) {
     const int ce = min(cb + kChunkTokens, t1);
     for (int tb = cb; tb < ce; tb += kTokTile) {
-      float acc[kTokTile];
+      float acc[kShrinkRanks][kTokTile];
 #pragma unroll
-      for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
-      if (active) {
-        for (int c = lane; c < nvec; c += 32) {
-          Vec16<T> av;
-          av.load_nc(arow + c * 8);
-          float af[8];
-          av.to_f32(af);
+      for (int j = 0; j < kShrinkRanks; ++j)
+#pragma unroll
+        for (int i = 0; i < kTokTile; ++i) acc[j][i] = 0.0f;
+      if (rows > 0) {
+        for (int c = c0 + lane; c < c1; c += 32) {
+          float af[kShrinkRanks][8];
+#pragma unroll
+          for (int j = 0; j < kShrinkRanks; ++j) {
+            Vec16<T> av;
+            if (j < rows) av.load_nc(arow + static_cast<int64_t>(j) * in_dim + c * 8);
+            else av.raw = make_uint4(0, 0, 0, 0);
+            av.to_f32(af[j]);
+          }
 #pragma unroll
           for (int i = 0; i < kTokTile; ++i) {
             if (tb + i < ce) {
@@ -69,16 +86,29 @@ __global__ void lora_shrink_kernel(const T* __restrict__ x, const T* __restrict_
               float xf[8];
               xv.to_f32(xf);
 #pragma unroll
-              for (int e = 0; e < 8; ++e) acc[i] = fmaf(xf[e], af[e], acc[i]);
+              for (int j = 0; j < kShrinkRanks; ++j)
+#pragma unroll
+                for (int e = 0; e < 8; ++e) acc[j][i] = fmaf(xf[e], af[j][e], acc[j][i]);
             }
           }
         }
       }
 #pragma unroll
-      for (int i = 0; i < kTokTile; ++i) {
-        const float v = warp_sum(acc[i]);
-        if (lane == 0 && tb + i < ce) y[static_cast<int64_t>(tb + i) * max_rank + r] = v;
+      for (int j = 0; j < kShrinkRanks; ++j)
+#pragma unroll
+        for (int i = 0; i < kTokTile; ++i) {
+          const float v = warp_sum(acc[j][i]);
+          if (lane == 0) s_part[warp][j][i] = v;
+        }
+      __syncthreads();
+      if (threadIdx.x < kShrinkRanks * kTokTile) {
+        const int j = threadIdx.x / kTokTile, i = threadIdx.x % kTokTile;
+        float v = 0.0f;
+#pragma unroll
+        for (int w = 0; w < kShrinkWarps; ++w) v += s_part[w][j][i];
+        if (tb + i < ce && r0 + j < max_rank) y[static_cast<int64_t>(tb + i) * max_rank + r0 + j] = v;
       }
+      __syncthreads();
     }
   }
 }
@@ -139,11 +169,10 @@ void lora_shrink_cuda(const LoraShrinkParams& p, void* stream) {
   STRATOS_CHECK(p.in_dim % 8 == 0, "lora_shrink", "inDim must be a multiple of 8");
   const int64_t segs = p.seg_starts ? p.num_segs : p.num_tokens;
   if (segs == 0 || p.num_tokens == 0) return;
-  const int warps = 4;
-  const dim3 grid(static_cast<unsigned>(segs), static_cast<unsigned>((p.max_rank + warps - 1) / warps),
+  const dim3 grid(static_cast<unsigned>(segs), static_cast<unsigned>((p.max_rank + kShrinkRanks - 1) / kShrinkRanks),
                   token_chunks(p.num_tokens, segs, p.seg_starts != nullptr));
   STRATOS_DISPATCH_16(p.dtype, T, "lora_shrink", {
-    lora_shrink_kernel<T><<<grid, warps * 32, 0, as_stream(stream)>>>(
+    lora_shrink_kernel<T><<<grid, kShrinkWarps * 32, 0, as_stream(stream)>>>(
         static_cast<const T*>(p.x), static_cast<const T*>(p.a), p.ranks, p.seg_starts, p.seg_slots, p.y,
         static_cast<int>(p.in_dim), static_cast<int>(p.max_rank), static_cast<int>(p.num_slots));
   });
