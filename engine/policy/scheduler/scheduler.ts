@@ -643,15 +643,15 @@ export abstract class Scheduler {
         for (let step = fromStep; step < toStep; step++) used[step] = usedNow;
         return;
       }
-      const grouped = (i: number): boolean => keep || slack[i] < numSteps;
+      // Sequence i is grouped when keep || slack[i] < numSteps (inline: a closure here was allocated per call).
       if (keep && this.runStarts.length < page + 1) this.runStarts = new Int32Array(page + 1);
       const starts = keep ? this.runStarts.fill(0, 0, page + 1) : this.slackCountsOfSize(page);
-      for (let i = 0; i < n; i++) if (grouped(i)) starts[slack[i] + 1]++;
+      for (let i = 0; i < n; i++) if (keep || slack[i] < numSteps) starts[slack[i] + 1]++;
       for (let r = 0; r < page; r++) starts[r + 1] += starts[r];
       const groups = keep ? this.runGroups : SCRATCH.slackGroups;
       groups.reserve(n);
       // Fill group r from starts[r] on; starts[r] is advanced past the group and restored below.
-      for (let i = 0; i < n; i++) if (grouped(i)) groups.set(starts[slack[i]]++, running[i]);
+      for (let i = 0; i < n; i++) if (keep || slack[i] < numSteps) groups.set(starts[slack[i]]++, running[i]);
       for (let r = page; r > 0; r--) starts[r] = starts[r - 1];
       starts[0] = 0;
       // Slacks were taken at fromStep: group r crosses at steps fromStep + r, fromStep + r + page, ...
