@@ -1,5 +1,5 @@
 // Multi-LoRA shrink and expand over a batch mixing adapters (slots) of different ranks.
-// shrink: a block per (segment, kShrinkRanks rank rows, token chunk); its warps split inDim, each
+// shrink: a block per (segment, kShrinkRanks rank rows, token chunk); its 8 warps split inDim, each
 //   accumulating every rank row of the block for an 8-token tile, so a tile of x is read once per
 //   kShrinkRanks rows (it was once per row, by one warp walking all of inDim: latency-bound, ~35 us
 //   a launch at 128 tokens on an H100, run10-h100-7) and the partial sums meet in shared memory.
@@ -18,7 +18,7 @@ namespace {
 
 constexpr int kTokTile = 8;
 constexpr int kChunkTokens = 8;  // tokens per grid.z chunk: a multiple of kTokTile (one tile: the most blocks)
-constexpr int kShrinkWarps = 4;  // warps of a shrink block, each over a quarter of inDim
+constexpr int kShrinkWarps = 8;  // warps of a shrink block, each over an eighth of inDim (more warps in flight: the loads are latency-bound)
 constexpr int kShrinkRanks = 4;  // rank rows of a shrink block
 constexpr int64_t kTargetSegChunkBlocks = 1024;  // cap on grid.x * grid.z (bounds the idle blocks)
 static_assert(kChunkTokens % kTokTile == 0, "a chunk holds whole token tiles");
@@ -69,6 +69,7 @@ __global__ void __launch_bounds__(kShrinkWarps * 32) lora_shrink_kernel(
 #pragma unroll
         for (int i = 0; i < kTokTile; ++i) acc[j][i] = 0.0f;
       if (rows > 0) {
+#pragma unroll 2
         for (int c = c0 + lane; c < c1; c += 32) {
           float af[kShrinkRanks][8];
 #pragma unroll
