@@ -128,7 +128,7 @@ export function fillByDoubling(g: GpuOps, dst: DeviceBuffer, bytes: number, bloc
 /**
  * Per-call µs of `call` hot, as the calibration's microbenchmarks meet it: 40 ms of back-to-back
  * calls (HOT_SOAK_MS), then `reps` event-timed runs of `callsPerRep` calls each. Used by the GEMM
- * checks of issue 7 (gemm-data.ts, engine/runtime/gpu-check/gemm-operands.ts). GPU only.
+ * checks of issue 7 (gemm-data.ts, experiments/validate/gemm-operands.ts). GPU only.
  */
 export function hotPerCallUs(g: GpuOps, stream: Stream, call: () => void, events: readonly [bigint, bigint], reps = 5, callsPerRep = 10): number[] {
   const [e0, e1] = events;

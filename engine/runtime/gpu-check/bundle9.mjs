@@ -5,5 +5,5 @@ import { build } from 'esbuild';
 const common = { bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'warning' };
 await build({ ...common, entryPoints: ['engine/runtime/gpu-check/run9.ts'], outfile: 'dist-prof/run9.mjs' });
 await build({ ...common, entryPoints: ['calibration/gemm-data.ts'], outfile: 'dist-prof/gemm-data.mjs' });
-await build({ ...common, entryPoints: ['engine/runtime/gpu-check/gemm-operands.ts'], outfile: 'dist-prof/gemm-operands.mjs' });
+await build({ ...common, entryPoints: ['experiments/validate/gemm-operands.ts'], outfile: 'dist-prof/gemm-operands.mjs' });
 await build({ ...common, entryPoints: ['engine/runtime/gpu-check/lora-steps.ts'], outfile: 'dist-prof/lora-steps.mjs' });

@@ -7,7 +7,7 @@
 # then on the device: bash engine/runtime/gpu-check/run10.sh [gemv] [7b] [prof] [data]   (default: gemv 7b data;
 # prof: run7's per-op profile of a 7B decode step with the 32-token split; regress: the GPU suite's rope, kvWrite and
 # pagedDecode sections and decode/copy benches, for the PDL and fused-merge changes to those kernels; operands: the
-# engine's own layer-0 prefill GEMMs timed on its buffers, on copies and on the calibration's data, gemm-operands.ts; lora: a 7B prefill step with adapters split into
+# engine's own layer-0 prefill GEMMs timed on its buffers, on copies and on the calibration's data, experiments/validate/gemm-operands.ts; lora: a 7B prefill step with adapters split into
 # base forward, LoRA kernels and launch gaps, lora-steps.ts)
 set -o pipefail
 OUT=${OUT:-$PWD/out}

@@ -10,17 +10,18 @@
 // engine = copied means addresses do not matter; copied != calib means the values do, and the two
 // mixed cases say which operand's. Kinds interleaved, 3 rounds, median of 5 x 10 calls after 40 ms
 // of back-to-back warm-up (the calibration's hot state).
-// Bundled by bundle9.mjs to dist-prof/gemm-operands.mjs. Usage: node dist-prof/gemm-operands.mjs OUT_DIR
+// Here (not in engine/runtime/gpu-check) because it takes the calibration's data pattern. Bundled by
+// engine/runtime/gpu-check/bundle9.mjs to dist-prof/gemm-operands.mjs. Usage: node dist-prof/gemm-operands.mjs OUT_DIR
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { calibrationBf16Block, fillByDoubling, hotPerCallUs } from '../../../calibration/harness.js';
-import { seededRandom } from '../../../calibration/grids.js';
-import { gpu, type DeviceBuffer } from '../../../native/index.js';
-import { gpuDevice, type OpArgs } from '../device.js';
-import { LlamaModel } from '../llama.js';
-import { modelConfig } from '../model-config.js';
-import { randomWeights } from '../weights.js';
-import { median, OpProfiler } from './op-profiler.js';
+import { calibrationBf16Block, fillByDoubling, hotPerCallUs } from '../../calibration/harness.js';
+import { seededRandom } from '../../calibration/grids.js';
+import { gpu, type DeviceBuffer } from '../../native/index.js';
+import { gpuDevice, type OpArgs } from '../../engine/runtime/device.js';
+import { LlamaModel } from '../../engine/runtime/llama.js';
+import { modelConfig } from '../../engine/runtime/model-config.js';
+import { randomWeights } from '../../engine/runtime/weights.js';
+import { median, OpProfiler } from '../../engine/runtime/gpu-check/op-profiler.js';
 
 const outDir = process.argv[2] ?? 'out';
 mkdirSync(outDir, { recursive: true });
