@@ -1,6 +1,7 @@
 // The shapes a calibration run measures: for every op family, a grid over the axes the simulator
 // varies (the fit set) plus off-grid shapes drawn at random and held back to test the fit (the
 // holdout set). `full` covers the simulator's range; `quick` is a smoke-test subset.
+import { rng } from '../native/gpu-tests/numeric.js';
 import { gemmShapes, loraShapes, shardsOf, type CalibModel, type Shard } from './shapes.js';
 
 export type CaseFamily =
@@ -106,17 +107,8 @@ export const LIMITS = {
   prefillKvTokens: 65536,
 };
 
-/** A seeded generator (mulberry32): the holdout shapes are the same on every run. */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator (mulberry32, the GPU test drivers' own): the holdout shapes are the same on every run. */
+export const seededRandom = rng;
 
 /** An integer drawn log-uniformly from [lo, hi] that is not on `grid` (when the range allows). */
 function offGrid(r: () => number, lo: number, hi: number, grid: readonly number[], multipleOf = 1): number {
