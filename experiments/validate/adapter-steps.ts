@@ -10,20 +10,15 @@ import { join } from 'node:path';
 import type { BatchPlan } from '../../engine/policy/index.js';
 import { buildCostModel, replicaShape } from '../../sim/simulation.js';
 import { planDurationUs } from '../../sim/replica/step-shape.js';
-import { readManifest, simConfigOf } from './compare.js';
+import { engineTermsOf, readManifest, simConfigOf } from './compare.js';
 import { readPlanLog } from './plan-log.js';
-import { fitEngineTerms } from './step-cost.js';
 
 const logsDir = process.argv[2] ?? 'experiments/validate/results/h200/logs';
 const name = process.argv[3] ?? 'lora-mix-7b';
 const manifest = readManifest(logsDir);
 const workload = manifest.workloads.find((w) => w.name === name);
 if (workload === undefined) throw new Error(`${logsDir}: no workload ${name} (have: ${manifest.workloads.map((w) => w.name).join(', ')})`);
-if (manifest.capacity === null) throw new Error(`${logsDir}: no capacity run (the engine's terms are fitted on it)`);
-const bare = { rowBuckets: 'pow2', qkvFused: false, forwardOverheadUs: 0, sampledRowOverheadUs: 0, hostOverheadUs: 0, hostPerSeqUs: 0 } as const;
-const capacityConfig = await simConfigOf(manifest.capacity, manifest, logsDir, bare);
-const terms = fitEngineTerms(readPlanLog(join(logsDir, manifest.capacity.name, 'run1', 'steps.jsonl.gz')), buildCostModel(capacityConfig, replicaShape(capacityConfig)), 'pow2', false);
-const config = await simConfigOf(workload, manifest, logsDir, terms);
+const config = await simConfigOf(workload, manifest, logsDir, await engineTermsOf(manifest, logsDir));
 const cost = buildCostModel(config, replicaShape(config));
 const steps = readPlanLog(join(logsDir, name, 'run1', 'steps.jsonl.gz'));
 

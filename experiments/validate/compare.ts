@@ -263,18 +263,22 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
   };
 }
 
+/** The engine's cost terms, calibrated on the capacity run's plan log, never on a validation workload. */
+export async function engineTermsOf(manifest: Manifest, logsDir: string): Promise<EngineTerms> {
+  if (manifest.capacity === null) throw new ValidateConfigError(`${logsDir}: no capacity run in the logs; the engine's cost terms are calibrated on it`);
+  const bareTerms: TermSettings = { rowBuckets: 'pow2', qkvFused: false, forwardOverheadUs: 0, sampledRowOverheadUs: 0, hostOverheadUs: 0, hostPerSeqUs: 0 };
+  const config = await simConfigOf(manifest.capacity, manifest, logsDir, bareTerms);
+  const { buildCostModel, replicaShape } = await import('../../sim/simulation.js');
+  return fitEngineTerms(readPlanLog(join(logsDir, manifest.capacity.name, 'run1', 'steps.jsonl.gz')), buildCostModel(config, replicaShape(config)), 'pow2', false);
+}
+
 /** The whole comparison from a logs folder (`stratos validate --from-logs`). */
 export async function compareLogs(logsDir: string, progress: (line: string) => void, only?: readonly string[]): Promise<Comparison> {
   const manifest = readManifest(logsDir);
   let terms: EngineTerms | null = null;
   if (manifest.backend !== 'fake') {
-    // The engine's terms are calibrated on the capacity run, never on a validation workload.
-    if (manifest.capacity === null) throw new ValidateConfigError(`${logsDir}: no capacity run in the logs; the engine's cost terms are calibrated on it`);
-    const bareTerms: TermSettings = { rowBuckets: 'pow2', qkvFused: false, forwardOverheadUs: 0, sampledRowOverheadUs: 0, hostOverheadUs: 0, hostPerSeqUs: 0 };
-    const config = await simConfigOf(manifest.capacity, manifest, logsDir, bareTerms);
-    const { buildCostModel, replicaShape } = await import('../../sim/simulation.js');
-    terms = fitEngineTerms(readPlanLog(join(logsDir, manifest.capacity.name, 'run1', 'steps.jsonl.gz')), buildCostModel(config, replicaShape(config)), 'pow2', false);
-    progress(`engine terms from the ${manifest.capacity.name} plan log: rows padded (${terms.rowBuckets}), q/k/v ${terms.qkvFused ? 'fused' : 'separate'}, forward overhead ${terms.forwardOverheadUs} us + ${terms.sampledRowOverheadUs} us per sampled row, host ${terms.hostOverheadUs} us per step + ${terms.hostPerSeqUs} us per sequence (${terms.steps} steps)`);
+    terms = await engineTermsOf(manifest, logsDir);
+    progress(`engine terms from the ${manifest.capacity!.name} plan log: rows padded (${terms.rowBuckets}), q/k/v ${terms.qkvFused ? 'fused' : 'separate'}, forward overhead ${terms.forwardOverheadUs} us + ${terms.sampledRowOverheadUs} us per sampled row, host ${terms.hostOverheadUs} us per step + ${terms.hostPerSeqUs} us per sequence (${terms.steps} steps)`);
   }
   const workloads: WorkloadComparison[] = [];
   for (const w of manifest.workloads) {
