@@ -32,6 +32,22 @@ const KINDS = ['engine', 'copied', 'calib', 'engA+calB', 'calA+engB'] as const;
 type Kind = (typeof KINDS)[number];
 const results: Record<string, unknown> = { device: g.status.name, m: TOKENS, command: 'node dist-prof/gemm-operands.mjs OUT (engine/runtime/gpu-check/run10.sh operands)', kinds: KINDS };
 
+const events: [bigint, bigint] = [g.createEvent(), g.createEvent()];
+
+/** A fresh buffer holding a copy of `bytes` of `src` (same values, another address). */
+function copyOf(src: DeviceBuffer, bytes: number, stream: bigint): DeviceBuffer {
+  const d = g.alloc(bytes);
+  g.copy(d, src, bytes, stream);
+  return d;
+}
+
+/** A fresh buffer of `elems` bf16 values in the calibration's bit pattern. */
+function calibOf(elems: number, seed: number, stream: bigint): DeviceBuffer {
+  const d = g.alloc(elems * 2);
+  fillByDoubling(g, d, elems * 2, calibrationBf16Block(seededRandom(seed), 1 << 23), stream);
+  return d;
+}
+
 for (const name of ['llama2-7b', 'llama2-13b'] as const) {
   const cfg = modelConfig(name);
   const stream = g.createStream();
@@ -63,36 +79,19 @@ for (const name of ['llama2-7b', 'llama2-13b'] as const) {
     const k = call.k as number;
     const engA = call.a as DeviceBuffer;
     const engB = call.b as DeviceBuffer;
-    const fresh = (bytes: number): DeviceBuffer => g.alloc(bytes);
-    const copyOf = (src: DeviceBuffer, bytes: number): DeviceBuffer => {
-      const d = fresh(bytes);
-      g.copy(d, src, bytes, stream);
-      return d;
-    };
-    const calibOf = (elems: number, seed: number): DeviceBuffer => {
-      const d = fresh(elems * 2);
-      fillByDoubling(g, d, elems * 2, calibrationBf16Block(seededRandom(seed), 1 << 23), stream);
-      return d;
-    };
-    const cpA = copyOf(engA, m * k * 2);
-    const cpB = copyOf(engB, n * k * 2);
-    const calA = calibOf(m * k, 11);
-    const calB = calibOf(n * k, 17);
-    const c = fresh(m * n * 2);
+    const cpA = copyOf(engA, m * k * 2, stream);
+    const cpB = copyOf(engB, n * k * 2, stream);
+    const calA = calibOf(m * k, 11, stream);
+    const calB = calibOf(n * k, 17, stream);
+    const c = g.alloc(m * n * 2);
     g.sync(stream);
     const operands: Record<Kind, [DeviceBuffer, DeviceBuffer]> = { engine: [engA, engB], copied: [cpA, cpB], calib: [calA, calB], 'engA+calB': [engA, calB], 'calA+engB': [calA, engB] };
     // c is a fresh buffer in every case, so the engine's activations the forward left stay intact.
     const run = (kind: Kind): void => g.gemm({ dtype: 'bf16', m, n, k, a: operands[kind][0], b: operands[kind][1], c, stream });
     const hot: Record<Kind, number[]> = Object.fromEntries(KINDS.map((kd) => [kd, []])) as never;
-    const e0 = g.createEvent();
-    const e1 = g.createEvent();
     for (let round = 0; round < 3; round++) {
-      for (const kind of KINDS) {
-        hot[kind].push(...hotPerCallUs(g, stream, () => run(kind), [e0, e1]));
-      }
+      for (const kind of KINDS) hot[kind].push(...hotPerCallUs(g, stream, () => run(kind), events));
     }
-    g.destroyEvent(e0);
-    g.destroyEvent(e1);
     const us = Object.fromEntries(KINDS.map((kd) => [kd, Math.round(median(hot[kd]) * 10) / 10])) as Record<Kind, number>;
     const overCalib = Object.fromEntries(KINDS.map((kd) => [kd, Math.round((us[kd] / us.calib) * 1000) / 1000]));
     rows.push({ m, n, k, hot_us: us, over_calib: overCalib });
@@ -103,4 +102,5 @@ for (const name of ['llama2-7b', 'llama2-13b'] as const) {
   profiler.free();
   base.free();
 }
+for (const e of events) g.destroyEvent(e);
 writeFileSync(join(outDir, 'engine-gemm-operands.json'), JSON.stringify(results, null, 2) + '\n');
