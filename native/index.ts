@@ -612,6 +612,15 @@ export interface DecodeGemvArgs<B extends Backend = 'cpu'> {
   /** GPU tuning: blocks per SM the outputs are split over, 1-8 (default 3). */
   blocksPerSm?: number;
   pdl?: boolean;
+  /**
+   * GPU: a tensor (the next GEMV's weights) to pull into L2 once this GEMV's weight loads are
+   * issued, so DRAM keeps streaming across the kernels between them. A hint: no result depends on
+   * it. On the GPU it must start 16-byte aligned (its whole bytes, rounded down to 16, are
+   * fetched, or its first `l2PrefetchBytes`); the CPU checks its type and ignores it.
+   */
+  l2Prefetch?: Tensor<B>;
+  /** At most this many bytes of l2Prefetch from its start (rounded down to 16; default all of it). */
+  l2PrefetchBytes?: number;
   stream?: Stream;
 }
 
@@ -941,8 +950,27 @@ function prepDecodeGemv(b: Backend, a: DecodeGemvArgs<Backend>) {
     x: tensor(b, op, 'x', a.x, dtype, k), weight: tensor(b, op, 'weight', a.weight, dtype, rows * k),
     normWeight: optionalTensor(b, op, 'normWeight', a.normWeight, dtype, k),
     out: out.arg, blocksPerSm, pdl: pdlArg(op, a.pdl), stream: streamArg(op, a.stream),
+    ...l2PrefetchArgs(b, op, a.l2Prefetch, a.l2PrefetchBytes, dtype),
   };
   return { args, out: out.value };
+}
+
+/** decodeGemv's L2 prefetch range: the native pointer and bytes on the GPU, nothing on the CPU (after the type check). */
+function l2PrefetchArgs(b: Backend, op: string, v: unknown, maxBytes: unknown, dtype: ActDType): { l2Prefetch?: unknown; l2PrefetchBytes?: number } {
+  const cap = maxBytes === undefined ? Infinity : posInt(op, 'l2PrefetchBytes', maxBytes);
+  if (v === undefined || v === null) {
+    if (maxBytes !== undefined) fail(op, 'l2PrefetchBytes needs l2Prefetch (the tensor to prefetch)');
+    return {};
+  }
+  if (b === 'cpu') {
+    const spec = ARRAY_FOR[dtype];
+    if (!(v instanceof (spec.ctor as typeof Uint8Array))) fail(op, `l2Prefetch must be a ${spec.name} for dtype ${dtype}, got ${describe(v)}`);
+    return {};
+  }
+  if (!(v instanceof DeviceBuffer)) fail(op, `l2Prefetch must be a DeviceBuffer on the GPU path, got ${describe(v)}`);
+  if (v.freed) fail(op, 'l2Prefetch was freed');
+  if (v.ptr % 16n !== 0n) fail(op, `l2Prefetch must start 16-byte aligned, its address is ${v.ptr}`);
+  return { l2Prefetch: v.ptr, l2PrefetchBytes: Math.floor(Math.min(v.bytes, cap) / 16) * 16 };
 }
 
 function prepGemm(b: Backend, a: GemmArgs<Backend>) {

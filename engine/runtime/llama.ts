@@ -98,6 +98,17 @@ export class LlamaModel {
    */
   decodeRopeInAttention = false;
   /**
+   * fuseDecode's q/k/v kernel pulls the layer's o weights into L2 once its own loads are issued, so
+   * DRAM streams them through rope and attention (~10 us a layer in which it would idle) and the o
+   * kernel reads L2. A hint: no result changes. Off until measured on the GPU (run7 7b-fused).
+   */
+  decodeL2Prefetch = false;
+  /**
+   * With decodeL2Prefetch, the o kernel (reading L2, so DRAM is free) prefetches this many bytes
+   * of the layer's gate/up weights in turn (0: none). Off until measured (run7 7b-fused).
+   */
+  decodeL2PrefetchGateUpBytes = 0;
+  /**
    * Shortest flash-decoding split (tokens, a power of two <= 512). Shorter splits put more blocks on
    * a small batch's attention (batch 1 has one block per head and split). Fixed before capturing graphs.
    */
@@ -291,7 +302,8 @@ export class LlamaModel {
     for (let l = 0; l < c.numLayers; l++) {
       const w = this.layers[l];
       const cache = this.cacheArgs(l);
-      dev.decodeGemv({ dtype: dt, n: qDim + 2 * kvDim, k: H, eps, x: h, normWeight: w.inputNorm, weight: w.qkv, out: qkv, pdl });
+      const l2Prefetch = this.decodeL2Prefetch ? { l2Prefetch: w.o } : {};
+      dev.decodeGemv({ dtype: dt, n: qDim + 2 * kvDim, k: H, eps, x: h, normWeight: w.inputNorm, weight: w.qkv, out: qkv, pdl, ...l2Prefetch });
       // Rope (and the new token's KV write) either in its own launch or inside attention.
       const ropeNew = this.decodeRopeInAttention ? { kNew: k, vNew: v, theta: c.ropeTheta } : undefined;
       if (ropeNew === undefined) {
@@ -302,7 +314,8 @@ export class LlamaModel {
         dtype: dt, kvDtype: dt, numSeqs: 1, numHeads: c.numHeads, maxPagesPerSeq: layout.decodeMaxPages, maxSeqLen: layout.decodeMaxLen, partitionTokens,
         q, blockTables: decodeTables, seqLens: decodeLens, out: attn, ...cache, fusedReduce: true, ...(ropeNew !== undefined ? { ropeNew } : {}), pdl,
       });
-      dev.decodeGemv({ dtype: dt, n: H, k: qDim, x: attn, weight: w.o, epilogue: 'add', out: h, pdl });
+      const gateUpPrefetch = this.decodeL2Prefetch && this.decodeL2PrefetchGateUpBytes > 0 ? { l2Prefetch: w.gateUp, l2PrefetchBytes: this.decodeL2PrefetchGateUpBytes } : {};
+      dev.decodeGemv({ dtype: dt, n: H, k: qDim, x: attn, weight: w.o, epilogue: 'add', out: h, pdl, ...gateUpPrefetch });
       dev.decodeGemv({ dtype: dt, n: c.ffnSize, k: H, eps, x: h, normWeight: w.postNorm, weight: w.gateUp, epilogue: 'siluPair', out: act, pdl });
       dev.decodeGemv({ dtype: dt, n: H, k: c.ffnSize, x: act, weight: w.down, epilogue: 'add', out: h, pdl });
     }

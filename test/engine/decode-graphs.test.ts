@@ -180,25 +180,44 @@ describe('fused one-row decode (fuseDecode)', () => {
   }
 });
 
+/**
+ * A prompt then `steps` decode steps through two fuseDecode runners (CPU) that differ in one
+ * setting: their logits equal at every step (each step reads the keys the steps before it wrote,
+ * so equal logits all along mean equal caches).
+ */
+function expectSameLogits(dtype: 'bf16' | 'f32', seed: number, steps: number, set: (m: LlamaRunner['model'], on: boolean) => void): void {
+  const w = randomWeights(MICRO, seed);
+  const mk = (on: boolean) => {
+    const r = new LlamaRunner(w, { backend: 'cpu', dtype, kv: { numBlocks: 16, pageSizeTokens: PAGE }, maxNumBatchedTokens: 64, maxNumSeqs: 8, fuseDecode: true });
+    set(r.model, on);
+    return r;
+  };
+  const [a, b] = [mk(false), mk(true)];
+  const table = [0, 1, 2, 3];
+  const prompt = { tokenIds: Int32Array.of(4, 9, 2), contextTokens: 0, blockTable: table, samples: true };
+  expect(Array.from(b.forwardLogits([prompt]))).toEqual(Array.from(a.forwardLogits([prompt])));
+  for (let s = 0; s < steps; s++) {
+    const d = decodeSeq(3 + s, table, 20 + s);
+    expect(Array.from(b.forwardLogits([d]))).toEqual(Array.from(a.forwardLogits([d])));
+  }
+  a.close();
+  b.close();
+}
+
 describe('fused one-row decode with rope inside attention (decodeRopeInAttention)', () => {
   it('gives the rope-kernel form\'s logits exactly and fills the cache alike (CPU, bf16)', () => {
-    const w = randomWeights(MICRO, 8);
-    const mk = (inAttention: boolean) => {
-      const r = new LlamaRunner(w, { backend: 'cpu', dtype: 'bf16', kv: { numBlocks: 16, pageSizeTokens: PAGE }, maxNumBatchedTokens: 64, maxNumSeqs: 8, fuseDecode: true });
-      r.model.decodeRopeInAttention = inAttention;
-      return r;
-    };
-    const [a, b] = [mk(false), mk(true)];
-    const table = [0, 1, 2, 3];
-    const prompt = { tokenIds: Int32Array.of(4, 9, 2), contextTokens: 0, blockTable: table, samples: true };
-    expect(Array.from(b.forwardLogits([prompt]))).toEqual(Array.from(a.forwardLogits([prompt])));
-    // Each decode step reads the keys the steps before it wrote: equal logits all along means equal caches.
-    for (let s = 0; s < 8; s++) {
-      const d = decodeSeq(3 + s, table, 20 + s);
-      expect(Array.from(b.forwardLogits([d]))).toEqual(Array.from(a.forwardLogits([d])));
+    expectSameLogits('bf16', 8, 8, (m, on) => (m.decodeRopeInAttention = on));
+  });
+});
+
+describe('fused one-row decode with the L2 prefetch hint (decodeL2Prefetch)', () => {
+  it('passes the o (and gate/up) weights as the hint and changes no logit (CPU, bf16 and f32)', () => {
+    for (const dtype of ['bf16', 'f32'] as const) {
+      expectSameLogits(dtype, 9, 4, (m, on) => {
+        m.decodeL2Prefetch = on;
+        m.decodeL2PrefetchGateUpBytes = on ? 4096 : 0;
+      });
     }
-    a.close();
-    b.close();
   });
 });
 

@@ -70,5 +70,18 @@ describe('decodeGemv', () => {
     expect(call({ out: x })).toThrow(/out must not alias x/);
     expect(call({ eps: -1 })).toThrow(NativeError);
     expect(call({ blocksPerSm: 9 })).toThrow(/blocksPerSm must be in \[1, 8\], got 9/);
+    expect(call({ l2Prefetch: new Uint16Array(8) })).toThrow(/l2Prefetch must be a Float32Array for dtype f32, got Uint16Array/);
+    expect(call({ l2PrefetchBytes: 64 })).toThrow(/l2PrefetchBytes needs l2Prefetch/);
+    expect(call({ l2Prefetch: w, l2PrefetchBytes: 0 })).toThrow(/l2PrefetchBytes/);
+  });
+
+  it('takes an L2 prefetch range as a hint: the CPU output is the same without it', () => {
+    const r = rng(3);
+    const x = encode('bf16', randn(r, 64));
+    const w = encode('bf16', randn(r, 24 * 64, 0.125));
+    const next = encode('bf16', randn(r, 640));
+    const plain = ops.decodeGemv({ dtype: 'bf16', n: 24, k: 64, x, weight: w });
+    const hinted = ops.decodeGemv({ dtype: 'bf16', n: 24, k: 64, x, weight: w, l2Prefetch: next, l2PrefetchBytes: 512 });
+    expect(Array.from(hinted)).toEqual(Array.from(plain));
   });
 });

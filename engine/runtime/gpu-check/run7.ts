@@ -242,12 +242,17 @@ if (mode === '7b-fused') {
     { name: 'llama7b_fuse_decode_split32', fuseQkv: false, fuseDecode: true, pdl: true },
     { name: 'llama7b_fuse_decode_nopdl_split32', fuseQkv: false, fuseDecode: true, pdl: false },
     { name: 'llama7b_fuse_decode_rope_in_attention_split32', fuseQkv: false, fuseDecode: true, pdl: true, ropeInAttention: true },
+    { name: 'llama7b_fuse_decode_l2_prefetch_split32', fuseQkv: false, fuseDecode: true, pdl: true, l2Prefetch: true },
+    { name: 'llama7b_fuse_decode_l2_prefetch_nopdl_split32', fuseQkv: false, fuseDecode: true, pdl: false, l2Prefetch: true },
+    { name: 'llama7b_fuse_decode_l2_prefetch_gateup16m_split32', fuseQkv: false, fuseDecode: true, pdl: true, l2Prefetch: true, gateUpBytes: 16 << 20 },
   ];
   const graphOutputs: Map<number, number[]>[] = [];
   for (const v of variants) {
     const runner = mk(v.fuseQkv, v.fuseDecode, 32);
     runner.model.decodePdl = v.pdl;
     runner.model.decodeRopeInAttention = v.ropeInAttention === true;
+    runner.model.decodeL2Prefetch = v.l2Prefetch === true;
+    runner.model.decodeL2PrefetchGateUpBytes = v.gateUpBytes ?? 0;
     const tf = teacherForced(runner, prompt, ref.tokens, 8);
     results[`${v.name}_vs_default_logits`] = logitsAgainst(tf, ref);
     log(`${v.name} vs default logits: ${JSON.stringify(results[`${v.name}_vs_default_logits`])}`);
@@ -257,6 +262,11 @@ if (mode === '7b-fused') {
   results.greedy_tokens_fuse_decode_vs_fused_qkv = sameTokens(graphOutputs[0], graphOutputs[1]);
   results.greedy_tokens_fuse_decode_pdl_vs_nopdl = sameTokens(graphOutputs[1], graphOutputs[2]);
   results.greedy_tokens_fuse_decode_rope_in_attention_vs_kernel = sameTokens(graphOutputs[3], graphOutputs[1]);
+  // The prefetch is a hint: its greedy tokens must be the plain form's, every one.
+  results.greedy_tokens_fuse_decode_l2_prefetch_vs_none = sameTokens(graphOutputs[4], graphOutputs[1]);
+  results.greedy_tokens_fuse_decode_l2_prefetch_nopdl_vs_none = sameTokens(graphOutputs[5], graphOutputs[1]);
+  results.greedy_tokens_fuse_decode_l2_prefetch_gateup_vs_none = sameTokens(graphOutputs[6], graphOutputs[1]);
+  log(`greedy tokens, L2 prefetch vs none: ${JSON.stringify(results.greedy_tokens_fuse_decode_l2_prefetch_vs_none)}, without PDL ${JSON.stringify(results.greedy_tokens_fuse_decode_l2_prefetch_nopdl_vs_none)}, o prefetching gate/up too ${JSON.stringify(results.greedy_tokens_fuse_decode_l2_prefetch_gateup_vs_none)}`);
   log(`greedy tokens (graphs, batch 1, 128 steps): fuse-decode vs fused q/k/v ${JSON.stringify(results.greedy_tokens_fuse_decode_vs_fused_qkv)}, pdl vs none ${JSON.stringify(results.greedy_tokens_fuse_decode_pdl_vs_nopdl)}, rope in attention vs rope kernel ${JSON.stringify(results.greedy_tokens_fuse_decode_rope_in_attention_vs_kernel)}`);
 }
 

@@ -19,6 +19,8 @@ static DecodeGemvParams params(const Napi::Object& o, Ptr ptr) {
   p.out = ptr(o, "out", false);
   p.blocks_per_sm = static_cast<int>(get_i64_or(o, "blocksPerSm", 0));
   p.pdl = get_bool_or(o, "pdl", false);
+  p.l2_prefetch = ptr(o, "l2Prefetch", true);
+  p.l2_prefetch_bytes = p.l2_prefetch ? get_i64(o, "l2PrefetchBytes") : 0;
   return p;
 }
 

@@ -40,7 +40,24 @@ struct GemvArgs {
   T* out;
   int n, k, outs_per_block, epilogue;
   float eps;
+  const char* prefetch;  // L2 prefetch range (DecodeGemvParams::l2_prefetch), null for none
+  long long prefetch_bytes, prefetch_per_block;  // multiples of 16
 };
+
+// Bytes per bulk prefetch instruction: a block's share goes out as a few of these, one per thread.
+constexpr long long kPrefetchChunk = 4096;
+
+// This block's share of the L2 prefetch range, as bulk prefetches (the copy engine walks them;
+// fire and forget: nothing waits for them, and the lines land in L2 while later kernels run).
+template <typename T>
+__device__ __forceinline__ void prefetch_share(const GemvArgs<T>& a) {
+  const long long lo = static_cast<long long>(blockIdx.x) * a.prefetch_per_block;
+  const long long hi = min(lo + a.prefetch_per_block, a.prefetch_bytes);
+  for (long long off = lo + static_cast<long long>(threadIdx.x) * kPrefetchChunk; off < hi; off += kThreads * kPrefetchChunk) {
+    const unsigned size = static_cast<unsigned>(min(kPrefetchChunk, hi - off));
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(a.prefetch + off), "r"(size) : "memory");
+  }
+}
 
 // G weight rows per group; VPT vectors of 8 per thread and row (k <= 2048 VPT).
 template <typename T, int VPT, int G>
@@ -160,6 +177,10 @@ __global__ void __launch_bounds__(kThreads) decode_gemv_kernel(GemvArgs<T> a) {
       }
     }
   }
+  // Then the next GEMV's weights into L2 (DRAM would idle through rope and attention otherwise).
+  // After the loop, not at the trigger: there the weight registers are live and the prefetch
+  // took the 7B down kernel from 80 to 128 registers (three blocks per SM to two).
+  if (a.prefetch) prefetch_share(a);
 }
 
 template <typename T, int VPT>
@@ -179,9 +200,12 @@ void launch(const DecodeGemvParams& p, cudaStream_t stream) {
   const int64_t per_block = (p.n + target_blocks - 1) / target_blocks;
   const int outs_per_block = static_cast<int>((per_block + outs_per_group - 1) / outs_per_group * outs_per_group);
   const unsigned blocks = static_cast<unsigned>((p.n + outs_per_block - 1) / outs_per_block);
+  // Every block has outputs, so each takes an equal share of the prefetch (16-byte multiples).
+  const long long prefetch_per_block = (p.l2_prefetch_bytes / 16 + blocks - 1) / blocks * 16;
   GemvArgs<T> a{static_cast<const T*>(p.x), static_cast<const T*>(p.weight), static_cast<const T*>(p.norm_weight),
                 static_cast<T*>(p.out), static_cast<int>(p.n), static_cast<int>(p.k), outs_per_block,
-                static_cast<int>(p.epilogue), p.eps};
+                static_cast<int>(p.epilogue), p.eps, static_cast<const char*>(p.l2_prefetch),
+                p.l2_prefetch ? p.l2_prefetch_bytes : 0, prefetch_per_block};
   launch_kernel(decode_gemv_kernel<T, VPT, G>, dim3(blocks), dim3(kThreads), static_cast<size_t>(p.k) * sizeof(T),
                 stream, p.pdl, a);
 }
@@ -193,6 +217,8 @@ void decode_gemv_cuda(const DecodeGemvParams& p, void* stream) {
   STRATOS_CHECK(p.k <= 8 * kThreads * 8, "decode_gemv", "k must be <= 16384");
   STRATOS_CHECK(p.n < (1 << 30), "decode_gemv", "n must be < 2^30");
   STRATOS_CHECK(p.blocks_per_sm >= 0 && p.blocks_per_sm <= 8, "decode_gemv", "blocksPerSm must be in [0, 8]");
+  STRATOS_CHECK(p.l2_prefetch_bytes >= 0 && p.l2_prefetch_bytes % 16 == 0 && reinterpret_cast<uintptr_t>(p.l2_prefetch) % 16 == 0,
+                "decode_gemv", "the L2 prefetch range must be 16-byte aligned and a multiple of 16 bytes");
   if (p.n == 0) return;
   const int vpt = static_cast<int>((p.k / 8 + kThreads - 1) / kThreads);
   auto s = as_stream(stream);

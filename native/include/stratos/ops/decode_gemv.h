@@ -28,6 +28,12 @@ struct DecodeGemvParams {
   void* out = nullptr;                // [n]; read too for kAdd; must not alias x
   int blocks_per_sm = 0;  // GPU: blocks per SM the outputs are split over (0: the default, 3)
   bool pdl = false;  // GPU: launch as a programmatic dependent of the previous kernel (weights stream in before it ends)
+  // GPU: bytes [l2_prefetch, l2_prefetch + l2_prefetch_bytes) pulled into L2 once this kernel's own
+  // weight loads are issued: the next GEMV's weights, across a stretch in which the GPU reads little
+  // (rope and attention between q/k/v and o). A hint: the results do not depend on it. 16-byte
+  // aligned, bytes a multiple of 16; the CPU reference ignores it.
+  const void* l2_prefetch = nullptr;
+  int64_t l2_prefetch_bytes = 0;
 };
 
 void decode_gemv_cpu(const DecodeGemvParams& p);
