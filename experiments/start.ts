@@ -56,7 +56,7 @@ export async function runStart(o: StartOptions = DEFAULT_START): Promise<void> {
       `router refusals: ${JSON.stringify(b.router.refusals)} / ${JSON.stringify(a.router.refusals)}.`,
     '',
     'Where the case study contradicts itself or the simulation:',
-    ...contradictions(b, a).map((c, i) => wrap(`${i + 1}. ${c}`, 110, '   ')),
+    ...contradictions(b, a).map((c, i) => wrap(`${i + 1}. ${c}`, 110, ' '.repeat(`${i + 1}. `.length))),
     '',
     `Wall time ${wallS.toFixed(1)} s${o.autoscale === true ? ' (optimized stack autoscaled)' : ''}. Whole fleet: npm start -- --slice 1 (see npm run bench:fleet for its cost).`,
   ];

@@ -33,6 +33,10 @@ function overlapUs(a0: number, a1: number, b0: number, b1: number): number {
   return Math.max(0, Math.min(a1, b1) - Math.max(a0, b0));
 }
 
+/** What pools.<tier>.peak.itl_interrupted_ms counts (itl_back_to_back_ms: the other gaps of itl_ms). */
+export const ITL_INTERRUPTED_DEFINITION =
+  'inter-token gaps whose previous token came before the step that produced this one began: the sequence sat out at least one step (a whole-prompt prefill it had no part in, a preemption); itl_back_to_back_ms holds the others, one step each';
+
 interface PoolAcc {
   requests: number;
   completed: number;
@@ -64,8 +68,11 @@ function poolOfRequest(result: SimulationResult, id: number): number {
   return slot >= 0 ? f.slotPool[slot] : -1;
 }
 
-/** SLA windows of a pool in [startUs, endUs): share whose p99 TTFT (by arrival) or p99 ITL (by token time) missed. */
-function windowViolations(result: SimulationResult, pool: number, peak: PeakWindow): { windows: number; violated: number } {
+/**
+ * SLA windows of a pool in [startUs, endUs): how many there are, how many missed p99 TTFT (by
+ * arrival) or p99 ITL (by token time), and how many missed each (a window may miss both).
+ */
+function windowViolations(result: SimulationResult, pool: number, peak: PeakWindow): { windows: number; violated: number; violatedTtft: number; violatedItl: number } {
   const f = result.fleet!;
   const config = result.config;
   const windowUs = Math.round(config.sla.windowS * 1e6);
@@ -100,16 +107,20 @@ function windowViolations(result: SimulationResult, pool: number, peak: PeakWind
   const last = Math.ceil(peak.endUs / windowUs);
   let windows = 0;
   let violated = 0;
+  let violatedTtft = 0;
+  let violatedItl = 0;
   for (let w = first; w < last; w++) {
     const t = ttftByWindow.get(w);
     const i = itlByWindow.get(w);
     if (t === undefined && i === undefined) continue;
     windows++;
-    const ttftP99 = t === undefined ? 0 : t.percentiles([99])[0];
-    const itlP99 = i === undefined ? 0 : i.percentiles([99])[0];
-    if (ttftP99 > config.sla.ttftMsP99 * 1000 || itlP99 > config.sla.itlMsP99 * 1000) violated++;
+    const ttftMissed = (t === undefined ? 0 : t.percentiles([99])[0]) > config.sla.ttftMsP99 * 1000;
+    const itlMissed = (i === undefined ? 0 : i.percentiles([99])[0]) > config.sla.itlMsP99 * 1000;
+    if (ttftMissed || itlMissed) violated++;
+    if (ttftMissed) violatedTtft++;
+    if (itlMissed) violatedItl++;
   }
-  return { windows, violated };
+  return { windows, violated, violatedTtft, violatedItl };
 }
 
 /** Credits: (credit-eligible tenant, credit window) pairs whose p99 TTFT or p99 TPOT missed, or with a failed request. */
@@ -221,12 +232,15 @@ function fleetSections(result: SimulationResult): Record<string, unknown> {
   let inputTokens = 0;
   let poolWindows = 0;
   let poolWindowsViolated = 0;
+  let poolWindowsViolatedTtft = 0;
+  let poolWindowsViolatedItl = 0;
   const pools: Record<string, unknown> = {};
   const costPerMTok: number[] = [];
   f.pools.forEach((pool, p) => {
     const g = accs[p];
     const itl = new WeightedSamples();
     const peakItl = new WeightedSamples();
+    const peakInterruptedItl = new WeightedSamples();
     let kvBlockUs = 0;
     let batchSeqUs = 0;
     let busyUs = 0;
@@ -240,6 +254,8 @@ function fleetSections(result: SimulationResult): Record<string, unknown> {
         windowMapsSeen.add(r.stats.itlByWindow);
         itl.addAll(r.stats.itl);
         for (const [w, s] of r.stats.itlByWindow) if (w * windowUs >= peak.startUs && w * windowUs < peak.endUs) peakItl.addAll(s);
+        // Shared exactly as itlByWindow is: merged once with it.
+        for (const [w, s] of r.stats.itlInterruptedByWindow) if (w * windowUs >= peak.startUs && w * windowUs < peak.endUs) peakInterruptedItl.addAll(s);
       }
       kvBlockUs += r.stats.kvBlockUs;
       batchSeqUs += r.stats.batchSeqUs;
@@ -259,6 +275,12 @@ function fleetSections(result: SimulationResult): Record<string, unknown> {
     const v = windowViolations(result, p, peak);
     poolWindows += v.windows;
     poolWindowsViolated += v.violated;
+    poolWindowsViolatedTtft += v.violatedTtft;
+    poolWindowsViolatedItl += v.violatedItl;
+    // Every interrupted gap was also recorded among all gaps: the rest came one step after the last.
+    const peakBackToBackItl = new WeightedSamples();
+    peakBackToBackItl.addAll(peakItl);
+    peakBackToBackItl.subtractAll(peakInterruptedItl);
     const replicaUs = pool.gpuUs / pool.tp;
     const numGpusProvisionedMean = pool.gpuUs / durationUs;
     const cpm = g.outputTokens > 0 ? (cost / g.outputTokens) * 1e6 : NaN;
@@ -302,8 +324,13 @@ function fleetSections(result: SimulationResult): Record<string, unknown> {
         output_tokens_per_s_per_gpu: round3(g.peakOutputTokens / (peakUs / 1e6) / peakServingGpus),
         ttft_ms: distributionMs(g.peakTtft),
         itl_ms: distributionMs(peakItl),
+        itl_back_to_back_ms: distributionMs(peakBackToBackItl),
+        itl_interrupted_ms: distributionMs(peakInterruptedItl),
+        itl_interrupted_definition: ITL_INTERRUPTED_DEFINITION,
         sla_windows: v.windows,
         sla_windows_violated: v.violated,
+        sla_windows_violated_ttft: v.violatedTtft,
+        sla_windows_violated_itl: v.violatedItl,
       },
       cost_usd: round3(cost),
       revenue_usd: round3(revenue),
@@ -363,6 +390,8 @@ function fleetSections(result: SimulationResult): Record<string, unknown> {
       window_s: result.config.sla.windowS,
       pool_windows: poolWindows,
       pool_windows_violated: poolWindowsViolated,
+      pool_windows_violated_ttft: poolWindowsViolatedTtft,
+      pool_windows_violated_itl: poolWindowsViolatedItl,
       violation_rate: round3(poolWindows > 0 ? poolWindowsViolated / poolWindows : 0),
       definition: '(pool, SLA window) pairs in the peak hours whose p99 TTFT (requests arriving in it) or p99 ITL (tokens in it) missed the thresholds',
     },

@@ -38,8 +38,17 @@ export class ReplicaStats {
    * memory to touch per plan at fleet scale. A reader merges each distinct map once.
    */
   readonly itlByWindow: Map<number, WeightedSamples>;
+  /**
+   * The interrupted ones of those gaps, by the same windows: a gap whose previous token came before
+   * the step that ended it began, i.e. the sequence sat out at least one step (a whole-prompt
+   * prefill it had no part in, a preemption). Shared exactly as itlByWindow is (one map per
+   * distinct itlByWindow), so a reader that merges each distinct itlByWindow once may do the same here.
+   */
+  readonly itlInterruptedByWindow: Map<number, WeightedSamples>;
   private lastWindow = -1;
   private lastWindowItl: WeightedSamples | null = null;
+  private lastInterruptedWindow = -1;
+  private lastInterruptedItl: WeightedSamples | null = null;
 
   constructor(
     readonly windowUs: number,
@@ -48,6 +57,9 @@ export class ReplicaStats {
   ) {
     this.itlByTenant = itlByTenant;
     this.itlByWindow = itlByWindow;
+    let interrupted = INTERRUPTED_BY_WINDOW_MAP.get(itlByWindow);
+    if (interrupted === undefined) INTERRUPTED_BY_WINDOW_MAP.set(itlByWindow, (interrupted = new Map()));
+    this.itlInterruptedByWindow = interrupted;
   }
 
   changeInSystem(timeUs: number, delta: number): void {
@@ -95,4 +107,23 @@ export class ReplicaStats {
     this.lastWindowItl = ws;
     return ws;
   }
+
+  /**
+   * Records `count` interrupted gaps of `gapUs` ending in SLA window `window`: once among all gaps
+   * (windowItl) and once among the interrupted ones.
+   */
+  addInterruptedItl(window: number, gapUs: number, count: number): void {
+    this.windowItl(window).add(gapUs, count);
+    let ws = this.lastInterruptedItl;
+    if (window !== this.lastInterruptedWindow || ws === null) {
+      let found = this.itlInterruptedByWindow.get(window);
+      if (found === undefined) this.itlInterruptedByWindow.set(window, (found = new WeightedSamples()));
+      this.lastInterruptedWindow = window;
+      this.lastInterruptedItl = ws = found;
+    }
+    ws.add(gapUs, count);
+  }
 }
+
+/** ReplicaStats.itlInterruptedByWindow of each itlByWindow map: replicas that share one share the other. */
+const INTERRUPTED_BY_WINDOW_MAP = new WeakMap<Map<number, WeightedSamples>, Map<number, WeightedSamples>>();

@@ -149,6 +149,35 @@ export class WeightedSamples {
     this.sum += other.sum;
   }
 
+  /**
+   * Removes `other`'s samples, which must all be in this multiset (e.g. a subset recorded twice:
+   * once among all, once apart): counts and sums are integers below 2^53, so the result is exactly
+   * the multiset of the rest. Throws when a bucket would go negative.
+   */
+  subtractAll(other: WeightedSamples): void {
+    this.sortedKeys = null;
+    for (let c = 0; c < NUM_CHUNKS; c++) {
+      const from = other.chunks[c];
+      if (from === undefined) continue;
+      const into = this.chunks[c];
+      for (let i = 0; i < CHUNK_SIZE; i++) {
+        if (from[i] === 0) continue;
+        if (into === undefined || into[i] < from[i]) throw new RangeError(`subtractAll: bucket ${keyOfDenseIndex(c * CHUNK_SIZE + i)} has fewer samples than the ones removed`);
+        into[i] -= from[i];
+      }
+    }
+    if (other.other !== null) {
+      other.other.forEach((count, key) => {
+        const have = this.other?.get(key) ?? 0;
+        if (have < count) throw new RangeError(`subtractAll: bucket ${key} has fewer samples than the ones removed`);
+        if (have === count) this.other!.delete(key);
+        else this.other!.set(key, have - count);
+      });
+    }
+    this.numSamples -= other.numSamples;
+    this.sum -= other.sum;
+  }
+
   mean(): number {
     return this.numSamples === 0 ? NaN : this.sum / this.numSamples;
   }

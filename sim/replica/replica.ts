@@ -472,7 +472,7 @@ export class Replica {
     // older than the plan's start); later steps of a run are shared by all n sequences (every
     // item of a run samples). Most sequences' previous token was at the plan's start: count them
     // per tenant and record their common gap once; only the others (after a prefill-only step or
-    // a preemption) one by one.
+    // a preemption) one by one: these are the interrupted gaps (ReplicaStats.itlInterruptedByWindow).
     const firstEndUs = startUs + durations[0];
     const commonGapUs = firstEndUs - startUs;
     const runTally = this.runByTenant;
@@ -481,8 +481,9 @@ export class Replica {
     const ownCounts = this.ownCountByTenant;
     const ownTenants = this.ownTenants;
     let numOwnTenants = 0;
-    // Looked up on first use only: a plan that records no gap must not create its window's entry.
-    let firstEndWindow: WeightedSamples | null = null;
+    // The window of every first-step token (each ends at firstEndUs). Its samples are looked up on
+    // first use only: a plan that records no gap must not create its window's entry.
+    const firstEndWindowIndex = Math.floor(firstEndUs / windowUs);
     let ownGapUs = -1;
     let numOwnGap = 0;
     // A decode run's items are the running sequences in order, each sampling: their ids are read
@@ -514,7 +515,7 @@ export class Replica {
         }
         ownCounts[tenant]++;
         if (gap !== ownGapUs) {
-          if (numOwnGap > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(ownGapUs, numOwnGap);
+          if (numOwnGap > 0) stats.addInterruptedItl(firstEndWindowIndex, ownGapUs, numOwnGap);
           ownGapUs = gap;
           numOwnGap = 0;
         }
@@ -526,7 +527,7 @@ export class Replica {
       records.lastTokenUs[id] = endUs;
       records.outputTokensDone[id] += numSteps;
     }
-    if (numOwnGap > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(ownGapUs, numOwnGap);
+    if (numOwnGap > 0) stats.addInterruptedItl(firstEndWindowIndex, ownGapUs, numOwnGap);
     for (let k = 0; k < numOwnTenants; k++) {
       const tenant = ownTenants[k];
       this.tenantItl(tenant).add(ownGaps[tenant], ownCounts[tenant]);
@@ -543,7 +544,7 @@ export class Replica {
       numCommon += count;
     }
     commonTally.clear();
-    if (numCommon > 0) (firstEndWindow ??= this.windowItlAt(firstEndUs)).add(commonGapUs, numCommon);
+    if (numCommon > 0) stats.windowItl(firstEndWindowIndex).add(commonGapUs, numCommon);
     // Each segment goes to every tenant of the run: find its histogram index once.
     const segIndexes = this.segmentIndexes;
     for (let s = 0; s < numSegments; s++) segIndexes[s] = denseIndexOf(segKeys[s]);
@@ -605,11 +606,6 @@ export class Replica {
       // Only a decode run has more than one step; each of its steps adds one token per sequence.
       ctx += n;
     }
-  }
-
-  /** The ITL samples of the SLA window holding `timeUs`. */
-  private windowItlAt(timeUs: number): WeightedSamples {
-    return this.stats.windowItl(Math.floor(timeUs / this.stats.windowUs));
   }
 
   /** The ITL samples of tenant index `tenant` (records.tenantIndex), cached by index. */

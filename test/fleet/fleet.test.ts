@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseSimConfig, type SimConfigInput } from '../../sim/config.js';
 import { lossRatio } from '../../sim/fleet/report.js';
+import type { StepRow } from '../../sim/replica/replica.js';
 import { runConfig } from '../../sim/run.js';
 import { smallFleet, type Fleet } from './small-fleet.js';
 
@@ -164,6 +165,49 @@ describe('fleet', () => {
     conserved(s);
     expect(s.pools.mid.scale_ups).toBeGreaterThan(0);
     expect(s.pools.mid.replicas_peak).toBeGreaterThan(1);
+  });
+
+  it('peak ITL splits into back-to-back and interrupted gaps: under continuous batching the interrupted ones are the decoders a prefill step kept waiting', () => {
+    // No diurnal shape: the peak window is the whole run, so the peak figures hold every gap.
+    const input = (policy: 'continuous' | 'chunked'): SimConfigInput => smallFleet({}, { policy, workload: { rate: 12, durationS: 30, inputTokens: 'uniform:50:2000', outputTokens: 'uniform:20:200' } });
+    const steps: StepRow[] = [];
+    const { summary, result } = runConfig(parseSimConfig(input('continuous')), { hooks: { onStep: (row) => steps.push(row) } });
+    const s = summary as Record<string, any>;
+    conserved(s);
+    // The model: a decode step's sequences that were not in the step before it (a prefill step,
+    // whose sequences sampled their first token) waited out at least one step. Exact without preemption.
+    const expected = new Map<number, number>();
+    const bySlot = new Map<number, StepRow[]>();
+    for (const row of steps) (bySlot.get(row.replica) ?? bySlot.set(row.replica, []).get(row.replica)!).push(row);
+    for (const [slot, rows] of bySlot) {
+      const pool = result.fleet!.slotPool[slot];
+      let previous: StepRow | null = null;
+      for (const row of rows.sort((a, b) => a.stepIndex - b.stepIndex)) {
+        if (row.numSeqs === 0) continue;
+        if (row.numPrefillTokens === 0 && previous !== null && previous.numPrefillTokens > 0) expected.set(pool, (expected.get(pool) ?? 0) + row.numSeqs - previous.numSeqs);
+        previous = row;
+      }
+    }
+    const chunked = run(input('chunked')).summary;
+    result.fleet!.pools.forEach((pool, p) => {
+      const peak = s.pools[pool.name].peak;
+      expect(s.pools[pool.name].preemptions).toBe(0);
+      expect(peak.itl_interrupted_ms.count).toBe(expected.get(p) ?? 0);
+      expect(peak.itl_interrupted_ms.count).toBeGreaterThan(0);
+      expect(peak.itl_back_to_back_ms.count + peak.itl_interrupted_ms.count).toBe(peak.itl_ms.count);
+      const meanOfParts = (peak.itl_back_to_back_ms.mean * peak.itl_back_to_back_ms.count + peak.itl_interrupted_ms.mean * peak.itl_interrupted_ms.count) / peak.itl_ms.count;
+      expect(meanOfParts).toBeCloseTo(peak.itl_ms.mean, 2);
+      // Each interrupted gap holds a prefill step and a decode step: longer than a decode step.
+      expect(peak.itl_interrupted_ms.p50).toBeGreaterThan(peak.itl_back_to_back_ms.p50);
+      expect(peak.sla_windows_violated).toBeGreaterThanOrEqual(Math.max(peak.sla_windows_violated_ttft, peak.sla_windows_violated_itl));
+      expect(peak.sla_windows_violated).toBeLessThanOrEqual(peak.sla_windows_violated_ttft + peak.sla_windows_violated_itl);
+      // Chunked prefill runs every decoder in every step: no gap is interrupted.
+      expect(chunked.pools[pool.name].preemptions).toBe(0);
+      expect(chunked.pools[pool.name].peak.itl_interrupted_ms.count).toBe(0);
+      expect(chunked.pools[pool.name].peak.itl_back_to_back_ms.count).toBe(chunked.pools[pool.name].peak.itl_ms.count);
+    });
+    expect(s.sla_peak.pool_windows_violated_itl).toBe(Object.values<any>(s.pools).reduce((a, p) => a + p.peak.sla_windows_violated_itl, 0));
+    expect(s.sla_peak.pool_windows_violated_ttft).toBe(Object.values<any>(s.pools).reduce((a, p) => a + p.peak.sla_windows_violated_ttft, 0));
   });
 
   it('tier economics: the case study loss ratio of 70B over 13B', () => {

@@ -109,6 +109,33 @@ describe('weighted samples', () => {
     );
   });
 
+  it('subtractAll leaves exactly the other samples (a subset recorded twice: once among all, once apart)', () => {
+    // Integer values, as gaps are: every sum is exact, so the mean of the rest is exact too.
+    const intOpArb = fc.record({ value: fc.oneof(fc.integer({ min: 0, max: 5000 }), fc.integer({ min: 0, max: 2 ** 31 - 1 }), fc.integer({ min: 2 ** 31, max: 2 ** 36 })), count: fc.integer({ min: 0, max: 1000 }), apart: fc.boolean() });
+    fc.assert(
+      fc.property(fc.array(intOpArb, { maxLength: 200 }), (ops) => {
+        const all = new WeightedSamples();
+        const apart = new WeightedSamples();
+        const rest = new SamplesModel();
+        for (const op of ops) {
+          all.add(op.value, op.count);
+          if (op.apart) apart.add(op.value, op.count);
+          else rest.add(op.value, op.count);
+        }
+        all.subtractAll(apart);
+        expect(all.size).toBe(rest.n);
+        expect(all.percentiles(PS)).toEqual(rest.percentiles(PS));
+        expect(all.max()).toBe(rest.max());
+        if (rest.n > 0) expect(all.mean()).toBe(rest.sum / rest.n);
+      }),
+    );
+    const one = new WeightedSamples();
+    one.add(30_000, 2);
+    const more = new WeightedSamples();
+    more.add(30_000, 3);
+    expect(() => one.subtractAll(more)).toThrow(/fewer samples/);
+  });
+
   it('a sample list gives the same distribution as weighted samples of count 1', () => {
     fc.assert(
       fc.property(fc.array(valueArb, { maxLength: 300 }), (values) => {
