@@ -119,10 +119,14 @@ void launch_kernel(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem
 // rope.cu and the attention kernel's fused form (paged_decode.cu) share them: the same bits.
 __device__ __forceinline__ void rope_cos_sin(float pos, int i, int rot_dim, float theta, float& c, float& s) {
   const float inv_freq = powf(theta, -2.0f * static_cast<float>(i) / static_cast<float>(rot_dim));
-  sincosf(pos * inv_freq, &s, &c);
+  sincosf(__fmul_rn(pos, inv_freq), &s, &c);  // rounded, not fused into sincosf's argument reduction
 }
-__device__ __forceinline__ float rope_first(float x0, float x1, float c, float s) { return x0 * c - x1 * s; }
-__device__ __forceinline__ float rope_second(float x0, float x1, float c, float s) { return x1 * c + x0 * s; }
+// Rounded products and sum, never contracted into an FMA: written as x0 * c - x1 * s, the compiler
+// may fuse either product into the subtraction, and may choose differently where the code around
+// it differs (a suspect for the 7B greedy tokens of rope-in-attention leaving the rope kernel's after
+// 29 of 128 though each op matched bit for bit in isolation). So also the CPU reference's arithmetic.
+__device__ __forceinline__ float rope_first(float x0, float x1, float c, float s) { return __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s)); }
+__device__ __forceinline__ float rope_second(float x0, float x1, float c, float s) { return __fadd_rn(__fmul_rn(x1, c), __fmul_rn(x0, s)); }
 
 // Element d of kv head h at in-page offset `off` of page `page`, in a [numPages, numKvHeads,
 // pageSize, headDim] cache (kv_write, rope's KV write, attention's fused KV write).
