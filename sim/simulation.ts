@@ -10,7 +10,7 @@ import type { FleetConfig } from './fleet/schema.js';
 import { EventQueue } from './kernel/event-queue.js';
 import { RngStreams } from './kernel/rng.js';
 import { RequestRecords } from './metrics/records.js';
-import type { WeightedSamples } from './metrics/weighted-samples.js';
+import { ItlWindows, TenantItl } from './metrics/replica-stats.js';
 import { Replica, type StepRow } from './replica/replica.js';
 import { OpenRequests } from './workload/open-requests.js';
 import type { WorkloadSource } from './workload/types.js';
@@ -269,16 +269,16 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
     });
   }
   /** ITL samples by tenant, fleet-wide: shared by every replica (ReplicaStats.itlByTenant). */
-  const itlByTenant = new Map<string, WeightedSamples>();
+  const tenantItl = new TenantItl();
   /** ITL samples by SLA window, one map per pool shared by its replicas (ReplicaStats.itlByWindow). */
-  const itlByWindowOfPool = pools.map(() => new Map<number, WeightedSamples>());
+  const itlWindowsOfPool = pools.map(() => new ItlWindows());
   // The autoscaler's SLA signal reads records of requests in mid-run, which a lengthened run
   // writes only when it ends: keep plan-per-horizon there.
   const extendRuns = hooks.extendDecodeRuns !== false && !(fleet?.autoscaler.enabled ?? false);
   const newReplica = (slot: number): Replica => {
     const pool = pools[slotPool[slot]];
     const scheduler = createScheduler(schedulerConfig(config, pool.kv.numBlocks));
-    const replica = new Replica(slot, scheduler, pool.costModel, records, requests, { lazy, maxSteps: MAX_STEPS_PER_REPLICA, extendRuns, ...(hooks.onStep ? { onStep: hooks.onStep } : {}) }, windowUs, itlByTenant, itlByWindowOfPool[pool.index]);
+    const replica = new Replica(slot, scheduler, pool.costModel, records, requests, { lazy, maxSteps: MAX_STEPS_PER_REPLICA, extendRuns, ...(hooks.onStep ? { onStep: hooks.onStep } : {}) }, windowUs, tenantItl, itlWindowsOfPool[pool.index]);
     slotReplica[slot] = replica;
     slotGeneration[slot]++;
     slotRequests[slot] = [];

@@ -41,8 +41,8 @@ export class ReplicaStats {
   /**
    * The interrupted ones of those gaps, by the same windows: a gap whose previous token came before
    * the step that ended it began, i.e. the sequence sat out at least one step (a whole-prompt
-   * prefill it had no part in, a preemption). Shared exactly as itlByWindow is (one map per
-   * distinct itlByWindow), so a reader that merges each distinct itlByWindow once may do the same here.
+   * prefill it had no part in, a preemption). Shared exactly as itlByWindow is (both come from one
+   * ItlWindows), so a reader that merges each distinct itlByWindow once may do the same here.
    */
   readonly itlInterruptedByWindow: Map<number, WeightedSamples>;
   private lastWindow = -1;
@@ -53,13 +53,11 @@ export class ReplicaStats {
   constructor(
     readonly windowUs: number,
     itlByTenant: Map<string, WeightedSamples> = new Map(),
-    itlByWindow: Map<number, WeightedSamples> = new Map(),
+    windows: ItlWindows = new ItlWindows(),
   ) {
     this.itlByTenant = itlByTenant;
-    this.itlByWindow = itlByWindow;
-    let interrupted = INTERRUPTED_BY_WINDOW_MAP.get(itlByWindow);
-    if (interrupted === undefined) INTERRUPTED_BY_WINDOW_MAP.set(itlByWindow, (interrupted = new Map()));
-    this.itlInterruptedByWindow = interrupted;
+    this.itlByWindow = windows.all;
+    this.itlInterruptedByWindow = windows.interrupted;
   }
 
   changeInSystem(timeUs: number, delta: number): void {
@@ -125,5 +123,20 @@ export class ReplicaStats {
   }
 }
 
-/** ReplicaStats.itlInterruptedByWindow of each itlByWindow map: replicas that share one share the other. */
-const INTERRUPTED_BY_WINDOW_MAP = new WeakMap<Map<number, WeightedSamples>, Map<number, WeightedSamples>>();
+/**
+ * ITL samples by tenant, shared by a simulation's replicas: by name (ReplicaStats.itlByTenant) and,
+ * for the replicas' hot path, by tenant index (filled on first use: the same samples objects).
+ */
+export class TenantItl {
+  readonly byName = new Map<string, WeightedSamples>();
+  readonly byIndex: (WeightedSamples | undefined)[] = [];
+}
+
+/**
+ * ITL samples by SLA window index: all gaps and, apart, the interrupted ones. One per replica by
+ * default; a simulation gives the replicas of a pool one to share (ReplicaStats.itlByWindow).
+ */
+export class ItlWindows {
+  readonly all = new Map<number, WeightedSamples>();
+  readonly interrupted = new Map<number, WeightedSamples>();
+}

@@ -2,7 +2,7 @@ import type { BatchPlan, Scheduler } from '../../engine/policy/index.js';
 import type { CostModel } from '../cost/cost-model.js';
 import type { PowerState } from '../cost/power.js';
 import type { RequestRecords } from '../metrics/records.js';
-import { ReplicaStats } from '../metrics/replica-stats.js';
+import { ItlWindows, ReplicaStats, TenantItl } from '../metrics/replica-stats.js';
 import { bucketOf, bucketWidth, denseIndexOf, type WeightedSamples } from '../metrics/weighted-samples.js';
 import type { OpenRequests } from '../workload/open-requests.js';
 import { decodeRunStepShape, planDurationUs } from './step-shape.js';
@@ -136,17 +136,12 @@ export class Replica {
     readonly options: ReplicaOptions,
     windowUs: number,
     /** Per-tenant ITL samples shared by the simulation's replicas (default: this replica's own). */
-    itlByTenant?: Map<string, WeightedSamples>,
+    tenantItl: TenantItl = new TenantItl(),
     /** Per-window ITL samples shared by the replicas of a pool (default: this replica's own). */
-    itlByWindow?: Map<number, WeightedSamples>,
+    itlWindows?: ItlWindows,
   ) {
-    this.stats = new ReplicaStats(windowUs, itlByTenant, itlByWindow);
-    if (itlByTenant === undefined) this.tenantItlByIndex = [];
-    else {
-      let byIndex = TENANT_ITL_BY_INDEX.get(itlByTenant);
-      if (byIndex === undefined) TENANT_ITL_BY_INDEX.set(itlByTenant, (byIndex = []));
-      this.tenantItlByIndex = byIndex;
-    }
+    this.stats = new ReplicaStats(windowUs, tenantItl.byName, itlWindows);
+    this.tenantItlByIndex = tenantItl.byIndex;
     this.decodeRunPricer = decodeRunPricerOf(cost);
     this.power = cost.newPowerState?.() ?? null;
     this.extendRuns = options.lazy && options.onStep === undefined && options.extendRuns !== false;
@@ -698,5 +693,3 @@ const SCRATCH = {
   extensionDurationsUs: [] as number[],
 };
 
-/** Replica.tenantItlByIndex of the replicas that share one per-tenant samples map (by that map). */
-const TENANT_ITL_BY_INDEX = new WeakMap<Map<string, WeightedSamples>, (WeightedSamples | undefined)[]>();

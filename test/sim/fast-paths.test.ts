@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { GPUS, MODELS, type GpuName, type KvDtype, type ModelName, type WeightDtype } from '../../sim/catalog.js';
 import { RooflineCostModel } from '../../sim/cost/roofline.js';
-import { ReplicaStats } from '../../sim/metrics/replica-stats.js';
+import { ItlWindows, ReplicaStats } from '../../sim/metrics/replica-stats.js';
 import { SampleList } from '../../sim/metrics/sample-list.js';
 import { bucketOf, bucketWidth, denseIndexOf, WeightedSamples } from '../../sim/metrics/weighted-samples.js';
 import { decodeRunStepShape } from '../../sim/replica/step-shape.js';
@@ -191,7 +191,7 @@ describe('per-window ITL shared by the replicas of a pool', () => {
     const addArb = fc.record({ replica: fc.integer({ min: 0, max: 2 }), tenant: fc.constantFrom('a', 'b'), gap: gapArb, count: fc.integer({ min: 0, max: 50 }), timeUs: fc.integer({ min: 0, max: 10_000_000 }) });
     fc.assert(
       fc.property(fc.array(addArb, { maxLength: 200 }), (adds) => {
-        const sharedWindows = new Map<number, WeightedSamples>();
+        const sharedWindows = new ItlWindows();
         const own = [0, 1, 2].map(() => new ReplicaStats(1_000_000));
         const sharing = [0, 1, 2].map(() => new ReplicaStats(1_000_000, new Map(), sharedWindows));
         for (const a of adds) {
