@@ -45,10 +45,8 @@ export class ReplicaStats {
    * ItlWindows), so a reader that merges each distinct itlByWindow once may do the same here.
    */
   readonly itlInterruptedByWindow: Map<number, WeightedSamples>;
-  private lastWindow = -1;
-  private lastWindowItl: WeightedSamples | null = null;
-  private lastInterruptedWindow = -1;
-  private lastInterruptedItl: WeightedSamples | null = null;
+  private readonly windowLookup: WindowLookup;
+  private readonly interruptedLookup: WindowLookup;
 
   constructor(
     readonly windowUs: number,
@@ -58,6 +56,8 @@ export class ReplicaStats {
     this.itlByTenant = itlByTenant;
     this.itlByWindow = windows.all;
     this.itlInterruptedByWindow = windows.interrupted;
+    this.windowLookup = new WindowLookup(windows.all);
+    this.interruptedLookup = new WindowLookup(windows.interrupted);
   }
 
   changeInSystem(timeUs: number, delta: number): void {
@@ -97,13 +97,7 @@ export class ReplicaStats {
 
   /** The ITL samples of SLA window `window` (created empty on first use). */
   windowItl(window: number): WeightedSamples {
-    // Tokens come in time order, so nearly every call asks for the same window as the last one.
-    if (window === this.lastWindow && this.lastWindowItl !== null) return this.lastWindowItl;
-    let ws = this.itlByWindow.get(window);
-    if (ws === undefined) this.itlByWindow.set(window, (ws = new WeightedSamples()));
-    this.lastWindow = window;
-    this.lastWindowItl = ws;
-    return ws;
+    return this.windowLookup.at(window);
   }
 
   /**
@@ -111,15 +105,27 @@ export class ReplicaStats {
    * (windowItl) and once among the interrupted ones.
    */
   addInterruptedItl(window: number, gapUs: number, count: number): void {
-    this.windowItl(window).add(gapUs, count);
-    let ws = this.lastInterruptedItl;
-    if (window !== this.lastInterruptedWindow || ws === null) {
-      let found = this.itlInterruptedByWindow.get(window);
-      if (found === undefined) this.itlInterruptedByWindow.set(window, (found = new WeightedSamples()));
-      this.lastInterruptedWindow = window;
-      this.lastInterruptedItl = ws = found;
-    }
-    ws.add(gapUs, count);
+    this.windowLookup.at(window).add(gapUs, count);
+    this.interruptedLookup.at(window).add(gapUs, count);
+  }
+}
+
+/** One replica's way into a window map: the last window asked for kept at hand. */
+class WindowLookup {
+  private lastWindow = -1;
+  private last: WeightedSamples | null = null;
+
+  constructor(private readonly byWindow: Map<number, WeightedSamples>) {}
+
+  /** The samples of SLA window `window` (created empty on first use). */
+  at(window: number): WeightedSamples {
+    // Tokens come in time order, so nearly every call asks for the same window as the last one.
+    if (window === this.lastWindow && this.last !== null) return this.last;
+    let ws = this.byWindow.get(window);
+    if (ws === undefined) this.byWindow.set(window, (ws = new WeightedSamples()));
+    this.lastWindow = window;
+    this.last = ws;
+    return ws;
   }
 }
 
