@@ -4,8 +4,9 @@
 //   kShrinkRanks rows (it was once per row, by one warp walking all of inDim: latency-bound, ~35 us
 //   a launch at 128 tokens on an H100, run10-h100-7) and the partial sums meet in shared memory.
 // expand: one thread per (segment, output column, token chunk): B row in 16-byte pieces, y from shared memory.
-// Token chunks (grid.z): a long segment (a prefill on one adapter) is split into kChunkTokens-token
-// chunks spread over grid.z, so its time no longer grows with tokens / adapters on one block.
+// Token chunks (grid.z): a long segment (a prefill on one adapter) is split into kTokTile-token
+// chunks (one tile each: the most blocks) spread over grid.z, so its time no longer grows with
+// tokens / adapters on one block.
 // grid.z is sized from the token count (the host does not know segment lengths) and capped so
 // segments x chunks stays near kTargetSegChunkBlocks; blocks stride over chunks by gridDim.z and
 // a block whose chunk starts past its segment's end does nothing. Per-token grouping keeps grid.z = 1.
@@ -16,18 +17,16 @@ namespace stratos {
 
 namespace {
 
-constexpr int kTokTile = 8;
-constexpr int kChunkTokens = 8;  // tokens per grid.z chunk: a multiple of kTokTile (one tile: the most blocks)
+constexpr int kTokTile = 8;  // tokens of a tile, and of a grid.z chunk
 constexpr int kShrinkWarps = 8;  // warps of a shrink block, each over an eighth of inDim (more warps in flight: the loads are latency-bound)
 constexpr int kShrinkRanks = 4;  // rank rows of a shrink block
 constexpr int64_t kTargetSegChunkBlocks = 1024;  // cap on grid.x * grid.z (bounds the idle blocks)
-static_assert(kChunkTokens % kTokTile == 0, "a chunk holds whole token tiles");
 
 // grid.z for a launch: enough chunks for the longest possible segment (all tokens), but at most
 // kTargetSegChunkBlocks / segs (blocks loop over further chunks), at least 1; 1 per-token.
 unsigned token_chunks(int64_t num_tokens, int64_t segs, bool segmented) {
   if (!segmented) return 1u;
-  const int64_t need = (num_tokens + kChunkTokens - 1) / kChunkTokens;
+  const int64_t need = (num_tokens + kTokTile - 1) / kTokTile;
   int64_t cap = kTargetSegChunkBlocks / segs;
   if (cap < 1) cap = 1;
   if (cap > 65535) cap = 65535;
@@ -59,58 +58,56 @@ __global__ void __launch_bounds__(kShrinkWarps * 32) lora_shrink_kernel(
   const int nvec = in_dim / 8;
   const int per_warp = (nvec + kShrinkWarps - 1) / kShrinkWarps;
   const int c0 = warp * per_warp, c1 = min(nvec, c0 + per_warp);
-  // cb, ce and tb depend on the block only, so every thread reaches each __syncthreads.
-  for (int cb = t0 + static_cast<int>(blockIdx.z) * kChunkTokens; cb < t1; cb += static_cast<int>(gridDim.z) * kChunkTokens) {
-    const int ce = min(cb + kChunkTokens, t1);
-    for (int tb = cb; tb < ce; tb += kTokTile) {
-      float acc[kShrinkRanks][kTokTile];
+  // tb and te depend on the block only, so every thread reaches each __syncthreads.
+  for (int tb = t0 + static_cast<int>(blockIdx.z) * kTokTile; tb < t1; tb += static_cast<int>(gridDim.z) * kTokTile) {
+    const int te = min(tb + kTokTile, t1);
+    float acc[kShrinkRanks][kTokTile];
 #pragma unroll
-      for (int j = 0; j < kShrinkRanks; ++j)
+    for (int j = 0; j < kShrinkRanks; ++j)
 #pragma unroll
-        for (int i = 0; i < kTokTile; ++i) acc[j][i] = 0.0f;
-      if (rows > 0) {
+      for (int i = 0; i < kTokTile; ++i) acc[j][i] = 0.0f;
+    if (rows > 0) {
 #pragma unroll 2
-        for (int c = c0 + lane; c < c1; c += 32) {
-          float af[kShrinkRanks][8];
+      for (int c = c0 + lane; c < c1; c += 32) {
+        float af[kShrinkRanks][8];
 #pragma unroll
-          for (int j = 0; j < kShrinkRanks; ++j) {
-            Vec16<T> av;
-            if (j < rows) av.load_nc(arow + static_cast<int64_t>(j) * in_dim + c * 8);
-            else av.raw = make_uint4(0, 0, 0, 0);
-            av.to_f32(af[j]);
-          }
-#pragma unroll
-          for (int i = 0; i < kTokTile; ++i) {
-            if (tb + i < ce) {
-              Vec16<T> xv;
-              xv.load_nc(x + static_cast<int64_t>(tb + i) * in_dim + c * 8);
-              float xf[8];
-              xv.to_f32(xf);
-#pragma unroll
-              for (int j = 0; j < kShrinkRanks; ++j)
-#pragma unroll
-                for (int e = 0; e < 8; ++e) acc[j][i] = fmaf(xf[e], af[j][e], acc[j][i]);
-            }
-          }
+        for (int j = 0; j < kShrinkRanks; ++j) {
+          Vec16<T> av;
+          if (j < rows) av.load_nc(arow + static_cast<int64_t>(j) * in_dim + c * 8);
+          else av.raw = make_uint4(0, 0, 0, 0);
+          av.to_f32(af[j]);
         }
-      }
-#pragma unroll
-      for (int j = 0; j < kShrinkRanks; ++j)
 #pragma unroll
         for (int i = 0; i < kTokTile; ++i) {
-          const float v = warp_sum(acc[j][i]);
-          if (lane == 0) s_part[warp][j][i] = v;
-        }
-      __syncthreads();
-      if (threadIdx.x < kShrinkRanks * kTokTile) {
-        const int j = threadIdx.x / kTokTile, i = threadIdx.x % kTokTile;
-        float v = 0.0f;
+          if (tb + i < te) {
+            Vec16<T> xv;
+            xv.load_nc(x + static_cast<int64_t>(tb + i) * in_dim + c * 8);
+            float xf[8];
+            xv.to_f32(xf);
 #pragma unroll
-        for (int w = 0; w < kShrinkWarps; ++w) v += s_part[w][j][i];
-        if (tb + i < ce && r0 + j < max_rank) y[static_cast<int64_t>(tb + i) * max_rank + r0 + j] = v;
+            for (int j = 0; j < kShrinkRanks; ++j)
+#pragma unroll
+              for (int e = 0; e < 8; ++e) acc[j][i] = fmaf(xf[e], af[j][e], acc[j][i]);
+          }
+        }
       }
-      __syncthreads();
     }
+#pragma unroll
+    for (int j = 0; j < kShrinkRanks; ++j)
+#pragma unroll
+      for (int i = 0; i < kTokTile; ++i) {
+        const float v = warp_sum(acc[j][i]);
+        if (lane == 0) s_part[warp][j][i] = v;
+      }
+    __syncthreads();
+    if (threadIdx.x < kShrinkRanks * kTokTile) {
+      const int j = threadIdx.x / kTokTile, i = threadIdx.x % kTokTile;
+      float v = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kShrinkWarps; ++w) v += s_part[w][j][i];
+      if (tb + i < te && r0 + j < max_rank) y[static_cast<int64_t>(tb + i) * max_rank + r0 + j] = v;
+    }
+    __syncthreads();
   }
 }
 
@@ -129,36 +126,34 @@ __global__ void lora_expand_kernel(const float* __restrict__ y, const T* __restr
   const int rank = ranks[slot];
   const float scale = scales[slot];
   const T* brow = b + (static_cast<int64_t>(slot) * out_dim + n) * max_rank;
-  // cb, ce and tb depend on the block only, so every thread reaches each __syncthreads.
-  for (int cb = t0 + static_cast<int>(blockIdx.z) * kChunkTokens; cb < t1; cb += static_cast<int>(gridDim.z) * kChunkTokens) {
-    const int ce = min(cb + kChunkTokens, t1);
-    for (int tb = cb; tb < ce; tb += kTokTile) {
-      __syncthreads();
-      for (int i = threadIdx.x; i < kTokTile * max_rank; i += blockDim.x) {
-        const int tt = i / max_rank, rr = i % max_rank;
-        sy[i] = (tb + tt < ce && rr < rank) ? y[static_cast<int64_t>(tb + tt) * max_rank + rr] : 0.0f;
-      }
-      __syncthreads();
-      if (n >= out_dim) continue;
-      float acc[kTokTile];
+  // tb and te depend on the block only, so every thread reaches each __syncthreads.
+  for (int tb = t0 + static_cast<int>(blockIdx.z) * kTokTile; tb < t1; tb += static_cast<int>(gridDim.z) * kTokTile) {
+    const int te = min(tb + kTokTile, t1);
+    __syncthreads();
+    for (int i = threadIdx.x; i < kTokTile * max_rank; i += blockDim.x) {
+      const int tt = i / max_rank, rr = i % max_rank;
+      sy[i] = (tb + tt < te && rr < rank) ? y[static_cast<int64_t>(tb + tt) * max_rank + rr] : 0.0f;
+    }
+    __syncthreads();
+    if (n >= out_dim) continue;
+    float acc[kTokTile];
 #pragma unroll
-      for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
-      for (int rc = 0; rc < rank; rc += 8) {
-        Vec16<T> bv;
-        bv.load_nc(brow + rc);
-        float bf[8];
-        bv.to_f32(bf);
+    for (int i = 0; i < kTokTile; ++i) acc[i] = 0.0f;
+    for (int rc = 0; rc < rank; rc += 8) {
+      Vec16<T> bv;
+      bv.load_nc(brow + rc);
+      float bf[8];
+      bv.to_f32(bf);
 #pragma unroll
-        for (int i = 0; i < kTokTile; ++i)
+      for (int i = 0; i < kTokTile; ++i)
 #pragma unroll
-          for (int e = 0; e < 8; ++e) acc[i] = fmaf(sy[i * max_rank + rc + e], rc + e < rank ? bf[e] : 0.0f, acc[i]);
-      }
+        for (int e = 0; e < 8; ++e) acc[i] = fmaf(sy[i * max_rank + rc + e], rc + e < rank ? bf[e] : 0.0f, acc[i]);
+    }
 #pragma unroll
-      for (int i = 0; i < kTokTile; ++i) {
-        if (tb + i < ce) {
-          T* o = out + static_cast<int64_t>(tb + i) * out_dim + n;
-          *o = Elem<T>::from_f32(Elem<T>::to_f32(*o) + scale * acc[i]);
-        }
+    for (int i = 0; i < kTokTile; ++i) {
+      if (tb + i < te) {
+        T* o = out + static_cast<int64_t>(tb + i) * out_dim + n;
+        *o = Elem<T>::from_f32(Elem<T>::to_f32(*o) + scale * acc[i]);
       }
     }
   }

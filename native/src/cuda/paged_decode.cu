@@ -111,22 +111,20 @@ __global__ void __launch_bounds__(kThreads) paged_decode_kernel(
   const int newest = len - 1;
   Vec16<KV> k_newest, v_newest;
   if constexpr (ROPE_NEW && sizeof(KV) == sizeof(Q)) {
-    {
-      const float pos = static_cast<float>(newest);
-      rope_slice<Q, ELEMS, LANES, HEAD_DIM>(qv, lane, pos, rope_theta);
-      const int64_t row = (static_cast<int64_t>(s) * num_kv_heads + kvh) * HEAD_DIM + lane * ELEMS;
-      float kf[ELEMS];
+    const float pos = static_cast<float>(newest);
+    rope_slice<Q, ELEMS, LANES, HEAD_DIM>(qv, lane, pos, rope_theta);
+    const int64_t row = (static_cast<int64_t>(s) * num_kv_heads + kvh) * HEAD_DIM + lane * ELEMS;
+    float kf[ELEMS];
 #pragma unroll
-      for (int e = 0; e < ELEMS; ++e) kf[e] = Elem<Q>::to_f32(k_new[row + e]);
-      rope_slice<Q, ELEMS, LANES, HEAD_DIM>(kf, lane, pos, rope_theta);
-      k_newest.from_f32(kf);
-      v_newest.load(reinterpret_cast<const KV*>(v_new) + row);
-      const int32_t page = table[newest >> page_shift];
-      if (newest >= start && newest < end && h % (num_heads / num_kv_heads) == 0 && g == 0 && page >= 0 && page < num_pages) {
-        const int64_t off = kv_cache_offset(page, kvh, num_kv_heads, page_size, newest & (page_size - 1), HEAD_DIM, lane * ELEMS);
-        k_newest.store(const_cast<KV*>(k_cache) + off);
-        v_newest.store(const_cast<KV*>(v_cache) + off);
-      }
+    for (int e = 0; e < ELEMS; ++e) kf[e] = Elem<Q>::to_f32(k_new[row + e]);
+    rope_slice<Q, ELEMS, LANES, HEAD_DIM>(kf, lane, pos, rope_theta);
+    k_newest.from_f32(kf);
+    v_newest.load(reinterpret_cast<const KV*>(v_new) + row);
+    const int32_t page = table[newest >> page_shift];
+    if (newest >= start && newest < end && h % (num_heads / num_kv_heads) == 0 && g == 0 && page >= 0 && page < num_pages) {
+      const int64_t off = kv_cache_offset(page, kvh, num_kv_heads, page_size, newest & (page_size - 1), HEAD_DIM, lane * ELEMS);
+      k_newest.store(const_cast<KV*>(k_cache) + off);
+      v_newest.store(const_cast<KV*>(v_cache) + off);
     }
   }
 #pragma unroll
