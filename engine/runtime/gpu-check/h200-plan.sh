@@ -4,7 +4,7 @@
 #   1. the 7B batch-1 decode variants (run7 7b-fused: L2 prefetch, rope in attention) on any card;
 #   2. the lora table for the new shrink kernel (that card's), any card;
 #   3. H200 only: the 13B GEMMs on the engine's own operands, then lora-mix-7b on the engine (validate).
-# The GEMV checks (native/gpu-tests/gemv.ts) run last. Carry .device dist dist-graph dist-prof dist-calib
+# The GEMV checks (native/gpu-tests/gemv.ts) and the GPU suite's lora cases run last. Carry .device dist dist-graph dist-prof dist-calib
 # dist-validate (bundles as in run10.sh, calibration/bundle.mjs, experiments/validate/bundle.mjs).
 set -o pipefail
 O=$OUT
@@ -25,6 +25,7 @@ case "$name" in
     cp /tmp/val/validate-out.tgz $O/h200/
     echo "validate done at ${SECONDS}s" ;;
 esac
-node dist/gemv.mjs /tmp/gemv > $O/r10/gemv-log.txt 2>&1 || rc=1
-tail -3 $O/r10/gemv-log.txt
+# The GEMV checks (the L2 prefetch hint) and the GPU suite's lora cases (lora.cu's flattened tile loop) against the CPU.
+{ node dist/gemv.mjs /tmp/gemv || rc=1; STRATOS_GPU_ONLY=lora STRATOS_SKIP_TORCH=1 node dist/gpu-tests.mjs /tmp/gt /tmp/gtw || rc=1; } > $O/r10/gpu-checks-log.txt 2>&1
+tail -5 $O/r10/gpu-checks-log.txt
 exit $rc
