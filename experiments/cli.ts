@@ -2,8 +2,8 @@ import yargs, { type CommandModule } from 'yargs';
 import { calibrateCommand } from './commands/calibrate.js';
 import { capacityCommand } from './commands/capacity.js';
 import { engineCommand } from './commands/engine.js';
-import { notBuiltYet } from './commands/not-built.js';
 import { reportCommand } from './commands/report.js';
+import { serveCommand } from './commands/serve.js';
 import { simulateCommand } from './commands/simulate.js';
 import { startCommand } from './commands/start.js';
 import { sweepCommand } from './commands/sweep.js';
@@ -26,7 +26,7 @@ export async function main(argv: string[]): Promise<void> {
     .command(reportCommand)
     .command(calibrateCommand)
     .command(engineCommand)
-    .command(notBuiltYet('serve', 'Serve the real engine over an OpenAI-compatible HTTP API', 'Real engine'))
+    .command(serveCommand as unknown as CommandModule)
     .command(validateCommand as unknown as CommandModule)
     .demandCommand(1, 'name a command (see the list above)')
     .fail((message, error, y) => {

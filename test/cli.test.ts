@@ -22,13 +22,17 @@ describe('stratos CLI', () => {
     }
   });
 
-  it('a command that a later issue builds says so plainly in --help and when run', () => {
+  it('serve --help teaches its routes, and bad flags fail before any model is loaded', () => {
     const help = stratos('serve', '--help');
     expect(help.status).toBe(0);
-    expect(help.stdout).toMatch(/not built yet/i);
-    const run = stratos('serve');
-    expect(run.status).toBe(2);
-    expect(run.stderr).toMatch(/not built yet/);
+    expect(help.stdout).toContain('POST /v1/completions');
+    expect(help.stdout).toContain('/metrics');
+    const backend = stratos('serve', '--backend', 'tpu');
+    expect(backend.status).toBe(2);
+    expect(backend.stderr).toMatch(/backend = tpu: allowed: cpu, gpu/);
+    const model = stratos('serve', '--model', 'llama9');
+    expect(model.status).toBe(2);
+    expect(model.stderr).toMatch(/model = llama9: allowed: tiny/);
   });
 
   it('an unknown command or flag fails with a message, not silently', () => {

@@ -25,8 +25,18 @@ export interface EngineRequest {
 }
 
 export interface EngineRequestSource {
-  /** The next request in arrival order, or null when there are no more. */
+  /**
+   * The next request in arrival order, or null: no more requests (an offline source), or none
+   * yet (an online source, one with waitForRequest).
+   */
   next(): EngineRequest | null;
+  /**
+   * Online sources only (a server, whose requests arrive while the engine runs): called when the
+   * engine has nothing to do and next() has nothing; resolves true once next() has a request,
+   * false when the source is closed for good (the engine then returns). An online request's
+   * arrivalUs is the engine clock's time when it came in, so it is never in the engine's future.
+   */
+  waitForRequest?(): Promise<boolean>;
 }
 
 /** One executed step, for the per-step log and for the metrics. */
@@ -51,6 +61,10 @@ export interface EngineObserver {
   /** A request joined the scheduler (or was rejected) at boundary `nowUs`. */
   onAdmit?(request: EngineRequest, seq: SeqState, nowUs: number, rejectReason: string | null): void;
   onStep?(record: EngineStepRecord): void;
+  /** A sampled token of request `seqId` (its `index`-th output token), right after its step, before onStep. */
+  onToken?(seqId: SeqId, token: number, index: number, nowUs: number): void;
+  /** A request that had been admitted ended: finished (length or stop token) or aborted (Engine.abort). */
+  onEnd?(seq: SeqState, nowUs: number): void;
 }
 
 export interface EngineOptions {
@@ -64,6 +78,13 @@ export interface EngineOptions {
   /** Tokens that end a request early (none: benchmarks generate exactly maxOutputTokens). */
   readonly stopTokenIds?: readonly number[];
   readonly observer?: EngineObserver;
+  /**
+   * Yield to the event loop after every step (a server: steps run synchronously, and HTTP input,
+   * output and aborts are handled between them). Default false: an offline run never yields.
+   */
+  readonly yieldEachStep?: boolean;
+  /** Keep every finished request's tokens for run()'s result (default true; a server passes false). */
+  readonly keepOutputs?: boolean;
 }
 
 interface Live {
@@ -84,6 +105,7 @@ export class Engine {
   private readonly live = new Map<SeqId, Live>();
   private readonly outputs = new Map<SeqId, number[]>();
   private readonly stopTokens: ReadonlySet<number>;
+  private runningLoop = false;
 
   constructor(readonly options: EngineOptions) {
     this.stopTokens = new Set(options.stopTokenIds ?? []);
@@ -95,66 +117,107 @@ export class Engine {
     let lastArrivalUs = 0;
     let numSteps = 0;
     let numArrivals = 0;
-    // Bound: every pass runs a step or idles until the next arrival, which the following pass
-    // admits; so passes <= steps + 2 × arrivals + 1.
-    for (let pass = 0; ; pass++) {
-      if (numSteps > this.options.maxSteps) throw new Error(`engine: more than ${this.options.maxSteps} steps (raise the bound or shorten the run)`);
-      if (pass > numSteps + 2 * numArrivals + 1) throw new Error(`engine: idle pass ${pass} admitted nothing (${numSteps} steps, ${numArrivals} arrivals)`);
-      const nowUs = clock.nowUs();
-      while (next !== null && next.arrivalUs <= nowUs) {
-        if (next.arrivalUs < lastArrivalUs) throw new Error(`engine: arrival times decrease at request ${next.id}`);
-        lastArrivalUs = next.arrivalUs;
-        numArrivals++;
-        this.admit(next, nowUs);
-        next = source.next();
+    const online = source.waitForRequest !== undefined;
+    this.runningLoop = true;
+    try {
+      // Bound: every pass runs a step or idles until the next arrival, which the following pass
+      // admits; so passes <= steps + 2 × arrivals + 1.
+      for (let pass = 0; ; pass++) {
+        if (numSteps > this.options.maxSteps) throw new Error(`engine: more than ${this.options.maxSteps} steps (raise the bound or shorten the run)`);
+        if (pass > numSteps + 2 * numArrivals + 1) throw new Error(`engine: idle pass ${pass} admitted nothing (${numSteps} steps, ${numArrivals} arrivals)`);
+        const nowUs = clock.nowUs();
+        // An online source gets requests while the engine runs: ask again at every pass.
+        if (next === null && online) next = source.next();
+        while (next !== null && next.arrivalUs <= nowUs) {
+          if (next.arrivalUs < lastArrivalUs) throw new Error(`engine: arrival times decrease at request ${next.id}`);
+          lastArrivalUs = next.arrivalUs;
+          numArrivals++;
+          this.admit(next, nowUs);
+          next = source.next();
+        }
+        if (!scheduler.hasWork()) {
+          if (next === null) {
+            if (!online || !(await source.waitForRequest!())) break;
+            // The wait counts as an idle pass that admits the request next.
+            numArrivals++;
+            continue;
+          }
+          await clock.sleepUntilUs(next.arrivalUs);
+          continue;
+        }
+        const plan = scheduler.schedule({ nowUs });
+        const scheduledUs = clock.nowUs();
+        numSteps++;
+        const liveTokens0 = scheduler.runningContextTokens();
+        if (plan.items.length === 0) {
+          // Nothing can run until something arrives: close the empty step at once, as the simulator does.
+          const outcome = scheduler.onStepEnd(plan, { nowUs });
+          observer?.onStep?.({ stepIndex: plan.stepIndex, startUs: nowUs, endUs: nowUs, scheduleUs: scheduledUs - nowUs, runUs: 0, gpuUs: null, plan, liveTokens0, outcome });
+          if (next === null) {
+            if (!online) throw new Error('engine: work is waiting, nothing can be scheduled and nothing more arrives');
+            if (!(await source.waitForRequest!())) throw new Error('engine: work is waiting, nothing can be scheduled and the source closed');
+            numArrivals++;
+            continue;
+          }
+          await clock.sleepUntilUs(next.arrivalUs);
+          continue;
+        }
+        const items = plan.items.map((item): RunnerItem => {
+          const live = this.live.get(item.seqId)!;
+          const seq = scheduler.get(item.seqId)!;
+          return {
+            seqId: item.seqId,
+            contextTokens: item.contextTokens,
+            tokenIds: Int32Array.from(live.tokens.slice(item.contextTokens, item.contextTokens + item.numNewTokens)),
+            blockTable: scheduler.allocator.blockTable(item.seqId),
+            samples: item.samples,
+            sampling: live.sampling,
+            outputIndex: seq.numOutputTokens,
+          };
+        });
+        const runStartUs = clock.nowUs();
+        const result = this.options.runner.execute({ plan, items });
+        const endUs = clock.nowUs();
+        const stopped: SeqId[] = [];
+        plan.items.forEach((item, i) => {
+          if (!item.samples) return;
+          const token = result.tokens[i];
+          const live = this.live.get(item.seqId)!;
+          live.tokens.push(token);
+          observer?.onToken?.(item.seqId, token, live.tokens.length - live.request.promptTokens - 1, endUs);
+          if (this.stopTokens.has(token)) stopped.push(item.seqId);
+        });
+        const outcome = scheduler.onStepEnd(plan, { nowUs: endUs, stoppedSeqIds: stopped });
+        for (const seq of outcome.finished) this.finish(seq, endUs);
+        observer?.onStep?.({
+          stepIndex: plan.stepIndex, startUs: nowUs, endUs, scheduleUs: runStartUs - nowUs, runUs: endUs - runStartUs, gpuUs: result.gpuTimeUs, plan, liveTokens0, outcome,
+        });
+        if (this.options.yieldEachStep === true) await new Promise<void>((resolve) => setImmediate(resolve));
       }
-      if (!scheduler.hasWork()) {
-        if (next === null) break;
-        await clock.sleepUntilUs(next.arrivalUs);
-        continue;
-      }
-      const plan = scheduler.schedule({ nowUs });
-      const scheduledUs = clock.nowUs();
-      numSteps++;
-      const liveTokens0 = scheduler.runningContextTokens();
-      if (plan.items.length === 0) {
-        // Nothing can run until something arrives: close the empty step at once, as the simulator does.
-        const outcome = scheduler.onStepEnd(plan, { nowUs });
-        observer?.onStep?.({ stepIndex: plan.stepIndex, startUs: nowUs, endUs: nowUs, scheduleUs: scheduledUs - nowUs, runUs: 0, gpuUs: null, plan, liveTokens0, outcome });
-        if (next === null) throw new Error('engine: work is waiting, nothing can be scheduled and nothing more arrives');
-        await clock.sleepUntilUs(next.arrivalUs);
-        continue;
-      }
-      const items = plan.items.map((item): RunnerItem => {
-        const live = this.live.get(item.seqId)!;
-        const seq = scheduler.get(item.seqId)!;
-        return {
-          seqId: item.seqId,
-          contextTokens: item.contextTokens,
-          tokenIds: Int32Array.from(live.tokens.slice(item.contextTokens, item.contextTokens + item.numNewTokens)),
-          blockTable: scheduler.allocator.blockTable(item.seqId),
-          samples: item.samples,
-          sampling: live.sampling,
-          outputIndex: seq.numOutputTokens,
-        };
-      });
-      const runStartUs = clock.nowUs();
-      const result = this.options.runner.execute({ plan, items });
-      const endUs = clock.nowUs();
-      const stopped: SeqId[] = [];
-      plan.items.forEach((item, i) => {
-        if (!item.samples) return;
-        const token = result.tokens[i];
-        this.live.get(item.seqId)!.tokens.push(token);
-        if (this.stopTokens.has(token)) stopped.push(item.seqId);
-      });
-      const outcome = scheduler.onStepEnd(plan, { nowUs: endUs, stoppedSeqIds: stopped });
-      for (const seq of outcome.finished) this.finish(seq);
-      observer?.onStep?.({
-        stepIndex: plan.stepIndex, startUs: nowUs, endUs, scheduleUs: runStartUs - nowUs, runUs: endUs - runStartUs, gpuUs: result.gpuTimeUs, plan, liveTokens0, outcome,
-      });
+    } finally {
+      this.runningLoop = false;
     }
     return { numSteps, endUs: clock.nowUs(), outputs: this.outputs };
+  }
+
+  /**
+   * Ends an admitted request that has not finished (a client that went away): the scheduler
+   * releases its KV blocks and adapter pin, the observer's onEnd sees it aborted. Only between
+   * steps, which is whenever other code runs: a step runs synchronously from schedule to
+   * onStepEnd. Returns false for a request that is not live (ended, rejected, unknown).
+   */
+  abort(seqId: SeqId): boolean {
+    const live = this.live.get(seqId);
+    if (live === undefined) return false;
+    const seq = this.options.scheduler.abort(seqId, 'aborted_by_client');
+    this.live.delete(seqId);
+    this.options.observer?.onEnd?.(seq, this.options.clock.nowUs());
+    return true;
+  }
+
+  /** Whether run() is in progress. */
+  get isRunning(): boolean {
+    return this.runningLoop;
   }
 
   private admit(request: EngineRequest, nowUs: number): void {
@@ -180,11 +243,13 @@ export class Engine {
     observer?.onAdmit?.(request, seq, nowUs, null);
   }
 
-  private finish(seq: SeqState): void {
+  private finish(seq: SeqState, nowUs: number): void {
     const live = this.live.get(seq.spec.id);
     if (live === undefined) return;
-    this.outputs.set(seq.spec.id, live.tokens.slice(live.request.promptTokens));
+    // A server's engine runs for days: it hands each output to the observer and keeps none.
+    if (this.options.keepOutputs !== false) this.outputs.set(seq.spec.id, live.tokens.slice(live.request.promptTokens));
     this.live.delete(seq.spec.id);
+    this.options.observer?.onEnd?.(seq, nowUs);
   }
 }
 

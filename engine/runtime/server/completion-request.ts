@@ -1,0 +1,111 @@
+// The body of POST /v1/completions (OpenAI's legacy completions API, as vLLM serves it), checked
+// field by field: every error names the field, the value and what is allowed. Fields this engine
+// cannot honour (n > 1, stop strings, logprobs, echo, …) are refused, never silently ignored.
+
+export class RequestError extends Error {
+  constructor(
+    readonly status: number,
+    readonly type: 'invalid_request_error' | 'not_found_error' | 'server_error',
+    readonly param: string | null,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface CompletionRequest {
+  readonly model: string;
+  /** The prompt as text (tokenized by the server) or as token ids. */
+  readonly prompt: { readonly text: string } | { readonly tokenIds: Int32Array };
+  readonly maxTokens: number;
+  readonly temperature: number;
+  readonly topP: number;
+  readonly topK: number;
+  readonly minP: number;
+  /** Per-request sampling seed; null: derived from the server's seed and the request id. */
+  readonly seed: number | null;
+  readonly stream: boolean;
+  /** OpenAI's `user`: the tenant the request is counted under (default "default"). */
+  readonly user: string;
+}
+
+/** Fields accepted with their default value only (anything else is refused with a reason). */
+const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly why: string }>> = {
+  n: { value: 1, why: 'one completion per request' },
+  best_of: { value: 1, why: 'one completion per request' },
+  echo: { value: false, why: 'the prompt is not echoed' },
+  logprobs: { value: null, why: 'log probabilities are not returned' },
+  suffix: { value: null, why: 'no insertion mode' },
+  stop: { value: null, why: 'stop strings are not supported (generation ends at max_tokens)' },
+  presence_penalty: { value: 0, why: 'no penalties in the sampler' },
+  frequency_penalty: { value: 0, why: 'no penalties in the sampler' },
+  logit_bias: { value: null, why: 'no logit bias in the sampler' },
+};
+
+const KNOWN = new Set(['model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', ...Object.keys(ONLY_DEFAULT)]);
+
+const bad = (param: string, message: string): RequestError => new RequestError(400, 'invalid_request_error', param, message);
+
+function numberField(body: Record<string, unknown>, name: string, dflt: number, lo: number, hi: number, integer: boolean): number {
+  const v = body[name];
+  if (v === undefined || v === null) return dflt;
+  if (typeof v !== 'number' || !Number.isFinite(v) || (integer && !Number.isInteger(v)) || v < lo || v > hi) {
+    throw bad(name, `${name} = ${JSON.stringify(v)}: must be ${integer ? 'an integer' : 'a number'} in [${lo}, ${hi}]`);
+  }
+  return v;
+}
+
+/** Parses and checks a completions body against the model's vocabulary and context length. */
+export function parseCompletionRequest(raw: unknown, vocabSize: number, maxContextTokens: number): CompletionRequest {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('body', 'the body must be a JSON object');
+  const body = raw as Record<string, unknown>;
+  for (const key of Object.keys(body)) {
+    if (!KNOWN.has(key)) throw bad(key, `unknown field ${key}; accepted: ${[...KNOWN].join(', ')}`);
+  }
+  for (const [key, { value, why }] of Object.entries(ONLY_DEFAULT)) {
+    const v = body[key];
+    if (v !== undefined && v !== null && JSON.stringify(v) !== JSON.stringify(value) && !(key === 'stop' && Array.isArray(v) && v.length === 0)) {
+      throw bad(key, `${key} = ${JSON.stringify(v)}: not supported (${why}); leave it out`);
+    }
+  }
+  if (typeof body.model !== 'string' || body.model === '') throw bad('model', 'model is required: a name from GET /v1/models');
+  const p = body.prompt;
+  let prompt: CompletionRequest['prompt'];
+  if (typeof p === 'string') {
+    if (p === '') throw bad('prompt', 'prompt is empty');
+    prompt = { text: p };
+  } else if (Array.isArray(p) && p.length > 0 && p.every((x) => typeof x === 'number')) {
+    const badId = p.findIndex((x) => !Number.isInteger(x) || x < 0 || x >= vocabSize);
+    if (badId >= 0) throw bad('prompt', `prompt[${badId}] = ${p[badId]}: token ids must be integers in [0, ${vocabSize})`);
+    prompt = { tokenIds: Int32Array.from(p as number[]) };
+  } else if (Array.isArray(p) && p.length === 1 && (typeof p[0] === 'string' || Array.isArray(p[0]))) {
+    // A batch of one prompt, as OpenAI clients often send it.
+    return parseCompletionRequest({ ...body, prompt: p[0] }, vocabSize, maxContextTokens);
+  } else {
+    throw bad('prompt', 'prompt must be a non-empty string or a non-empty array of token ids (one prompt per request)');
+  }
+  const maxTokens = numberField(body, 'max_tokens', 16, 1, maxContextTokens, true);
+  const temperature = numberField(body, 'temperature', 1, 0, 2, false);
+  const topP = numberField(body, 'top_p', 1, Number.MIN_VALUE, 1, false);
+  const topK = numberField(body, 'top_k', 0, -1, vocabSize, true);
+  const minP = numberField(body, 'min_p', 0, 0, 1, false);
+  const seedValue = body.seed;
+  if (seedValue !== undefined && seedValue !== null && !(typeof seedValue === 'number' && Number.isSafeInteger(seedValue) && seedValue >= 0)) {
+    throw bad('seed', `seed = ${JSON.stringify(seedValue)}: must be a non-negative integer`);
+  }
+  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream', `stream = ${JSON.stringify(body.stream)}: must be true or false`);
+  if (body.user !== undefined && typeof body.user !== 'string') throw bad('user', `user = ${JSON.stringify(body.user)}: must be a string`);
+  return {
+    model: body.model,
+    prompt,
+    maxTokens,
+    temperature,
+    topP,
+    // vLLM's convention: -1 (or 0) disables top-k.
+    topK: topK < 0 ? 0 : topK,
+    minP,
+    seed: typeof seedValue === 'number' ? seedValue : null,
+    stream: body.stream === true,
+    user: typeof body.user === 'string' && body.user !== '' ? body.user : 'default',
+  };
+}

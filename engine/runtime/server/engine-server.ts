@@ -1,0 +1,306 @@
+// `stratos serve`: the real engine behind an OpenAI-compatible HTTP API (POST /v1/completions,
+// streamed or not; GET /v1/models, /health, /metrics). One engine loop runs for the server's
+// life on an online request source; HTTP input, output and client disconnects are handled
+// between its steps (Engine.yieldEachStep), so a step never sees the scheduler change under it.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Scheduler, SeqState } from '../../policy/index.js';
+import { RealClock, type Clock } from '../clock.js';
+import { Engine, type EngineObserver, type EngineRequest, type EngineStepRecord } from '../engine.js';
+import type { ModelRunner } from '../runner.js';
+import { ByteTokenizer } from './byte-tokenizer.js';
+import { parseCompletionRequest, RequestError, type CompletionRequest } from './completion-request.js';
+import { OnlineSource } from './online-source.js';
+import { ServerMetrics } from './server-metrics.js';
+
+export interface ServedAdapter {
+  /** The name clients pass as `model` to run on this adapter. */
+  readonly name: string;
+  /** The tenant it is registered for: its requests are counted under it. */
+  readonly tenant: string;
+}
+
+export interface EngineServerOptions {
+  readonly scheduler: Scheduler;
+  readonly runner: ModelRunner;
+  /** The base model's name in /v1/models and in `model`. */
+  readonly modelName: string;
+  readonly adapters: readonly ServedAdapter[];
+  /** Prompt + max_tokens may not exceed this (the scheduler's max sequence length). */
+  readonly maxContextTokens: number;
+  /** Seeds the sampling of requests that bring no seed of their own. */
+  readonly seed: number;
+  readonly clock?: Clock;
+  /** Request bodies above this are refused (413). Default 16 MiB. */
+  readonly maxBodyBytes?: number;
+  /** One line per request as it ends (the CLI prints them). */
+  readonly log?: (line: string) => void;
+}
+
+interface Pending {
+  readonly id: number;
+  readonly request: CompletionRequest;
+  readonly res: ServerResponse;
+  readonly created: number;
+  readonly promptTokens: number;
+  readonly arrivalUs: number;
+  readonly tokens: number[];
+  readonly decode: (ids: readonly number[], final: boolean) => string;
+  /** Text decoded so far (non-streamed responses send it whole). */
+  text: string;
+  lastTokenUs: number;
+  /** The response is complete (or the client went away): nothing more is written. */
+  done: boolean;
+}
+
+const JSON_TYPE = 'application/json';
+
+export class EngineServer {
+  readonly metrics = new ServerMetrics();
+  /** Null when the vocabulary has no byte ids (then prompts must be token ids, and responses carry no text). */
+  readonly tokenizer: ByteTokenizer | null;
+  private readonly engine: Engine;
+  private readonly source = new OnlineSource();
+  private readonly pending = new Map<number, Pending>();
+  private readonly clock: Clock;
+  private readonly http: Server;
+  private nextId = 0;
+  private runPromise: Promise<void> | null = null;
+  private failure: Error | null = null;
+  private closing = false;
+
+  constructor(readonly options: EngineServerOptions) {
+    this.clock = options.clock ?? new RealClock();
+    this.tokenizer = ByteTokenizer.fits(options.runner.vocabSize) ? new ByteTokenizer(options.runner.vocabSize) : null;
+    const observer: EngineObserver = {
+      onAdmit: (request, _seq, _nowUs, rejectReason) => this.onAdmit(request, rejectReason),
+      onToken: (seqId, token, index, nowUs) => this.onToken(seqId, token, index, nowUs),
+      onEnd: (seq, nowUs) => this.onEnd(seq, nowUs),
+      onStep: (record) => this.onStep(record),
+    };
+    this.engine = new Engine({
+      scheduler: options.scheduler, runner: options.runner, clock: this.clock, seed: options.seed,
+      maxSteps: Number.MAX_SAFE_INTEGER, observer, yieldEachStep: true, keepOutputs: false,
+    });
+    this.http = createServer((req, res) => {
+      this.route(req, res).catch((e: unknown) => this.sendError(res, e instanceof RequestError ? e : new RequestError(500, 'server_error', null, (e as Error).message)));
+    });
+  }
+
+  /** Starts the engine loop and listens; resolves with the bound address (port 0 picks a free port). */
+  async listen(port: number, host: string): Promise<AddressInfo> {
+    if (this.runPromise !== null) throw new Error('engine server: listen called twice');
+    this.runPromise = this.engine.run(this.source).then(
+      () => undefined,
+      (e: unknown) => {
+        // The loop failed (a runner error): fail every open request and report unhealthy from now on.
+        this.failure = e as Error;
+        for (const p of this.pending.values()) this.finishWithError(p, new RequestError(500, 'server_error', null, `engine failed: ${this.failure.message}`));
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(port, host, () => resolve());
+    });
+    return this.http.address() as AddressInfo;
+  }
+
+  /** Stops listening, ends open requests (503), lets the engine loop return and closes the runner. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    // Answer what is in flight first, then stop listening: close() waits for the connections
+    // still busy (those answers) and drops idle keep-alive ones.
+    for (const p of [...this.pending.values()]) {
+      this.cancel(p);
+      this.finishWithError(p, new RequestError(503, 'server_error', null, 'the server is shutting down'));
+    }
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    this.http.closeIdleConnections();
+    this.source.close();
+    await this.runPromise;
+    await closed;
+    this.options.runner.close();
+  }
+
+  // ---- HTTP --------------------------------------------------------------------------------
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    const routes: Record<string, string> = { '/health': 'GET', '/metrics': 'GET', '/v1/models': 'GET', '/v1/completions': 'POST', '/v1/chat/completions': 'POST' };
+    const method = routes[path];
+    if (method === undefined) throw new RequestError(404, 'not_found_error', null, `no route ${req.method} ${path}; routes: ${Object.entries(routes).map(([p, m]) => `${m} ${p}`).join(', ')}`);
+    if (req.method !== method) {
+      res.setHeader('Allow', method);
+      throw new RequestError(405, 'invalid_request_error', null, `${path} takes ${method}, not ${req.method}`);
+    }
+    if (path === '/health') {
+      const ok = this.failure === null && !this.closing;
+      res.writeHead(ok ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ok ? 'ok\n' : `unhealthy: ${this.failure?.message ?? 'shutting down'}\n`);
+    } else if (path === '/metrics') {
+      const s = this.options.scheduler;
+      const text = this.metrics.text({ running: s.numRunning(), waiting: s.numWaiting() + this.source.size, kvBlocksUsed: s.allocator.numBlocksUsed(), kvBlocksTotal: s.allocator.numBlocksTotal });
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }).end(text);
+    } else if (path === '/v1/models') {
+      const created = Math.floor(Date.now() / 1000);
+      const base = { id: this.options.modelName, object: 'model', created, owned_by: 'stratos', max_model_len: this.options.maxContextTokens, tokenizer: this.tokenizer?.name ?? 'none (token ids only)' };
+      const adapters = this.options.adapters.map((a) => ({ id: a.name, object: 'model', created, owned_by: a.tenant, parent: this.options.modelName }));
+      this.sendJson(res, 200, { object: 'list', data: [base, ...adapters] });
+    } else if (path === '/v1/chat/completions') {
+      throw new RequestError(404, 'not_found_error', null, 'this server has no chat template (its tokenizer is byte-level); use POST /v1/completions');
+    } else {
+      await this.complete(req, res);
+    }
+  }
+
+  private async complete(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.failure !== null || this.closing) throw new RequestError(503, 'server_error', null, this.failure !== null ? `engine failed: ${this.failure.message}` : 'the server is shutting down');
+    const body = await this.readJson(req);
+    const vocabSize = this.options.runner.vocabSize;
+    const request = parseCompletionRequest(body, vocabSize, this.options.maxContextTokens);
+    let adapter: string | null = null;
+    let tenant = request.user;
+    if (request.model !== this.options.modelName) {
+      const a = this.options.adapters.find((x) => x.name === request.model);
+      if (a === undefined) throw new RequestError(404, 'not_found_error', 'model', `model ${request.model} is not served here; served: ${[this.options.modelName, ...this.options.adapters.map((x) => x.name)].join(', ')}`);
+      adapter = a.name;
+      tenant = a.tenant;
+    }
+    if ('text' in request.prompt && this.tokenizer === null) {
+      throw new RequestError(400, 'invalid_request_error', 'prompt', `this model's vocabulary (${vocabSize} ids) has no byte tokens to encode text with: send the prompt as token ids`);
+    }
+    const promptIds = 'text' in request.prompt ? this.tokenizer!.encode(request.prompt.text) : request.prompt.tokenIds;
+    const total = promptIds.length + request.maxTokens;
+    if (total > this.options.maxContextTokens) {
+      throw new RequestError(400, 'invalid_request_error', 'max_tokens', `prompt (${promptIds.length} tokens) + max_tokens (${request.maxTokens}) = ${total} exceeds this model's context of ${this.options.maxContextTokens} tokens`);
+    }
+    const id = this.nextId++;
+    const arrivalUs = this.clock.nowUs();
+    const p: Pending = {
+      id, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, arrivalUs,
+      tokens: [], decode: this.tokenizer?.decoder() ?? (() => ''), text: '', lastTokenUs: arrivalUs, done: false,
+    };
+    this.pending.set(id, p);
+    res.on('close', () => {
+      // The client went away before the response ended: free the request's place in the engine.
+      if (p.done) return;
+      this.cancel(p);
+      this.metrics.countEnd('aborted', 'client_disconnected');
+      this.options.log?.(`request ${id}: client disconnected after ${p.tokens.length} tokens`);
+    });
+    if (request.stream) res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    const engineRequest: EngineRequest = {
+      id, tenant, adapter, priorityClass: 0, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: request.maxTokens, promptTokenIds: promptIds,
+      sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed ?? this.options.seed * 1_000_003 + id },
+    };
+    this.source.push(engineRequest);
+  }
+
+  private readJson(req: IncomingMessage): Promise<unknown> {
+    const limit = this.options.maxBodyBytes ?? 16 << 20;
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      req.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > limit) {
+          reject(new RequestError(413, 'invalid_request_error', 'body', `request body over ${limit} bytes`));
+          req.destroy();
+          return;
+        }
+        chunks.push(chunk);
+      });
+      req.on('error', reject);
+      req.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        try {
+          resolve(JSON.parse(text));
+        } catch (e) {
+          reject(new RequestError(400, 'invalid_request_error', 'body', `the body is not JSON: ${(e as Error).message}`));
+        }
+      });
+    });
+  }
+
+  private sendJson(res: ServerResponse, status: number, value: unknown): void {
+    res.writeHead(status, { 'Content-Type': JSON_TYPE }).end(JSON.stringify(value) + '\n');
+  }
+
+  private sendError(res: ServerResponse, e: RequestError): void {
+    const error = { error: { message: e.message, type: e.type, param: e.param, code: null } };
+    if (res.headersSent) {
+      // A stream already started: the error is its last event.
+      if (!res.writableEnded) res.end(`data: ${JSON.stringify(error)}\n\ndata: [DONE]\n\n`);
+      return;
+    }
+    this.sendJson(res, e.status, error);
+  }
+
+  // ---- engine events -----------------------------------------------------------------------
+
+  private onAdmit(request: EngineRequest, rejectReason: string | null): void {
+    const p = this.pending.get(request.id);
+    if (rejectReason === null) {
+      this.metrics.promptTokens += request.promptTokens;
+      return;
+    }
+    this.metrics.countEnd('rejected', rejectReason);
+    if (p !== undefined) this.finishWithError(p, new RequestError(400, 'invalid_request_error', null, `the scheduler rejected the request: ${rejectReason}`));
+  }
+
+  private onToken(seqId: number, token: number, index: number, nowUs: number): void {
+    const p = this.pending.get(seqId);
+    if (p === undefined || p.done) return;
+    p.tokens.push(token);
+    this.metrics.generationTokens++;
+    if (index === 0) this.metrics.ttft.observe((nowUs - p.arrivalUs) / 1e6);
+    else this.metrics.itl.observe((nowUs - p.lastTokenUs) / 1e6);
+    p.lastTokenUs = nowUs;
+    if (p.request.stream) p.res.write(`data: ${JSON.stringify(this.chunk(p, p.decode([token], false), [token], null))}\n\n`);
+  }
+
+  private onEnd(seq: SeqState, nowUs: number): void {
+    const p = this.pending.get(seq.spec.id);
+    if (p === undefined || p.done || seq.status !== 'finished') return;
+    const finishReason = seq.reason === 'stop' ? 'stop' : 'length';
+    this.metrics.e2e.observe((nowUs - p.arrivalUs) / 1e6);
+    this.metrics.countEnd('completed', finishReason);
+    const usage = { prompt_tokens: p.promptTokens, completion_tokens: p.tokens.length, total_tokens: p.promptTokens + p.tokens.length };
+    p.done = true;
+    this.pending.delete(p.id);
+    if (p.request.stream) {
+      p.res.end(`data: ${JSON.stringify({ ...this.chunk(p, p.decode([], true), [], finishReason), usage })}\n\ndata: [DONE]\n\n`);
+    } else {
+      const text = p.decode(p.tokens, true);
+      this.sendJson(p.res, 200, {
+        id: `cmpl-${p.id}`, object: 'text_completion', created: p.created, model: p.request.model,
+        choices: [{ index: 0, text, token_ids: p.tokens, logprobs: null, finish_reason: finishReason }], usage,
+      });
+    }
+    this.options.log?.(`request ${p.id}: ${p.promptTokens} + ${p.tokens.length} tokens in ${((nowUs - p.arrivalUs) / 1000).toFixed(1)} ms (${finishReason})`);
+  }
+
+  private onStep(record: EngineStepRecord): void {
+    this.metrics.steps++;
+    const wallUs = record.endUs - record.startUs;
+    this.metrics.stepSeconds += wallUs / 1e6;
+    if (record.gpuUs !== null) this.metrics.hostSeconds += Math.max(0, wallUs - record.gpuUs) / 1e6;
+  }
+
+  private chunk(p: Pending, text: string, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
+    return { id: `cmpl-${p.id}`, object: 'text_completion', created: p.created, model: p.request.model, choices: [{ index: 0, text, token_ids: tokenIds, logprobs: null, finish_reason: finishReason }] };
+  }
+
+  /** Takes a request out of the engine: still queued, or admitted (Engine.abort); marks it done. */
+  private cancel(p: Pending): void {
+    p.done = true;
+    this.pending.delete(p.id);
+    if (!this.source.cancel(p.id)) this.engine.abort(p.id);
+  }
+
+  private finishWithError(p: Pending, e: RequestError): void {
+    p.done = true;
+    this.pending.delete(p.id);
+    if (!p.res.writableEnded) this.sendError(p.res, e);
+  }
+}

@@ -1,0 +1,224 @@
+// `stratos serve` end to end on the CPU backend: a real HTTP server on a free port, real HTTP
+// clients, the micro model's greedy tokens checked against the pure TypeScript reference.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createScheduler, DEFAULT_SCHEDULER_CONFIG } from '../../engine/policy/index.js';
+import { syntheticPrompt } from '../../engine/runtime/engine.js';
+import { MODEL_CONFIGS, type ModelConfig } from '../../engine/runtime/model-config.js';
+import { LlamaRunner } from '../../engine/runtime/model-runner.js';
+import { randomAdapter } from '../../engine/runtime/lora/adapter.js';
+import { writePeftFolder } from '../../engine/runtime/lora/peft.js';
+import { ByteTokenizer } from '../../engine/runtime/server/byte-tokenizer.js';
+import { EngineServer } from '../../engine/runtime/server/engine-server.js';
+import { randomWeights } from '../../engine/runtime/weights.js';
+import { ReferenceLlama } from './reference-llama.js';
+
+// Small enough for the reference, with a byte-sized vocabulary so text prompts work too.
+const MICRO: ModelConfig = { ...MODEL_CONFIGS.tiny, name: 'micro', hiddenSize: 64, numHeads: 4, numKvHeads: 2, headDim: 16, ffnSize: 128, vocabSize: 256 };
+const weights = randomWeights(MICRO, 33);
+const reference = new ReferenceLlama(weights);
+const MAX_CONTEXT = 64;
+const NUM_BLOCKS = 64;
+
+let server: EngineServer;
+let base: string;
+
+beforeAll(async () => {
+  const config = { ...DEFAULT_SCHEDULER_CONFIG, policy: 'continuous' as const, maxSeqLenTokens: MAX_CONTEXT, maxNumSeqs: 8, maxNumBatchedTokens: 256, watermarkFraction: 0, kv: { ...DEFAULT_SCHEDULER_CONFIG.kv, numBlocks: NUM_BLOCKS, pageSizeTokens: 4 } };
+  const runner = new LlamaRunner(weights, { backend: 'cpu', dtype: 'f32', kv: { numBlocks: NUM_BLOCKS, pageSizeTokens: 4 }, maxNumBatchedTokens: 256, maxNumSeqs: 8 });
+  server = new EngineServer({ scheduler: createScheduler(config), runner, modelName: 'micro', adapters: [], maxContextTokens: MAX_CONTEXT, seed: 7 });
+  const address = await server.listen(0, '127.0.0.1');
+  base = `http://127.0.0.1:${address.port}`;
+});
+
+afterAll(async () => {
+  await server?.close();
+});
+
+const post = (path: string, body: unknown): Promise<Response> =>
+  fetch(base + path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+
+async function complete(body: Record<string, unknown>): Promise<any> {
+  const r = await post('/v1/completions', { model: 'micro', ...body });
+  expect(r.status, JSON.stringify(await r.clone().json())).toBe(200);
+  return r.json();
+}
+
+/** The `data:` events of a server-sent-event body. */
+function events(text: string): string[] {
+  return text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(base + '/metrics')).text();
+  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
+  return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
+
+async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
+  it('health and the model list', async () => {
+    expect((await fetch(base + '/health')).status).toBe(200);
+    const models = await (await fetch(base + '/v1/models')).json();
+    expect(models.data.map((m: { id: string }) => m.id)).toEqual(['micro']);
+    expect(models.data[0].max_model_len).toBe(MAX_CONTEXT);
+  });
+
+  it('a greedy completion of token ids gives the reference model\'s tokens, with usage', async () => {
+    const prompt = Array.from(syntheticPrompt(3, 0, 9, MICRO.vocabSize));
+    const r = await complete({ prompt, max_tokens: 6, temperature: 0 });
+    expect(r.object).toBe('text_completion');
+    expect(r.choices[0].token_ids).toEqual(reference.greedy(prompt, 6));
+    expect(r.choices[0].finish_reason).toBe('length');
+    expect(r.usage).toEqual({ prompt_tokens: 9, completion_tokens: 6, total_tokens: 15 });
+    expect(r.choices[0].text).toBe(new ByteTokenizer(256).decoder()(r.choices[0].token_ids, true));
+  });
+
+  it('text prompts are UTF-8 bytes; concurrent requests are batched and each still gets its own greedy tokens', async () => {
+    const texts = ['Hello', 'naïve café', 'x'.repeat(20), '数据'];
+    const results = await Promise.all(texts.map((prompt, i) => complete({ prompt, max_tokens: 4 + i, temperature: 0 })));
+    texts.forEach((text, i) => {
+      const ids = Array.from(new TextEncoder().encode(text));
+      expect(results[i].usage.prompt_tokens).toBe(ids.length);
+      expect(results[i].choices[0].token_ids, text).toEqual(reference.greedy(ids, 4 + i));
+    });
+  });
+
+  it('streams one event per token, then the finish reason with usage, then [DONE]', async () => {
+    const prompt = Array.from(syntheticPrompt(3, 1, 7, MICRO.vocabSize));
+    const r = await post('/v1/completions', { model: 'micro', prompt, max_tokens: 5, temperature: 0, stream: true });
+    expect(r.headers.get('content-type')).toBe('text/event-stream');
+    const ev = events(await r.text());
+    expect(ev.at(-1)).toBe('[DONE]');
+    const chunks = ev.slice(0, -1).map((e) => JSON.parse(e));
+    expect(chunks.flatMap((c) => c.choices[0].token_ids)).toEqual(reference.greedy(prompt, 5));
+    expect(chunks.slice(0, -1).every((c) => c.choices[0].finish_reason === null)).toBe(true);
+    expect(chunks.at(-1).choices[0].finish_reason).toBe('length');
+    expect(chunks.at(-1).usage.completion_tokens).toBe(5);
+  });
+
+  it('a seeded sampled request repeats exactly; another seed differs', async () => {
+    const body = { prompt: 'seeded', max_tokens: 12, temperature: 1, top_p: 0.9, seed: 42 };
+    const a = await complete(body);
+    const b = await complete(body);
+    const c = await complete({ ...body, seed: 43 });
+    expect(a.choices[0].token_ids).toEqual(b.choices[0].token_ids);
+    expect(c.choices[0].token_ids).not.toEqual(a.choices[0].token_ids);
+  });
+
+  it('bad requests get OpenAI-style errors that name the field', async () => {
+    const cases: [unknown, number, RegExp][] = [
+      [{ model: 'micro', prompt: 'x', max_tokens: -1 }, 400, /max_tokens = -1/],
+      [{ model: 'micro', prompt: 'x'.repeat(60), max_tokens: 10 }, 400, /60 tokens\) \+ max_tokens \(10\) = 70 exceeds this model's context of 64/],
+      [{ model: 'micro', prompt: [1, 2, 256] }, 400, /prompt\[2\] = 256/],
+      [{ model: 'micro', prompt: '' }, 400, /prompt is empty/],
+      [{ model: 'micro', prompt: 'x', n: 3 }, 400, /n = 3: not supported/],
+      [{ model: 'micro', prompt: 'x', stop: ['\n'] }, 400, /stop .*not supported/],
+      [{ model: 'micro', prompt: 'x', temperature: 'hot' }, 400, /temperature = "hot"/],
+      [{ model: 'micro', prompt: 'x', bogus: 1 }, 400, /unknown field bogus/],
+      [{ prompt: 'x' }, 400, /model is required/],
+      [{ model: 'gpt-4', prompt: 'x' }, 404, /model gpt-4 is not served here; served: micro/],
+      ['{not json', 400, /not JSON/],
+    ];
+    for (const [body, status, message] of cases) {
+      const r = await post('/v1/completions', body);
+      const e = await r.json();
+      expect(r.status, JSON.stringify(body)).toBe(status);
+      expect(e.error.message, JSON.stringify(body)).toMatch(message);
+    }
+    expect((await fetch(base + '/v1/completions')).status).toBe(405);
+    expect((await fetch(base + '/v2/nothing')).status).toBe(404);
+    expect((await post('/v1/chat/completions', { model: 'micro', messages: [] })).status).toBe(404);
+    // The engine is unharmed: the next request completes.
+    expect((await complete({ prompt: 'ok', max_tokens: 2, temperature: 0 })).choices[0].token_ids).toHaveLength(2);
+  });
+
+  it('a client that disconnects mid-stream is aborted: its KV blocks are freed and the count says why', async () => {
+    const abortedBefore = await metric('stratos_requests_total{status="aborted",reason="client_disconnected"}');
+    await new Promise<void>((resolve, reject) => {
+      const req = httpRequest(base + '/v1/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
+        res.once('data', () => {
+          // First token seen: walk away.
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', () => {});
+      req.end(JSON.stringify({ model: 'micro', prompt: 'a long one', max_tokens: 50, temperature: 0, stream: true }));
+      setTimeout(() => reject(new Error('no first token')), 10_000);
+    });
+    await until(async () => (await metric('stratos_requests_total{status="aborted",reason="client_disconnected"}')) === abortedBefore + 1, 'the abort to be counted');
+    await until(async () => (await metric('stratos_requests_running')) === 0 && (await metric('stratos_kv_blocks_used')) === 0, 'the batch and KV to empty');
+    expect((await complete({ prompt: 'after', max_tokens: 3, temperature: 0 })).choices[0].token_ids).toHaveLength(3);
+  });
+
+  it('/metrics counts what was served, in Prometheus text format', async () => {
+    const text = await (await fetch(base + '/metrics')).text();
+    expect(text).toMatch(/# TYPE stratos_time_to_first_token_seconds histogram/);
+    expect(text).toMatch(/stratos_time_to_first_token_seconds_bucket\{le="\+Inf"\} \d+/);
+    // 1 + 4 + 1 + 3 + 1 + 1 completed above (the order of the tests is fixed).
+    expect(await metric('stratos_requests_total{status="completed",reason="length"}')).toBe(11);
+    expect(await metric('stratos_kv_blocks_total')).toBe(NUM_BLOCKS);
+    expect(await metric('stratos_generation_tokens_total')).toBeGreaterThanOrEqual(6 + (4 + 5 + 6 + 7) + 5 + 36 + 2 + 3);
+  });
+
+  it('closing answers requests still in flight with 503 and stops the engine', async () => {
+    const pending = post('/v1/completions', { model: 'micro', prompt: 'slow', max_tokens: 58, temperature: 0 });
+    await until(async () => (await metric('stratos_requests_running')) > 0, 'the request to run');
+    await server.close();
+    const r = await pending;
+    expect(r.status).toBe(503);
+    expect((await r.json()).error.message).toMatch(/shutting down/);
+  });
+});
+
+describe('stratos serve as a process', () => {
+  it('serves the tiny model and PEFT adapters by name, and stops on SIGTERM', async () => {
+    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+    const adapters = mkdtempSync(join(tmpdir(), 'stratos-serve-'));
+    try {
+      writePeftFolder(join(adapters, 'acme', 'support'), randomAdapter(MODEL_CONFIGS.tiny, { name: 'acme/support', seed: 5, rank: 8 }), 'f32');
+      const child = spawn(process.execPath, [resolve(root, 'bin/stratos.mjs'), 'serve', '--backend', 'cpu', '--model', 'tiny', '--port', '0', '--adapters', adapters], { cwd: root });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      let stderr = '';
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      for (let i = 0; i < 500 && !/listening on (http:\S+)/.test(stdout); i++) await new Promise((r) => setTimeout(r, 20));
+      const url = /listening on (http:\S+)/.exec(stdout)?.[1];
+      expect(url, stdout + stderr).toBeDefined();
+      expect(stdout).toContain('1 adapters');
+      const models = await (await fetch(url + '/v1/models')).json();
+      expect(models.data.map((m: { id: string }) => m.id)).toEqual(['tiny', 'acme/support']);
+      expect(models.data[1].owned_by).toBe('acme');
+      const ask = async (model: string) => {
+        const r = await fetch(url + '/v1/completions', { method: 'POST', body: JSON.stringify({ model, prompt: [1, 2, 3, 4, 5, 6, 7, 8], max_tokens: 16, temperature: 0 }) });
+        expect(r.status).toBe(200);
+        return (await r.json()).choices[0].token_ids as number[];
+      };
+      const [base, adapted] = await Promise.all([ask('tiny'), ask('acme/support')]);
+      expect(base).toHaveLength(16);
+      expect(adapted).toHaveLength(16);
+      // The adapter's deltas change the logits (greedy tokens equal over all 16 steps would mean it was not applied).
+      expect(adapted).not.toEqual(base);
+      expect(await ask('tiny')).toEqual(base);
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(stderr).toMatch(/SIGTERM, closing/);
+    } finally {
+      rmSync(adapters, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
