@@ -22,6 +22,8 @@ export interface EngineRequest {
   /** The prompt; generated deterministically from (seed, id) when absent. */
   readonly promptTokenIds?: Int32Array;
   readonly sampling?: SamplingParams;
+  /** Tokens that end this request early, instead of the engine's stopTokenIds. */
+  readonly stopTokenIds?: readonly number[];
 }
 
 export interface EngineRequestSource {
@@ -92,6 +94,7 @@ interface Live {
   /** Prompt then generated tokens. */
   readonly tokens: number[];
   readonly sampling: SamplingParams;
+  readonly stopTokens: ReadonlySet<number>;
 }
 
 export interface EngineResult {
@@ -185,7 +188,7 @@ export class Engine {
           const live = this.live.get(item.seqId)!;
           live.tokens.push(token);
           observer?.onToken?.(item.seqId, token, live.tokens.length - live.request.promptTokens - 1, endUs);
-          if (this.stopTokens.has(token)) stopped.push(item.seqId);
+          if (live.stopTokens.has(token)) stopped.push(item.seqId);
         });
         const outcome = scheduler.onStepEnd(plan, { nowUs: endUs, stoppedSeqIds: stopped });
         for (const seq of outcome.finished) this.finish(seq, endUs);
@@ -239,7 +242,7 @@ export class Engine {
     const prompt = request.promptTokenIds ?? syntheticPrompt(this.options.seed, request.id, request.promptTokens, this.options.runner.vocabSize);
     if (prompt.length !== request.promptTokens) throw new Error(`request ${request.id}: ${prompt.length} prompt token ids for promptTokens = ${request.promptTokens}`);
     const sampling = request.sampling ?? { ...GREEDY, seed: this.options.seed * 1_000_003 + request.id };
-    this.live.set(request.id, { request, tokens: Array.from(prompt), sampling });
+    this.live.set(request.id, { request, tokens: Array.from(prompt), sampling, stopTokens: request.stopTokenIds !== undefined ? new Set(request.stopTokenIds) : this.stopTokens });
     observer?.onAdmit?.(request, seq, nowUs, null);
   }
 

@@ -1,11 +1,13 @@
 // `stratos serve`: the real engine behind an OpenAI-compatible HTTP API. The model, KV cache and
 // scheduler are built exactly as `stratos engine bench` builds them (same flags, same config
 // file), then engine/runtime/server runs them for as long as the process lives.
-import { basename } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { createScheduler } from '../../engine/policy/index.js';
 import { modelConfig, MODEL_CONFIG_NAMES } from '../../engine/runtime/model-config.js';
 import { EngineServer } from '../../engine/runtime/server/engine-server.js';
+import { HfTokenizer } from '../../engine/runtime/server/hf-tokenizer.js';
 import type { SimConfig } from '../../sim/config.js';
 import { buildLlamaRunner } from './engine.js';
 import { rawSimConfig, type SimulateArgs } from './simulate.js';
@@ -21,6 +23,7 @@ interface ServeArgs extends SimulateArgs {
   'kv-blocks'?: number;
   'max-model-len'?: number;
   adapters?: string;
+  tokenizer?: string;
   'cuda-graphs'?: boolean;
   'fuse-decode'?: boolean;
 }
@@ -33,6 +36,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('backend', { type: 'string', default: 'cpu', describe: 'cpu (native CPU reference ops) | gpu (CUDA kernels)' })
       .option('model', { type: 'string', describe: `built-in shape with seeded random weights: ${MODEL_CONFIG_NAMES.join(', ')} (default tiny)` })
       .option('checkpoint', { type: 'string', describe: 'Hugging Face Llama folder (config.json + safetensors) instead of random weights' })
+      .option('tokenizer', { type: 'string', describe: 'a Hugging Face tokenizer: a folder with tokenizer.json (and tokenizer_config.json) or the file (default: the checkpoint\'s, else bytes)' })
       .option('served-model-name', { type: 'string', describe: 'the name clients pass as `model` (default: --model, or the checkpoint folder\'s name)' })
       .option('dtype', { type: 'string', describe: 'bf16 | f32 (f32 on the cpu backend only; default bf16 on gpu, f32 on cpu)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (0.0.0.0 for every interface)' })
@@ -60,8 +64,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         [
           'Routes: POST /v1/completions (OpenAI completions: prompt as text or token ids, max_tokens, temperature, top_p, top_k, min_p, seed, stream, user),',
           'GET /v1/models, GET /health, GET /metrics (Prometheus text: requests by status, queue, KV blocks, tokens, TTFT / ITL / E2E histograms).',
-          'Text is tokenized byte by byte (UTF-8 bytes as the vocabulary\'s byte ids; no merges): send token ids for exact control; responses',
-          'carry token_ids. Not supported, and refused with a 400 naming the field: n > 1, stop strings, logprobs, echo, penalties. There is no',
+          'Text goes through the checkpoint\'s tokenizer.json (or --tokenizer), which also sets the end of sequence; without one, byte by byte',
+          '(UTF-8 bytes as the vocabulary\'s byte ids, no merges). Responses carry token_ids; vLLM\'s stop_token_ids and ignore_eos are accepted.',
+          'Not supported, and refused with a 400 naming the field: n > 1, stop strings, logprobs, echo, penalties. There is no',
           '/v1/chat/completions (no chat template). A client that disconnects frees its request\'s place in the batch and its KV blocks.',
         ].join('\n'),
       ),
@@ -88,6 +93,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       return fail((e as Error).message);
     }
     try {
+      // Before the model, which may take minutes to load: a bad tokenizer path fails at once.
+      const tokenizerPath = args.tokenizer ?? (args.checkpoint !== undefined && existsSync(join(args.checkpoint, 'tokenizer.json')) ? args.checkpoint : undefined);
+      const tokenizer = tokenizerPath !== undefined ? new HfTokenizer(tokenizerPath) : undefined;
       process.stderr.write(`stratos serve: loading ${args.checkpoint ?? `${model} (random weights, seed ${config.seed})`} on ${backend}…\n`);
       const built = await buildLlamaRunner(config, {
         backend, model, dtype,
@@ -106,6 +114,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         adapters,
         maxContextTokens: config.scheduler.maxSeqLenTokens,
         seed: config.seed,
+        ...(tokenizer !== undefined ? { tokenizer } : {}),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       const address = await server.listen(args.port ?? 8000, args.host ?? '127.0.0.1');

@@ -14,8 +14,10 @@ import { LlamaRunner } from '../../engine/runtime/model-runner.js';
 import { randomAdapter } from '../../engine/runtime/lora/adapter.js';
 import { writePeftFolder } from '../../engine/runtime/lora/peft.js';
 import { ByteTokenizer } from '../../engine/runtime/server/byte-tokenizer.js';
+import { HfTokenizer } from '../../engine/runtime/server/hf-tokenizer.js';
 import { EngineServer } from '../../engine/runtime/server/engine-server.js';
 import { randomWeights } from '../../engine/runtime/weights.js';
+import { LLAMA2_CASES, writeLlama2Tokenizer } from './llama2-tokenizer.js';
 import { ReferenceLlama } from './reference-llama.js';
 
 // Small enough for the reference, with a byte-sized vocabulary so text prompts work too.
@@ -71,7 +73,7 @@ async function until(cond: () => Promise<boolean>, what: string): Promise<void> 
 describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
   it('health and the model list', async () => {
     expect((await fetch(base + '/health')).status).toBe(200);
-    const models = await (await fetch(base + '/v1/models')).json();
+    const models: any = await (await fetch(base + '/v1/models')).json();
     expect(models.data.map((m: { id: string }) => m.id)).toEqual(['micro']);
     expect(models.data[0].max_model_len).toBe(MAX_CONTEXT);
   });
@@ -83,7 +85,7 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     expect(r.choices[0].token_ids).toEqual(reference.greedy(prompt, 6));
     expect(r.choices[0].finish_reason).toBe('length');
     expect(r.usage).toEqual({ prompt_tokens: 9, completion_tokens: 6, total_tokens: 15 });
-    expect(r.choices[0].text).toBe(new ByteTokenizer(256).decoder()(r.choices[0].token_ids, true));
+    expect(r.choices[0].text).toBe(new ByteTokenizer(256).streamDecoder()(r.choices[0].token_ids, true));
   });
 
   it('text prompts are UTF-8 bytes; concurrent requests are batched and each still gets its own greedy tokens', async () => {
@@ -134,7 +136,7 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     ];
     for (const [body, status, message] of cases) {
       const r = await post('/v1/completions', body);
-      const e = await r.json();
+      const e: any = await r.json();
       expect(r.status, JSON.stringify(body)).toBe(status);
       expect(e.error.message, JSON.stringify(body)).toMatch(message);
     }
@@ -180,7 +182,7 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     await server.close();
     const r = await pending;
     expect(r.status).toBe(503);
-    expect((await r.json()).error.message).toMatch(/shutting down/);
+    expect(((await r.json()) as any).error.message).toMatch(/shutting down/);
   });
 });
 
@@ -200,13 +202,13 @@ describe('stratos serve as a process', () => {
       const url = /listening on (http:\S+)/.exec(stdout)?.[1];
       expect(url, stdout + stderr).toBeDefined();
       expect(stdout).toContain('1 adapters');
-      const models = await (await fetch(url + '/v1/models')).json();
+      const models: any = await (await fetch(url + '/v1/models')).json();
       expect(models.data.map((m: { id: string }) => m.id)).toEqual(['tiny', 'acme/support']);
       expect(models.data[1].owned_by).toBe('acme');
       const ask = async (model: string) => {
         const r = await fetch(url + '/v1/completions', { method: 'POST', body: JSON.stringify({ model, prompt: [1, 2, 3, 4, 5, 6, 7, 8], max_tokens: 16, temperature: 0 }) });
         expect(r.status).toBe(200);
-        return (await r.json()).choices[0].token_ids as number[];
+        return ((await r.json()) as any).choices[0].token_ids as number[];
       };
       const [base, adapted] = await Promise.all([ask('tiny'), ask('acme/support')]);
       expect(base).toHaveLength(16);
@@ -221,4 +223,62 @@ describe('stratos serve as a process', () => {
       rmSync(adapters, { recursive: true, force: true });
     }
   }, 30_000);
+});
+
+describe('a Hugging Face tokenizer (Llama 2\'s tokenizer.json)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'stratos-llama2-tok-'));
+  writeLlama2Tokenizer(dir);
+  const tokenizer = new HfTokenizer(dir);
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('encodes as Meta\'s tokenizer does, BOS first, and knows its end of sequence', () => {
+    for (const [text, ids] of LLAMA2_CASES) expect(Array.from(tokenizer.encode(text)), JSON.stringify(text)).toEqual(ids);
+    expect(tokenizer.eosTokenIds).toEqual([2]);
+    expect(tokenizer.idLimit).toBe(32000);
+  });
+
+  it('streams text token by token: characters split over byte tokens come out whole, the first word keeps its space', () => {
+    const prompt = tokenizer.encode('Say:');
+    // Encoding adds the SentencePiece space: these ids continue the prompt as " the llama …".
+    const output = Array.from(tokenizer.encode('the llama 🦙 said Ꙋ\n\tok')).slice(1);
+    const decode = tokenizer.streamDecoder(prompt);
+    const pieces = output.map((id) => decode([id], false));
+    const text = pieces.join('') + decode([], true);
+    expect(text).toBe(' the llama 🦙 said Ꙋ\n\tok');
+    // The emoji's four byte tokens: nothing until the last, then the whole character.
+    expect(pieces.filter((p) => p.includes('\uFFFD'))).toEqual([]);
+    expect(pieces).toContain('🦙');
+  });
+
+  it('the server tokenizes text prompts with it, stops at stop_token_ids, and says so', async () => {
+    const model: ModelConfig = { ...MICRO, name: 'micro-llama2-vocab', vocabSize: 32000 };
+    const w = randomWeights(model, 5);
+    const ref = new ReferenceLlama(w);
+    const config = { ...DEFAULT_SCHEDULER_CONFIG, policy: 'continuous' as const, maxSeqLenTokens: MAX_CONTEXT, maxNumSeqs: 8, maxNumBatchedTokens: 256, watermarkFraction: 0, kv: { ...DEFAULT_SCHEDULER_CONFIG.kv, numBlocks: NUM_BLOCKS, pageSizeTokens: 4 } };
+    const runner = new LlamaRunner(w, { backend: 'cpu', dtype: 'f32', kv: { numBlocks: NUM_BLOCKS, pageSizeTokens: 4 }, maxNumBatchedTokens: 256, maxNumSeqs: 8 });
+    const s = new EngineServer({ scheduler: createScheduler(config), runner, modelName: 'm', adapters: [], maxContextTokens: MAX_CONTEXT, seed: 1, tokenizer });
+    const address = await s.listen(0, '127.0.0.1');
+    try {
+      const url = `http://127.0.0.1:${address.port}/v1/completions`;
+      const ask = async (body: Record<string, unknown>): Promise<any> => (await fetch(url, { method: 'POST', body: JSON.stringify({ model: 'm', temperature: 0, ...body }) })).json();
+      const prompt = 'The llama';
+      const ids = Array.from(tokenizer.encode(prompt));
+      // Greedy tokens of random weights may include the end of sequence (id 2): ignore_eos runs to max_tokens.
+      const want = ref.greedy(ids, 8);
+      const full = await ask({ prompt, max_tokens: 8, ignore_eos: true });
+      expect(full.usage.prompt_tokens).toBe(ids.length);
+      expect(full.choices[0].token_ids).toEqual(want);
+      const decode = tokenizer.streamDecoder(Int32Array.from(ids));
+      expect(full.choices[0].text).toBe(decode(want, false) + decode([], true));
+      // A stop token: the first output position whose token did not occur before it.
+      const k = want.findIndex((t, i) => i > 0 && !want.slice(0, i).includes(t));
+      const stopped = await ask({ prompt, max_tokens: 8, ignore_eos: true, stop_token_ids: [want[k]] });
+      expect(stopped.choices[0].token_ids).toEqual(want.slice(0, k + 1));
+      expect(stopped.choices[0].finish_reason).toBe('stop');
+      const bad = await ask({ prompt, stop_token_ids: [32000] });
+      expect(bad.error.message).toMatch(/stop_token_ids = \[32000\]: must be an array of token ids in \[0, 32000\)/);
+    } finally {
+      await s.close();
+    }
+  });
 });

@@ -4,10 +4,14 @@
 // merge bytes into words as its real tokenizer would. Clients that need exact control send token
 // ids (`prompt: [ids]`) and read `token_ids` back.
 
+import type { TextTokenizer } from './text-tokenizer.js';
+
 /** Llama's byte-fallback pieces <0x00>..<0xFF> are ids 3..258 (after <unk>, <s>, </s>). */
 const LLAMA_BYTE_OFFSET = 3;
 
-export class ByteTokenizer {
+export class ByteTokenizer implements TextTokenizer {
+  /** Bytes have no end-of-sequence: generation runs to max_tokens (or the request's stop_token_ids). */
+  readonly eosTokenIds: readonly number[] = [];
   readonly byteOffset: number;
 
   /** Whether a vocabulary of `vocabSize` ids has byte ids this tokenizer can use. */
@@ -19,6 +23,10 @@ export class ByteTokenizer {
     if (vocabSize === 256) this.byteOffset = 0;
     else if (vocabSize >= LLAMA_BYTE_OFFSET + 256) this.byteOffset = LLAMA_BYTE_OFFSET;
     else throw new Error(`byte tokenizer: vocabulary of ${vocabSize} ids holds neither 256 byte ids nor Llama's byte pieces (ids 3-258)`);
+  }
+
+  get idLimit(): number {
+    return this.byteOffset + 256;
   }
 
   get name(): string {
@@ -37,7 +45,7 @@ export class ByteTokenizer {
    * (a character split over several byte tokens appears once whole). Ids that are not bytes
    * decode as U+FFFD.
    */
-  decoder(): (ids: readonly number[], final: boolean) => string {
+  streamDecoder(_promptIds?: Int32Array): (ids: readonly number[], final: boolean) => string {
     const utf8 = new TextDecoder('utf-8', { fatal: false });
     return (ids, final) => {
       const bytes: number[] = [];

@@ -27,6 +27,9 @@ export interface CompletionRequest {
   readonly stream: boolean;
   /** OpenAI's `user`: the tenant the request is counted under (default "default"). */
   readonly user: string;
+  /** vLLM's extensions: more tokens that end the generation, and whether the tokenizer's end of sequence does not. */
+  readonly stopTokenIds: readonly number[];
+  readonly ignoreEos: boolean;
 }
 
 /** Fields accepted with their default value only (anything else is refused with a reason). */
@@ -36,13 +39,13 @@ const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly 
   echo: { value: false, why: 'the prompt is not echoed' },
   logprobs: { value: null, why: 'log probabilities are not returned' },
   suffix: { value: null, why: 'no insertion mode' },
-  stop: { value: null, why: 'stop strings are not supported (generation ends at max_tokens)' },
+  stop: { value: null, why: 'stop strings are not supported: use stop_token_ids' },
   presence_penalty: { value: 0, why: 'no penalties in the sampler' },
   frequency_penalty: { value: 0, why: 'no penalties in the sampler' },
   logit_bias: { value: null, why: 'no logit bias in the sampler' },
 };
 
-const KNOWN = new Set(['model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', ...Object.keys(ONLY_DEFAULT)]);
+const KNOWN = new Set(['model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)]);
 
 const bad = (param: string, message: string): RequestError => new RequestError(400, 'invalid_request_error', param, message);
 
@@ -95,6 +98,11 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   }
   if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream', `stream = ${JSON.stringify(body.stream)}: must be true or false`);
   if (body.user !== undefined && typeof body.user !== 'string') throw bad('user', `user = ${JSON.stringify(body.user)}: must be a string`);
+  const stops = body.stop_token_ids ?? [];
+  if (!Array.isArray(stops) || stops.some((x) => !Number.isInteger(x) || (x as number) < 0 || (x as number) >= vocabSize)) {
+    throw bad('stop_token_ids', `stop_token_ids = ${JSON.stringify(body.stop_token_ids)}: must be an array of token ids in [0, ${vocabSize})`);
+  }
+  if (body.ignore_eos !== undefined && body.ignore_eos !== null && typeof body.ignore_eos !== 'boolean') throw bad('ignore_eos', `ignore_eos = ${JSON.stringify(body.ignore_eos)}: must be true or false`);
   return {
     model: body.model,
     prompt,
@@ -107,5 +115,7 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
     seed: typeof seedValue === 'number' ? seedValue : null,
     stream: body.stream === true,
     user: typeof body.user === 'string' && body.user !== '' ? body.user : 'default',
+    stopTokenIds: stops as number[],
+    ignoreEos: body.ignore_eos === true,
   };
 }

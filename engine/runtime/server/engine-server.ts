@@ -7,8 +7,10 @@ import type { AddressInfo } from 'node:net';
 import type { Scheduler, SeqState } from '../../policy/index.js';
 import { RealClock, type Clock } from '../clock.js';
 import { Engine, type EngineObserver, type EngineRequest, type EngineStepRecord } from '../engine.js';
+import { EngineError } from '../errors.js';
 import type { ModelRunner } from '../runner.js';
 import { ByteTokenizer } from './byte-tokenizer.js';
+import type { TextTokenizer } from './text-tokenizer.js';
 import { parseCompletionRequest, RequestError, type CompletionRequest } from './completion-request.js';
 import { OnlineSource } from './online-source.js';
 import { ServerMetrics } from './server-metrics.js';
@@ -30,6 +32,8 @@ export interface EngineServerOptions {
   readonly maxContextTokens: number;
   /** Seeds the sampling of requests that bring no seed of their own. */
   readonly seed: number;
+  /** Text in and out; default: bytes as the vocabulary's byte ids, when it has them. */
+  readonly tokenizer?: TextTokenizer;
   readonly clock?: Clock;
   /** Request bodies above this are refused (413). Default 16 MiB. */
   readonly maxBodyBytes?: number;
@@ -57,8 +61,8 @@ const JSON_TYPE = 'application/json';
 
 export class EngineServer {
   readonly metrics = new ServerMetrics();
-  /** Null when the vocabulary has no byte ids (then prompts must be token ids, and responses carry no text). */
-  readonly tokenizer: ByteTokenizer | null;
+  /** Null: no tokenizer given and no byte ids in the vocabulary (prompts must be token ids; responses carry no text). */
+  readonly tokenizer: TextTokenizer | null;
   private readonly engine: Engine;
   private readonly source = new OnlineSource();
   private readonly pending = new Map<number, Pending>();
@@ -71,7 +75,10 @@ export class EngineServer {
 
   constructor(readonly options: EngineServerOptions) {
     this.clock = options.clock ?? new RealClock();
-    this.tokenizer = ByteTokenizer.fits(options.runner.vocabSize) ? new ByteTokenizer(options.runner.vocabSize) : null;
+    this.tokenizer = options.tokenizer ?? (ByteTokenizer.fits(options.runner.vocabSize) ? new ByteTokenizer(options.runner.vocabSize) : null);
+    if (this.tokenizer !== null && this.tokenizer.idLimit > options.runner.vocabSize) {
+      throw new EngineError('tokenizer', `tokenizer ${this.tokenizer.name} has ids up to ${this.tokenizer.idLimit - 1}, beyond the model's vocabulary of ${options.runner.vocabSize}`);
+    }
     const observer: EngineObserver = {
       onAdmit: (request, _seq, _nowUs, rejectReason) => this.onAdmit(request, rejectReason),
       onToken: (seqId, token, index, nowUs) => this.onToken(seqId, token, index, nowUs),
@@ -167,7 +174,7 @@ export class EngineServer {
       tenant = a.tenant;
     }
     if ('text' in request.prompt && this.tokenizer === null) {
-      throw new RequestError(400, 'invalid_request_error', 'prompt', `this model's vocabulary (${vocabSize} ids) has no byte tokens to encode text with: send the prompt as token ids`);
+      throw new RequestError(400, 'invalid_request_error', 'prompt', `this server has no tokenizer (the model's ${vocabSize} ids hold no byte ids; start it with --tokenizer): send the prompt as token ids`);
     }
     const promptIds = 'text' in request.prompt ? this.tokenizer!.encode(request.prompt.text) : request.prompt.tokenIds;
     const total = promptIds.length + request.maxTokens;
@@ -178,7 +185,7 @@ export class EngineServer {
     const arrivalUs = this.clock.nowUs();
     const p: Pending = {
       id, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, arrivalUs,
-      tokens: [], decode: this.tokenizer?.decoder() ?? (() => ''), text: '', lastTokenUs: arrivalUs, done: false,
+      tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), text: '', lastTokenUs: arrivalUs, done: false,
     };
     this.pending.set(id, p);
     res.on('close', () => {
@@ -191,6 +198,7 @@ export class EngineServer {
     if (request.stream) res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     const engineRequest: EngineRequest = {
       id, tenant, adapter, priorityClass: 0, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: request.maxTokens, promptTokenIds: promptIds,
+      stopTokenIds: [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))],
       sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed ?? this.options.seed * 1_000_003 + id },
     };
     this.source.push(engineRequest);
@@ -256,7 +264,9 @@ export class EngineServer {
     if (index === 0) this.metrics.ttft.observe((nowUs - p.arrivalUs) / 1e6);
     else this.metrics.itl.observe((nowUs - p.lastTokenUs) / 1e6);
     p.lastTokenUs = nowUs;
-    if (p.request.stream) p.res.write(`data: ${JSON.stringify(this.chunk(p, p.decode([token], false), [token], null))}\n\n`);
+    const text = p.decode([token], false);
+    if (p.request.stream) p.res.write(`data: ${JSON.stringify(this.chunk(p, text, [token], null))}\n\n`);
+    else p.text += text;
   }
 
   private onEnd(seq: SeqState, nowUs: number): void {
@@ -271,7 +281,7 @@ export class EngineServer {
     if (p.request.stream) {
       p.res.end(`data: ${JSON.stringify({ ...this.chunk(p, p.decode([], true), [], finishReason), usage })}\n\ndata: [DONE]\n\n`);
     } else {
-      const text = p.decode(p.tokens, true);
+      const text = p.text + p.decode([], true);
       this.sendJson(p.res, 200, {
         id: `cmpl-${p.id}`, object: 'text_completion', created: p.created, model: p.request.model,
         choices: [{ index: 0, text, token_ids: p.tokens, logprobs: null, finish_reason: finishReason }], usage,
