@@ -56,19 +56,17 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('fuse-decode', { type: 'boolean', default: false, describe: 'gpu: batch-1 decode through the fused one-row kernels' })
       .example('stratos serve --backend cpu --model tiny --port 8000', 'a tiny random model on the CPU, for trying the API')
       .example('stratos serve --backend gpu --model llama2-7b --cuda-graphs', '7B with random weights on the GPU')
+      .example('stratos serve --backend gpu --checkpoint ~/Llama-2-7b-chat-hf', 'a Hugging Face checkpoint with its tokenizer and chat template')
       .example(
         `curl -s localhost:8000/v1/completions -H 'Content-Type: application/json' -d '{"model": "tiny", "prompt": "Hello", "max_tokens": 8}'`,
         'a completion (add "stream": true for server-sent events)',
       )
       .epilogue(
         [
-          'Routes: POST /v1/completions (OpenAI completions: prompt as text or token ids, max_tokens, temperature, top_p, top_k, min_p, seed, stream, user),',
-          'GET /v1/models, GET /health, GET /metrics (Prometheus text: requests by status, queue, KV blocks, tokens, TTFT / ITL / E2E histograms).',
-          'Text goes through the checkpoint\'s tokenizer.json (or --tokenizer), which also sets the end of sequence; without one, byte by byte',
-          '(UTF-8 bytes as the vocabulary\'s byte ids, no merges). Responses carry token_ids; vLLM\'s stop_token_ids and ignore_eos are accepted.',
-          'Not supported, and refused with a 400 naming the field: n > 1, stop strings, logprobs, echo, penalties. There is no',
-          '/v1/chat/completions (no chat template). A client that disconnects frees its request\'s place in the batch and its KV blocks.',
-        ].join('\n'),
+          'Routes: POST /v1/completions (OpenAI completions: prompt as text or token ids; max_tokens, temperature, top_p, top_k, min_p, seed, stream, user); POST /v1/chat/completions (messages with roles system, user and assistant, rendered by the tokenizer\'s chat template; the same sampling fields); GET /v1/models, /health, /metrics (Prometheus text: requests by status, queue, KV blocks, tokens, TTFT / ITL / E2E histograms).',
+          'Text goes through the checkpoint\'s tokenizer.json (or --tokenizer), which also sets the end of sequence; without one, byte by byte (UTF-8 bytes as the vocabulary\'s byte ids, no merges). Responses carry token_ids; vLLM\'s stop_token_ids and ignore_eos are accepted. Chat needs a chat template (chat_template in tokenizer_config.json, or chat_template.jinja).',
+          'Refused with a 400 naming the field: n > 1, stop strings, logprobs, echo, penalties, tools. A client that disconnects frees its place in the batch and its KV blocks.',
+        ].join('\n\n'),
       ),
   handler: async (args) => {
     const fail = (message: string): void => {
@@ -122,7 +120,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       process.stdout.write(
         `stratos serve: ${modelName} on ${backend} (${built.weightsSource}; ${built.numBlocks} KV blocks of ${config.kv.pageSizeTokens} tokens; ` +
           `policy ${config.policy}; tokenizer ${server.tokenizer?.name ?? 'none (token ids only)'}${adapters.length > 0 ? `; ${adapters.length} adapters` : ''})\n` +
-          `listening on http://${host}:${address.port}  (POST /v1/completions, GET /v1/models /health /metrics; Ctrl-C stops)\n`,
+          `listening on http://${host}:${address.port}  (POST /v1/completions /v1/chat/completions, GET /v1/models /health /metrics; Ctrl-C stops)\n`,
       );
       await new Promise<void>((resolve) => {
         const stop = (signal: string): void => {

@@ -6,7 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LlamaTokenizer } from 'llama-tokenizer-js';
 
-export function writeLlama2Tokenizer(dir: string): void {
+/** `chatTemplate`: a Jinja chat template for tokenizer_config.json (the test's own, Llama-2-chat style). */
+export function writeLlama2Tokenizer(dir: string, chatTemplate?: string): void {
   const source = new LlamaTokenizer();
   const vocab: Record<string, number> = {};
   source.vocabById.forEach((piece, id) => {
@@ -33,7 +34,7 @@ export function writeLlama2Tokenizer(dir: string): void {
     },
     model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, vocab, merges },
   };
-  const config = { add_bos_token: true, add_eos_token: false, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', legacy: false, model_max_length: 4096, tokenizer_class: 'LlamaTokenizer' };
+  const config = { add_bos_token: true, add_eos_token: false, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', legacy: false, model_max_length: 4096, tokenizer_class: 'LlamaTokenizer', ...(chatTemplate !== undefined ? { chat_template: chatTemplate } : {}) };
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(json));
   writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(config));
@@ -53,3 +54,9 @@ export const LLAMA2_CASES: readonly (readonly [string, readonly number[]])[] = [
   ['🦙Ꙋ', [1, 29871, 243, 162, 169, 156, 237, 156, 141]],
   ['Ꙋ🦙', [1, 29871, 237, 156, 141, 243, 162, 169, 156]],
 ];
+
+/** A chat template in the Llama-2-chat style: [INST] turns, an optional system block, roles must alternate. */
+export const TEST_CHAT_TEMPLATE =
+  "{% if messages[0].role == 'system' %}{% set sys = messages[0].content %}{% set turns = messages[1:] %}{% else %}{% set sys = '' %}{% set turns = messages %}{% endif %}" +
+  "{% for m in turns %}{% if (m.role == 'user') != (loop.index0 % 2 == 0) %}{{ raise_exception('roles must alternate user/assistant') }}{% endif %}" +
+  "{% if m.role == 'user' %}{{ bos_token + '[INST] ' + (sys + '\\n\\n' if loop.first and sys else '') + m.content + ' [/INST]' }}{% else %}{{ ' ' + m.content + ' ' + eos_token }}{% endif %}{% endfor %}";

@@ -17,7 +17,7 @@ import { ByteTokenizer } from '../../engine/runtime/server/byte-tokenizer.js';
 import { HfTokenizer } from '../../engine/runtime/server/hf-tokenizer.js';
 import { EngineServer } from '../../engine/runtime/server/engine-server.js';
 import { randomWeights } from '../../engine/runtime/weights.js';
-import { LLAMA2_CASES, writeLlama2Tokenizer } from './llama2-tokenizer.js';
+import { LLAMA2_CASES, TEST_CHAT_TEMPLATE, writeLlama2Tokenizer } from './llama2-tokenizer.js';
 import { ReferenceLlama } from './reference-llama.js';
 
 // Small enough for the reference, with a byte-sized vocabulary so text prompts work too.
@@ -142,7 +142,9 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     }
     expect((await fetch(base + '/v1/completions')).status).toBe(405);
     expect((await fetch(base + '/v2/nothing')).status).toBe(404);
-    expect((await post('/v1/chat/completions', { model: 'micro', messages: [] })).status).toBe(404);
+    const chat = await post('/v1/chat/completions', { model: 'micro', messages: [{ role: 'user', content: 'hi' }] });
+    expect(chat.status).toBe(400);
+    expect(((await chat.json()) as any).error.message).toMatch(/has no chat template/);
     // The engine is unharmed: the next request completes.
     expect((await complete({ prompt: 'ok', max_tokens: 2, temperature: 0 })).choices[0].token_ids).toHaveLength(2);
   });
@@ -227,7 +229,7 @@ describe('stratos serve as a process', () => {
 
 describe('a Hugging Face tokenizer (Llama 2\'s tokenizer.json)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'stratos-llama2-tok-'));
-  writeLlama2Tokenizer(dir);
+  writeLlama2Tokenizer(dir, TEST_CHAT_TEMPLATE);
   const tokenizer = new HfTokenizer(dir);
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -277,6 +279,34 @@ describe('a Hugging Face tokenizer (Llama 2\'s tokenizer.json)', () => {
       expect(stopped.choices[0].finish_reason).toBe('stop');
       const bad = await ask({ prompt, stop_token_ids: [32000] });
       expect(bad.error.message).toMatch(/stop_token_ids = \[32000\]: must be an array of token ids in \[0, 32000\)/);
+
+      // Chat: the template renders the turns, the reply is the assistant's message.
+      const chatUrl = `http://127.0.0.1:${address.port}/v1/chat/completions`;
+      const chat = async (body: Record<string, unknown>): Promise<Response> => fetch(chatUrl, { method: 'POST', body: JSON.stringify({ model: 'm', temperature: 0, ignore_eos: true, ...body }) });
+      const messages = [{ role: 'system' as const, content: 'Be brief.' }, { role: 'user' as const, content: 'Hi there' }];
+      const chatIds = Array.from(tokenizer.applyChatTemplate!(messages));
+      expect(chatIds.slice(0, 4)).toEqual([1, 518, 25580, 29962]); // <s> [INST]
+      expect(chatIds.filter((t) => t === 1)).toHaveLength(1); // one BOS: the template's, none added
+      const reply: any = await (await chat({ messages, max_tokens: 6 })).json();
+      expect(reply.object).toBe('chat.completion');
+      expect(reply.usage.prompt_tokens).toBe(chatIds.length);
+      expect(reply.choices[0].token_ids).toEqual(ref.greedy(chatIds, 6));
+      expect(reply.choices[0].message.role).toBe('assistant');
+      const d = tokenizer.streamDecoder(Int32Array.from(chatIds));
+      expect(reply.choices[0].message.content).toBe(d(reply.choices[0].token_ids, false) + d([], true));
+      const streamed = events(await (await chat({ messages, max_completion_tokens: 6, stream: true })).text());
+      const chunks = streamed.slice(0, -1).map((e) => JSON.parse(e));
+      expect(chunks[0].object).toBe('chat.completion.chunk');
+      expect(chunks[0].choices[0].delta.role).toBe('assistant');
+      expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(reply.choices[0].message.content);
+      expect(chunks.at(-1).choices[0].finish_reason).toBe('length');
+      // Without a limit the reply may fill the context.
+      const long: any = await (await chat({ messages: [{ role: 'user', content: 'x' }] })).json();
+      expect(long.usage.total_tokens).toBe(MAX_CONTEXT);
+      const refused: any = await (await chat({ messages: [{ role: 'assistant', content: 'first' }] })).json();
+      expect(refused.error.message).toMatch(/chat template refuses these messages: roles must alternate/);
+      const role: any = await (await chat({ messages: [{ role: 'tool', content: 'x' }] })).json();
+      expect(role.error.message).toMatch(/messages\[0\]\.role = "tool": allowed: system, user, assistant/);
     } finally {
       await s.close();
     }

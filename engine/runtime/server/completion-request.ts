@@ -1,6 +1,7 @@
-// The body of POST /v1/completions (OpenAI's legacy completions API, as vLLM serves it), checked
-// field by field: every error names the field, the value and what is allowed. Fields this engine
-// cannot honour (n > 1, stop strings, logprobs, echo, …) are refused, never silently ignored.
+// The bodies of POST /v1/completions and /v1/chat/completions (OpenAI's APIs, as vLLM serves
+// them), checked field by field: every error names the field, the value and what is allowed.
+// Fields this engine cannot honour (n > 1, stop strings, logprobs, echo, tools, …) are refused,
+// never silently ignored.
 
 export class RequestError extends Error {
   constructor(
@@ -15,8 +16,8 @@ export class RequestError extends Error {
 
 export interface CompletionRequest {
   readonly model: string;
-  /** The prompt as text (tokenized by the server) or as token ids. */
-  readonly prompt: { readonly text: string } | { readonly tokenIds: Int32Array };
+  /** The prompt as text (tokenized by the server), as token ids, or a chat (rendered by the tokenizer's chat template). */
+  readonly prompt: { readonly text: string } | { readonly tokenIds: Int32Array } | { readonly messages: readonly ChatMessage[] };
   readonly maxTokens: number;
   readonly temperature: number;
   readonly topP: number;
@@ -32,6 +33,13 @@ export interface CompletionRequest {
   readonly ignoreEos: boolean;
 }
 
+export interface ChatMessage {
+  readonly role: 'system' | 'user' | 'assistant';
+  readonly content: string;
+}
+
+export type RequestKind = 'completion' | 'chat';
+
 /** Fields accepted with their default value only (anything else is refused with a reason). */
 const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly why: string }>> = {
   n: { value: 1, why: 'one completion per request' },
@@ -43,9 +51,18 @@ const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly 
   presence_penalty: { value: 0, why: 'no penalties in the sampler' },
   frequency_penalty: { value: 0, why: 'no penalties in the sampler' },
   logit_bias: { value: null, why: 'no logit bias in the sampler' },
+  tools: { value: null, why: 'no tool calling' },
+  tool_choice: { value: null, why: 'no tool calling' },
+  response_format: { value: null, why: 'no constrained decoding' },
+  top_logprobs: { value: null, why: 'log probabilities are not returned' },
 };
 
-const KNOWN = new Set(['model', 'prompt', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)]);
+const COMMON = ['model', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
+const KNOWN: Readonly<Record<RequestKind, ReadonlySet<string>>> = {
+  completion: new Set(['prompt', ...COMMON]),
+  chat: new Set(['messages', 'max_completion_tokens', ...COMMON]),
+};
+const ROLES = new Set(['system', 'user', 'assistant']);
 
 const bad = (param: string, message: string): RequestError => new RequestError(400, 'invalid_request_error', param, message);
 
@@ -58,12 +75,25 @@ function numberField(body: Record<string, unknown>, name: string, dflt: number, 
   return v;
 }
 
-/** Parses and checks a completions body against the model's vocabulary and context length. */
-export function parseCompletionRequest(raw: unknown, vocabSize: number, maxContextTokens: number): CompletionRequest {
+/** A chat's messages: roles system, user and assistant with text content. */
+function parseMessages(m: unknown): ChatMessage[] {
+  if (!Array.isArray(m) || m.length === 0) throw bad('messages', 'messages must be a non-empty array of { role, content }');
+  return m.map((x, i) => {
+    const msg = x as Record<string, unknown> | null;
+    if (typeof msg !== 'object' || msg === null) throw bad('messages', `messages[${i}] must be an object { role, content }`);
+    if (typeof msg.role !== 'string' || !ROLES.has(msg.role)) throw bad('messages', `messages[${i}].role = ${JSON.stringify(msg.role)}: allowed: ${[...ROLES].join(', ')}`);
+    if (typeof msg.content !== 'string') throw bad('messages', `messages[${i}].content must be a string (no images or parts)`);
+    return { role: msg.role as ChatMessage['role'], content: msg.content };
+  });
+}
+
+/** Parses and checks a completions (or, with kind 'chat', a chat completions) body against the model's vocabulary and context length. */
+export function parseCompletionRequest(raw: unknown, vocabSize: number, maxContextTokens: number, kind: RequestKind = 'completion'): CompletionRequest {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw bad('body', 'the body must be a JSON object');
   const body = raw as Record<string, unknown>;
+  const known = KNOWN[kind];
   for (const key of Object.keys(body)) {
-    if (!KNOWN.has(key)) throw bad(key, `unknown field ${key}; accepted: ${[...KNOWN].join(', ')}`);
+    if (!known.has(key)) throw bad(key, `unknown field ${key}; accepted: ${[...known].join(', ')}`);
   }
   for (const [key, { value, why }] of Object.entries(ONLY_DEFAULT)) {
     const v = body[key];
@@ -74,7 +104,9 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   if (typeof body.model !== 'string' || body.model === '') throw bad('model', 'model is required: a name from GET /v1/models');
   const p = body.prompt;
   let prompt: CompletionRequest['prompt'];
-  if (typeof p === 'string') {
+  if (kind === 'chat') {
+    prompt = { messages: parseMessages(body.messages) };
+  } else if (typeof p === 'string') {
     if (p === '') throw bad('prompt', 'prompt is empty');
     prompt = { text: p };
   } else if (Array.isArray(p) && p.length > 0 && p.every((x) => typeof x === 'number')) {
@@ -83,11 +115,13 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
     prompt = { tokenIds: Int32Array.from(p as number[]) };
   } else if (Array.isArray(p) && p.length === 1 && (typeof p[0] === 'string' || Array.isArray(p[0]))) {
     // A batch of one prompt, as OpenAI clients often send it.
-    return parseCompletionRequest({ ...body, prompt: p[0] }, vocabSize, maxContextTokens);
+    return parseCompletionRequest({ ...body, prompt: p[0] }, vocabSize, maxContextTokens, kind);
   } else {
     throw bad('prompt', 'prompt must be a non-empty string or a non-empty array of token ids (one prompt per request)');
   }
-  const maxTokens = numberField(body, 'max_tokens', 16, 1, maxContextTokens, true);
+  // Chat: max_completion_tokens is OpenAI's newer name; without either the generation may fill the context.
+  if (body.max_tokens !== undefined && body.max_completion_tokens !== undefined) throw bad('max_tokens', 'give max_tokens or max_completion_tokens, not both');
+  const maxTokens = kind === 'chat' ? numberField(body, body.max_completion_tokens !== undefined ? 'max_completion_tokens' : 'max_tokens', 0, 1, maxContextTokens, true) : numberField(body, 'max_tokens', 16, 1, maxContextTokens, true);
   const temperature = numberField(body, 'temperature', 1, 0, 2, false);
   const topP = numberField(body, 'top_p', 1, Number.MIN_VALUE, 1, false);
   const topK = numberField(body, 'top_k', 0, -1, vocabSize, true);
@@ -106,6 +140,7 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   return {
     model: body.model,
     prompt,
+    // 0 for a chat without a limit: the server gives it what the context leaves.
     maxTokens,
     temperature,
     topP,

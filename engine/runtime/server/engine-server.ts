@@ -11,7 +11,7 @@ import { EngineError } from '../errors.js';
 import type { ModelRunner } from '../runner.js';
 import { ByteTokenizer } from './byte-tokenizer.js';
 import type { TextTokenizer } from './text-tokenizer.js';
-import { parseCompletionRequest, RequestError, type CompletionRequest } from './completion-request.js';
+import { parseCompletionRequest, RequestError, type CompletionRequest, type RequestKind } from './completion-request.js';
 import { OnlineSource } from './online-source.js';
 import { ServerMetrics } from './server-metrics.js';
 
@@ -43,6 +43,7 @@ export interface EngineServerOptions {
 
 interface Pending {
   readonly id: number;
+  readonly kind: RequestKind;
   readonly request: CompletionRequest;
   readonly res: ServerResponse;
   readonly created: number;
@@ -153,18 +154,16 @@ export class EngineServer {
       const base = { id: this.options.modelName, object: 'model', created, owned_by: 'stratos', max_model_len: this.options.maxContextTokens, tokenizer: this.tokenizer?.name ?? 'none (token ids only)' };
       const adapters = this.options.adapters.map((a) => ({ id: a.name, object: 'model', created, owned_by: a.tenant, parent: this.options.modelName }));
       this.sendJson(res, 200, { object: 'list', data: [base, ...adapters] });
-    } else if (path === '/v1/chat/completions') {
-      throw new RequestError(404, 'not_found_error', null, 'this server has no chat template (its tokenizer is byte-level); use POST /v1/completions');
     } else {
-      await this.complete(req, res);
+      await this.complete(req, res, path === '/v1/chat/completions' ? 'chat' : 'completion');
     }
   }
 
-  private async complete(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async complete(req: IncomingMessage, res: ServerResponse, kind: RequestKind): Promise<void> {
     if (this.failure !== null || this.closing) throw new RequestError(503, 'server_error', null, this.failure !== null ? `engine failed: ${this.failure.message}` : 'the server is shutting down');
     const body = await this.readJson(req);
     const vocabSize = this.options.runner.vocabSize;
-    const request = parseCompletionRequest(body, vocabSize, this.options.maxContextTokens);
+    const request = parseCompletionRequest(body, vocabSize, this.options.maxContextTokens, kind);
     let adapter: string | null = null;
     let tenant = request.user;
     if (request.model !== this.options.modelName) {
@@ -173,18 +172,17 @@ export class EngineServer {
       adapter = a.name;
       tenant = a.tenant;
     }
-    if ('text' in request.prompt && this.tokenizer === null) {
-      throw new RequestError(400, 'invalid_request_error', 'prompt', `this server has no tokenizer (the model's ${vocabSize} ids hold no byte ids; start it with --tokenizer): send the prompt as token ids`);
-    }
-    const promptIds = 'text' in request.prompt ? this.tokenizer!.encode(request.prompt.text) : request.prompt.tokenIds;
-    const total = promptIds.length + request.maxTokens;
-    if (total > this.options.maxContextTokens) {
-      throw new RequestError(400, 'invalid_request_error', 'max_tokens', `prompt (${promptIds.length} tokens) + max_tokens (${request.maxTokens}) = ${total} exceeds this model's context of ${this.options.maxContextTokens} tokens`);
+    const promptIds = this.promptIds(request);
+    // A chat without max_tokens may fill what the context leaves.
+    const maxTokens = request.maxTokens > 0 ? request.maxTokens : this.options.maxContextTokens - promptIds.length;
+    const total = promptIds.length + maxTokens;
+    if (total > this.options.maxContextTokens || maxTokens < 1) {
+      throw new RequestError(400, 'invalid_request_error', 'max_tokens', `prompt (${promptIds.length} tokens) + max_tokens (${Math.max(1, maxTokens)}) = ${promptIds.length + Math.max(1, maxTokens)} exceeds this model's context of ${this.options.maxContextTokens} tokens`);
     }
     const id = this.nextId++;
     const arrivalUs = this.clock.nowUs();
     const p: Pending = {
-      id, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, arrivalUs,
+      id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, arrivalUs,
       tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), text: '', lastTokenUs: arrivalUs, done: false,
     };
     this.pending.set(id, p);
@@ -197,11 +195,30 @@ export class EngineServer {
     });
     if (request.stream) res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     const engineRequest: EngineRequest = {
-      id, tenant, adapter, priorityClass: 0, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: request.maxTokens, promptTokenIds: promptIds,
+      id, tenant, adapter, priorityClass: 0, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: maxTokens, promptTokenIds: promptIds,
       stopTokenIds: [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))],
       sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed ?? this.options.seed * 1_000_003 + id },
     };
     this.source.push(engineRequest);
+  }
+
+  /** The request's prompt as token ids: given, tokenized, or a chat rendered by the tokenizer's template. */
+  private promptIds(request: CompletionRequest): Int32Array {
+    const prompt = request.prompt;
+    if ('tokenIds' in prompt) return prompt.tokenIds;
+    const tokenizer = this.tokenizer;
+    if ('text' in prompt) {
+      if (tokenizer === null) throw new RequestError(400, 'invalid_request_error', 'prompt', `this server has no tokenizer (the model's ${this.options.runner.vocabSize} ids hold no byte ids; start it with --tokenizer): send the prompt as token ids`);
+      return tokenizer.encode(prompt.text);
+    }
+    if (tokenizer?.applyChatTemplate === undefined) {
+      throw new RequestError(400, 'invalid_request_error', 'messages', `this server's tokenizer (${tokenizer?.name ?? 'none'}) has no chat template: start it with a checkpoint or --tokenizer whose tokenizer_config.json has chat_template, or use POST /v1/completions`);
+    }
+    try {
+      return tokenizer.applyChatTemplate(prompt.messages);
+    } catch (e) {
+      throw new RequestError(400, 'invalid_request_error', 'messages', `the chat template refuses these messages: ${(e as Error).message}`);
+    }
   }
 
   private readJson(req: IncomingMessage): Promise<unknown> {
@@ -282,10 +299,8 @@ export class EngineServer {
       p.res.end(`data: ${JSON.stringify({ ...this.chunk(p, p.decode([], true), [], finishReason), usage })}\n\ndata: [DONE]\n\n`);
     } else {
       const text = p.text + p.decode([], true);
-      this.sendJson(p.res, 200, {
-        id: `cmpl-${p.id}`, object: 'text_completion', created: p.created, model: p.request.model,
-        choices: [{ index: 0, text, token_ids: p.tokens, logprobs: null, finish_reason: finishReason }], usage,
-      });
+      const choice = p.kind === 'chat' ? { index: 0, message: { role: 'assistant', content: text }, token_ids: p.tokens, logprobs: null, finish_reason: finishReason } : { index: 0, text, token_ids: p.tokens, logprobs: null, finish_reason: finishReason };
+      this.sendJson(p.res, 200, { id: responseId(p), object: p.kind === 'chat' ? 'chat.completion' : 'text_completion', created: p.created, model: p.request.model, choices: [choice], usage });
     }
     this.options.log?.(`request ${p.id}: ${p.promptTokens} + ${p.tokens.length} tokens in ${((nowUs - p.arrivalUs) / 1000).toFixed(1)} ms (${finishReason})`);
   }
@@ -298,7 +313,12 @@ export class EngineServer {
   }
 
   private chunk(p: Pending, text: string, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
-    return { id: `cmpl-${p.id}`, object: 'text_completion', created: p.created, model: p.request.model, choices: [{ index: 0, text, token_ids: tokenIds, logprobs: null, finish_reason: finishReason }] };
+    if (p.kind === 'chat') {
+      // The first delta names the role, as OpenAI's stream does.
+      const delta = p.tokens.length === tokenIds.length && tokenIds.length > 0 ? { role: 'assistant', content: text } : finishReason !== null && text === '' ? {} : { content: text };
+      return { id: responseId(p), object: 'chat.completion.chunk', created: p.created, model: p.request.model, choices: [{ index: 0, delta, token_ids: tokenIds, logprobs: null, finish_reason: finishReason }] };
+    }
+    return { id: responseId(p), object: 'text_completion', created: p.created, model: p.request.model, choices: [{ index: 0, text, token_ids: tokenIds, logprobs: null, finish_reason: finishReason }] };
   }
 
   /** Takes a request out of the engine: still queued, or admitted (Engine.abort); marks it done. */
@@ -313,4 +333,8 @@ export class EngineServer {
     this.pending.delete(p.id);
     if (!p.res.writableEnded) this.sendError(p.res, e);
   }
+}
+
+function responseId(p: Pending): string {
+  return `${p.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${p.id}`;
 }

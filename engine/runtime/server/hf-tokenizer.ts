@@ -4,8 +4,10 @@
 // tokenizer of our own to keep in step with them.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { Template } from '@huggingface/jinja';
 import { Tokenizer } from '@huggingface/tokenizers';
 import { EngineError } from '../errors.js';
+import type { ChatMessage } from './completion-request.js';
 import type { TextTokenizer } from './text-tokenizer.js';
 
 /** Prompt ids before the first output id that the detokenizer decodes with it (vLLM keeps 5 too). */
@@ -15,6 +17,7 @@ export class HfTokenizer implements TextTokenizer {
   readonly name: string;
   readonly eosTokenIds: readonly number[];
   readonly idLimit: number;
+  readonly applyChatTemplate?: (messages: readonly ChatMessage[]) => Int32Array;
   private readonly tokenizer: Tokenizer;
 
   /** `path`: a folder holding tokenizer.json (a checkpoint's) or the tokenizer.json file itself. */
@@ -38,7 +41,23 @@ export class HfTokenizer implements TextTokenizer {
     const eos = tokenName(config.eos_token);
     const eosId = eos !== null ? this.tokenizer.token_to_id(eos) : undefined;
     this.eosTokenIds = eosId !== undefined ? [eosId] : [];
-    this.name = `${file} (${(json.model as { type?: string } | undefined)?.type ?? 'unknown model'}, ${this.idLimit} ids${eos !== null ? `, eos ${eos}` : ''})`;
+    const template = chatTemplateOf(config, join(file, '..', 'chat_template.jinja'));
+    if (template !== null) {
+      let compiled: Template;
+      try {
+        compiled = new Template(template);
+      } catch (e) {
+        throw new EngineError('tokenizer', `${configFile}: its chat template does not parse: ${(e as Error).message}`);
+      }
+      const specials = { bos_token: tokenName(config.bos_token) ?? '', eos_token: eos ?? '' };
+      // The rendered text holds the special tokens itself (a template writes bos_token): encode
+      // it without adding them again, as transformers' apply_chat_template does.
+      this.applyChatTemplate = (messages) => {
+        const text = compiled.render({ messages, add_generation_prompt: true, ...specials });
+        return Int32Array.from(this.tokenizer.encode(text, { add_special_tokens: false }).ids);
+      };
+    }
+    this.name = `${file} (${(json.model as { type?: string } | undefined)?.type ?? 'unknown model'}, ${this.idLimit} ids${eos !== null ? `, eos ${eos}` : ''}${template !== null ? ', chat template' : ''})`;
   }
 
   encode(text: string): Int32Array {
@@ -73,4 +92,18 @@ function tokenName(value: unknown): string | null {
   if (typeof value === 'string') return value;
   if (typeof value === 'object' && value !== null && typeof (value as { content?: unknown }).content === 'string') return (value as { content: string }).content;
   return null;
+}
+
+/**
+ * The chat template: tokenizer_config.json's chat_template (a string, or named templates of which
+ * "default" is used), else a chat_template.jinja file beside it (the Hub's newer layout); null if none.
+ */
+function chatTemplateOf(config: Record<string, unknown>, jinjaFile: string): string | null {
+  const t = config.chat_template;
+  if (typeof t === 'string') return t;
+  if (Array.isArray(t)) {
+    const named = (t as { name?: unknown; template?: unknown }[]).find((x) => x.name === 'default');
+    if (named !== undefined && typeof named.template === 'string') return named.template;
+  }
+  return existsSync(jinjaFile) ? readFileSync(jinjaFile, 'utf8') : null;
 }

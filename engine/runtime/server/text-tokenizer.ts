@@ -2,6 +2,8 @@
 // are generated), and the token that ends a generation. Two kinds: a Hugging Face tokenizer.json
 // (hf-tokenizer.ts) and a byte-level fallback for models without one (byte-tokenizer.ts).
 
+import type { ChatMessage } from './completion-request.js';
+
 export interface TextTokenizer {
   /** For /v1/models and the start-up line. */
   readonly name: string;
@@ -17,4 +19,10 @@ export interface TextTokenizer {
    * come). The prompt's ids give context, so a leading space of the first word survives.
    */
   streamDecoder(promptIds: Int32Array): (newIds: readonly number[], final: boolean) => string;
+  /**
+   * A chat's prompt ids through the tokenizer's chat template, ending where the assistant's reply
+   * starts; absent when the tokenizer has no template. Throws (with the template's message) on a
+   * chat the template refuses.
+   */
+  readonly applyChatTemplate?: (messages: readonly ChatMessage[]) => Int32Array;
 }
