@@ -169,6 +169,30 @@ export class EngineMetrics implements EngineObserver {
     }
   }
 
+  /**
+   * A token of request `id` seen by a client at `timeUs` (the HTTP bench, which sees tokens, not
+   * steps): its gap from the previous one is an inter-token latency, the first sets the TTFT.
+   */
+  onClientToken(id: number, timeUs: number): void {
+    const records = this.records;
+    const last = records.lastTokenUs[id];
+    if (last < 0) {
+      records.firstTokenUs[id] = timeUs;
+      records.status[id] = 'pending';
+    } else {
+      const gap = timeUs - last;
+      this.stats.addItl(records.tenant[id], gap, 1, timeUs);
+      if (gap > records.maxItlUs[id]) records.maxItlUs[id] = gap;
+    }
+    records.lastTokenUs[id] = timeUs;
+    records.outputTokensDone[id] += 1;
+  }
+
+  /** The client saw request `id` end (the HTTP bench). */
+  onClientEnd(id: number, timeUs: number, status: 'completed' | 'rejected' | 'failed', reason: string): void {
+    this.end(id, timeUs, status, reason, 0);
+  }
+
   /** Closes the time integrals; returns the run's end (last arrival or last finish). */
   close(): number {
     // Every finish goes through `end`, so this.endUs is already the last one.

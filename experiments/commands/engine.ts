@@ -76,7 +76,7 @@ export interface EngineBenchResult {
  * Workload requests in arrival order, as engine requests with dense ids. `onAdapter` sees each
  * request's adapter before the engine does (registration, the tenant check).
  */
-async function workloadSource(config: SimConfig, metrics: EngineMetrics, sampling: Omit<SamplingParams, 'seed'> | undefined, onAdapter: (adapter: string, tenant: string) => void): Promise<EngineRequestSource> {
+export async function workloadSource(config: SimConfig, metrics: EngineMetrics, sampling: Omit<SamplingParams, 'seed'> | undefined, onAdapter: (adapter: string, tenant: string) => void): Promise<EngineRequestSource> {
   const { RngStreams } = await import('../../sim/kernel/rng.js');
   const { buildWorkload } = await import('../../sim/workload/build.js');
   const { source } = buildWorkload(config, new RngStreams(config.seed));
@@ -333,16 +333,21 @@ interface EngineBenchArgs extends SimulateArgs {
   'fuse-qkv'?: boolean;
   'fuse-decode'?: boolean;
   'decode-min-split'?: number;
+  url?: string;
+  'served-model'?: string;
 }
 
-const BACKENDS: readonly BenchBackend[] = ['cpu', 'gpu', 'fake'];
+/** The in-process backends, and http (a server elsewhere, runHttpBench). */
+const BACKENDS: readonly string[] = ['cpu', 'gpu', 'fake', 'http'];
 
 export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
   command: 'bench',
   describe: 'Run the real engine on a workload; same outputs as simulate, plus steps.csv',
   builder: (y: Argv) =>
     (simulateCommand.builder as (y: Argv) => Argv)(y)
-      .option('backend', { type: 'string', describe: 'cpu (native CPU reference ops) | gpu (CUDA kernels) | fake (no model; step times from the cost model)', default: 'cpu' })
+      .option('backend', { type: 'string', describe: 'cpu (native CPU reference ops) | gpu (CUDA kernels) | fake (no model; step times from the cost model) | http (a running OpenAI-compatible server at --url)', default: 'cpu' })
+      .option('url', { type: 'string', describe: 'http: the server, e.g. http://127.0.0.1:8000 (stratos serve, vLLM, …)' })
+      .option('served-model', { type: 'string', describe: 'http: the `model` to ask for (default: --model); prompts are token ids below --model\'s vocabulary' })
       .option('checkpoint', { type: 'string', describe: 'Hugging Face Llama folder (config.json + safetensors) instead of random weights' })
       .option('dtype', { type: 'string', describe: 'bf16 | f32 (f32 on the cpu backend only)' })
       .option('kv-blocks', { type: 'number', describe: 'KV cache blocks (default: derived from memory; 1024 on cpu)' })
@@ -361,15 +366,19 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
       .example('stratos engine bench --backend gpu --model llama2-13b --allocator contiguous --sampling cpu --policy static --out out/baseline', 'the case study\'s baseline stack')
       .example('stratos engine bench --backend gpu --model llama2-7b --cuda-graphs --fuse-decode --decode-min-split 32 --rate 0.5 --duration 60 --out out/b1', 'the fastest batch-1 decode path (at this low rate most steps decode one sequence)')
       .example('stratos engine bench --backend cpu --model tiny --rate 4 --duration 2 --input-tokens uniform:8:64 --output-tokens uniform:4:16 --out out/e', '')
+      .example('stratos engine bench --backend http --url http://127.0.0.1:8000 --model llama2-7b --rate 2 --duration 60 --out out/served', 'a running server (stratos serve, vLLM) on the same workload, timed from the client')
       .epilogue(`--model for cpu/gpu: ${MODEL_CONFIG_NAMES.join(', ')}; random weights are seeded by --seed. --steps is implied (steps.csv is always written with --out). Baselines: --no-kv-cache, --allocator contiguous, --sampling cpu (logits copied to the host), --policy static.`),
   handler: async (args) => {
     const { parseSimConfig } = await import('../../sim/config.js');
-    const backend = (args.backend ?? 'cpu') as BenchBackend;
+    const backendName = args.backend ?? 'cpu';
     const fail = (message: string): void => {
       process.stderr.write(`stratos engine bench: ${message}\n`);
       process.exitCode = 2;
     };
-    if (!BACKENDS.includes(backend)) return fail(`backend = ${args.backend}: allowed: ${BACKENDS.join(', ')}`);
+    if (!BACKENDS.includes(backendName)) return fail(`backend = ${args.backend}: allowed: ${BACKENDS.join(', ')}`);
+    if (backendName === 'http') return httpBenchHandler(args, fail);
+    const backend = backendName as BenchBackend;
+    if (args.url !== undefined) return fail('--url is for --backend http');
     const model = args.model ?? (backend === 'fake' ? 'llama2-13b' : 'tiny');
     const dtype = (args.dtype ?? (backend === 'gpu' ? 'bf16' : 'f32')) as 'bf16' | 'f32';
     if (dtype !== 'bf16' && dtype !== 'f32') return fail(`dtype = ${args.dtype}: allowed: bf16, f32`);
@@ -411,6 +420,30 @@ export const engineBenchCommand: CommandModule<object, EngineBenchArgs> = {
     }
   },
 };
+
+/** `engine bench --backend http`: the workload against a running server. */
+async function httpBenchHandler(args: EngineBenchArgs, fail: (message: string) => void): Promise<void> {
+  if (args.url === undefined) return fail('--backend http needs --url (the server, e.g. http://127.0.0.1:8000)');
+  if (!/^https?:\/\/[^/]+/.test(args.url)) return fail(`url = ${args.url}: must start with http:// or https:// and name a host`);
+  const model = args.model ?? 'llama2-7b';
+  const { parseSimConfig } = await import('../../sim/config.js');
+  let config: SimConfig;
+  let vocabSize: number;
+  try {
+    vocabSize = modelConfig(model).vocabSize;
+    config = parseSimConfig(rawSimConfig({ ...args, model: undefined }), args.config ?? 'flags');
+  } catch (e) {
+    return fail((e as Error).message);
+  }
+  const { runHttpBench } = await import('./http-bench.js');
+  const { summary } = await runHttpBench(config, {
+    url: args.url, servedModel: args['served-model'] ?? model, vocabSize,
+    ...(args.out !== undefined ? { outDir: args.out } : {}),
+    progress: (line) => process.stderr.write(`stratos engine bench: ${line}\n`),
+  });
+  process.stdout.write(summaryTable(summary) + '\n');
+  if (args.out !== undefined) process.stdout.write(`wrote ${args.out}/summary.json, ${args.out}/requests.csv\n`);
+}
 
 /** `stratos engine <action>`. */
 export const engineCommand: CommandModule = {

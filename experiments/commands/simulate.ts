@@ -115,8 +115,9 @@ export function summaryTable(s: Record<string, any>): string {
     rows.push([`${name} ms mean / p50 / p90 / p99`, `${fmt(d.mean)} / ${fmt(d.p50)} / ${fmt(d.p90)} / ${fmt(d.p99)}`]);
   }
   rows.push(['preemptions', fmt(s.preemptions)]);
-  if (typeof s.kv.utilization_mean === 'number') rows.push(['KV utilization mean / peak', `${fmt(s.kv.utilization_mean * 100)}% / ${fmt(s.kv.utilization_peak * 100)}%`]);
-  rows.push(['KV waste (reserved, unused)', `${fmt(s.kv.waste_mean * 100)}%`]);
+  // An HTTP bench sees no KV cache (kv is null).
+  if (typeof s.kv?.utilization_mean === 'number') rows.push(['KV utilization mean / peak', `${fmt(s.kv.utilization_mean * 100)}% / ${fmt(s.kv.utilization_peak * 100)}%`]);
+  if (typeof s.kv?.waste_mean === 'number') rows.push(['KV waste (reserved, unused)', `${fmt(s.kv.waste_mean * 100)}%`]);
   rows.push([
     `SLA (p99 TTFT ${s.sla.thresholds.ttft_ms_p99} ms, p99 ITL ${s.sla.thresholds.itl_ms_p99} ms)`,
     `${s.sla.met ? 'met' : 'missed'}; attainment ${fmt(s.sla.attainment * 100)}%`,

@@ -174,8 +174,35 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     expect(text).toMatch(/stratos_time_to_first_token_seconds_bucket\{le="\+Inf"\} \d+/);
     // 1 + 4 + 1 + 3 + 1 + 1 completed above (the order of the tests is fixed).
     expect(await metric('stratos_requests_total{status="completed",reason="length"}')).toBe(11);
+    expect(await metric('stratos_requests_total{status="rejected",reason="prompt_too_long"}')).toBe(0);
     expect(await metric('stratos_kv_blocks_total')).toBe(NUM_BLOCKS);
     expect(await metric('stratos_generation_tokens_total')).toBeGreaterThanOrEqual(6 + (4 + 5 + 6 + 7) + 5 + 36 + 2 + 3);
+  });
+
+  it('engine bench --backend http runs a workload against it: every request completes with its length, timed from the client', async () => {
+    const { parseSimConfig } = await import('../../sim/config.js');
+    const { runHttpBench } = await import('../../experiments/commands/http-bench.js');
+    const { parseRequestsCsv } = await import('../../experiments/validate/requests.js');
+    const config = parseSimConfig({ seed: 3, workload: { rate: 40, durationS: 0.3, inputTokens: 'uniform:4:16', outputTokens: 'uniform:2:6' } }, 'test');
+    const before = await metric('stratos_generation_tokens_total');
+    const { summary, requestsCsv } = await runHttpBench(config, { url: base, servedModel: 'micro', vocabSize: MICRO.vocabSize });
+    const s = summary as any;
+    expect(s.requests).toBeGreaterThan(3);
+    expect(s.completed).toBe(s.requests);
+    const table = parseRequestsCsv(requestsCsv, 'http bench');
+    const outputs = table.ids.map((_, i) => table.outputTokens[i]);
+    // The server generated exactly the tokens the client counted.
+    expect((await metric('stratos_generation_tokens_total')) - before).toBe(outputs.reduce((a, x) => a + x, 0));
+    expect(s.ttft_ms.mean).toBeGreaterThan(0);
+    expect(s.kv).toBeNull();
+    expect(s.engine.backend).toBe('http');
+    // A request the server refuses is recorded as rejected with the server's reason.
+    const tooLong = parseSimConfig({ seed: 3, workload: { rate: 40, durationS: 0.2, inputTokens: 'constant:60', outputTokens: 'constant:10' } }, 'test');
+    const refused = (await runHttpBench(tooLong, { url: base, servedModel: 'micro', vocabSize: MICRO.vocabSize })).summary as any;
+    expect(refused.requests).toBeGreaterThan(0);
+    expect(refused.rejected).toBe(refused.requests);
+    expect(Object.keys(refused.not_completed_reasons)).toHaveLength(1);
+    expect(Object.keys(refused.not_completed_reasons)[0]).toMatch(/^rejected:http_400: prompt \(60 tokens\) \+ max_tokens \(10\) = 70 exceeds/);
   });
 
   it('closing answers requests still in flight with 503 and stops the engine', async () => {
