@@ -63,8 +63,12 @@ export interface EngineObserver {
   /** A request joined the scheduler (or was rejected) at boundary `nowUs`. */
   onAdmit?(request: EngineRequest, seq: SeqState, nowUs: number, rejectReason: string | null): void;
   onStep?(record: EngineStepRecord): void;
-  /** A sampled token of request `seqId` (its `index`-th output token), right after its step, before onStep. */
-  onToken?(seqId: SeqId, token: number, index: number, nowUs: number): void;
+  /**
+   * A sampled token of request `seqId` (its `index`-th output token), right after its step, before
+   * onStep. Returning true ends the request with this token, as a stop token would (a server's
+   * stop string, matched on the text so far).
+   */
+  onToken?(seqId: SeqId, token: number, index: number, nowUs: number): boolean | void;
   /** A request that had been admitted ended: finished (length or stop token) or aborted (Engine.abort). */
   onEnd?(seq: SeqState, nowUs: number): void;
 }
@@ -187,8 +191,8 @@ export class Engine {
           const token = result.tokens[i];
           const live = this.live.get(item.seqId)!;
           live.tokens.push(token);
-          observer?.onToken?.(item.seqId, token, live.tokens.length - live.request.promptTokens - 1, endUs);
-          if (live.stopTokens.has(token)) stopped.push(item.seqId);
+          const stopHere = observer?.onToken?.(item.seqId, token, live.tokens.length - live.request.promptTokens - 1, endUs) === true;
+          if (stopHere || live.stopTokens.has(token)) stopped.push(item.seqId);
         });
         const outcome = scheduler.onStepEnd(plan, { nowUs: endUs, stoppedSeqIds: stopped });
         for (const seq of outcome.finished) this.finish(seq, endUs);

@@ -111,6 +111,29 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     expect(chunks.at(-1).usage.completion_tokens).toBe(5);
   });
 
+  it('stop strings: the text ends before the first one, the stream never sends a piece of it, the batch slot is freed', async () => {
+    const prompt = 'stop here';
+    const full = await complete({ prompt, max_tokens: 24, temperature: 0 });
+    const text: string = full.choices[0].text;
+    // A 2-character stop string first appearing at position >= 3 of the greedy text.
+    let at = 3;
+    while (at + 2 <= text.length && text.indexOf(text.slice(at, at + 2)) < at) at++;
+    expect(at + 2, `no fresh 2-character string in ${JSON.stringify(text)}`).toBeLessThanOrEqual(text.length);
+    const stop = text.slice(at, at + 2);
+    const stopped = await complete({ prompt, max_tokens: 24, temperature: 0, stop: ['never-generated', stop] });
+    expect(stopped.choices[0].text).toBe(text.slice(0, at));
+    expect(stopped.choices[0].finish_reason).toBe('stop');
+    const ids: number[] = stopped.choices[0].token_ids;
+    expect(ids).toEqual(full.choices[0].token_ids.slice(0, ids.length));
+    expect(ids.length).toBeLessThan(24);
+    const r = await post('/v1/completions', { model: 'micro', prompt, max_tokens: 24, temperature: 0, stop, stream: true });
+    const chunks = events(await r.text()).slice(0, -1).map((e) => JSON.parse(e));
+    expect(chunks.map((c) => c.choices[0].text).join('')).toBe(text.slice(0, at));
+    expect(chunks.at(-1).choices[0].finish_reason).toBe('stop');
+    expect(await metric('stratos_requests_total{status="completed",reason="stop_string"}')).toBe(2);
+    expect(await metric('stratos_requests_running')).toBe(0);
+  });
+
   it('a seeded sampled request repeats exactly; another seed differs', async () => {
     const body = { prompt: 'seeded', max_tokens: 12, temperature: 1, top_p: 0.9, seed: 42 };
     const a = await complete(body);
@@ -127,7 +150,7 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
       [{ model: 'micro', prompt: [1, 2, 256] }, 400, /prompt\[2\] = 256/],
       [{ model: 'micro', prompt: '' }, 400, /prompt is empty/],
       [{ model: 'micro', prompt: 'x', n: 3 }, 400, /n = 3: not supported/],
-      [{ model: 'micro', prompt: 'x', stop: ['\n'] }, 400, /stop .*not supported/],
+      [{ model: 'micro', prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] }, 400, /stop = .*: must be a non-empty string or up to 4 of them/],
       [{ model: 'micro', prompt: 'x', temperature: 'hot' }, 400, /temperature = "hot"/],
       [{ model: 'micro', prompt: 'x', bogus: 1 }, 400, /unknown field bogus/],
       [{ prompt: 'x' }, 400, /model is required/],
@@ -172,11 +195,11 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     const text = await (await fetch(base + '/metrics')).text();
     expect(text).toMatch(/# TYPE stratos_time_to_first_token_seconds histogram/);
     expect(text).toMatch(/stratos_time_to_first_token_seconds_bucket\{le="\+Inf"\} \d+/);
-    // 1 + 4 + 1 + 3 + 1 + 1 completed above (the order of the tests is fixed).
-    expect(await metric('stratos_requests_total{status="completed",reason="length"}')).toBe(11);
+    // 1 + 4 + 1 + 1 + 3 + 1 + 1 completed above (the order of the tests is fixed).
+    expect(await metric('stratos_requests_total{status="completed",reason="length"}')).toBe(12);
     expect(await metric('stratos_requests_total{status="rejected",reason="prompt_too_long"}')).toBe(0);
     expect(await metric('stratos_kv_blocks_total')).toBe(NUM_BLOCKS);
-    expect(await metric('stratos_generation_tokens_total')).toBeGreaterThanOrEqual(6 + (4 + 5 + 6 + 7) + 5 + 36 + 2 + 3);
+    expect(await metric('stratos_generation_tokens_total')).toBeGreaterThanOrEqual(6 + (4 + 5 + 6 + 7) + 5 + 24 + 36 + 2 + 3);
   });
 
   it('engine bench --backend http runs a workload against it: every request completes with its length, timed from the client', async () => {

@@ -1,6 +1,6 @@
 // The bodies of POST /v1/completions and /v1/chat/completions (OpenAI's APIs, as vLLM serves
 // them), checked field by field: every error names the field, the value and what is allowed.
-// Fields this engine cannot honour (n > 1, stop strings, logprobs, echo, tools, …) are refused,
+// Fields this engine cannot honour (n > 1, logprobs, echo, tools, …) are refused,
 // never silently ignored.
 
 export class RequestError extends Error {
@@ -31,6 +31,8 @@ export interface CompletionRequest {
   /** vLLM's extensions: more tokens that end the generation, and whether the tokenizer's end of sequence does not. */
   readonly stopTokenIds: readonly number[];
   readonly ignoreEos: boolean;
+  /** OpenAI's stop strings (up to 4): the output ends before the first one generated, which is not returned. */
+  readonly stop: readonly string[];
 }
 
 export interface ChatMessage {
@@ -47,7 +49,6 @@ const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly 
   echo: { value: false, why: 'the prompt is not echoed' },
   logprobs: { value: null, why: 'log probabilities are not returned' },
   suffix: { value: null, why: 'no insertion mode' },
-  stop: { value: null, why: 'stop strings are not supported: use stop_token_ids' },
   presence_penalty: { value: 0, why: 'no penalties in the sampler' },
   frequency_penalty: { value: 0, why: 'no penalties in the sampler' },
   logit_bias: { value: null, why: 'no logit bias in the sampler' },
@@ -57,7 +58,7 @@ const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly 
   top_logprobs: { value: null, why: 'log probabilities are not returned' },
 };
 
-const COMMON = ['model', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
+const COMMON = ['model', 'stop', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
 const KNOWN: Readonly<Record<RequestKind, ReadonlySet<string>>> = {
   completion: new Set(['prompt', ...COMMON]),
   chat: new Set(['messages', 'max_completion_tokens', ...COMMON]),
@@ -97,7 +98,7 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   }
   for (const [key, { value, why }] of Object.entries(ONLY_DEFAULT)) {
     const v = body[key];
-    if (v !== undefined && v !== null && JSON.stringify(v) !== JSON.stringify(value) && !(key === 'stop' && Array.isArray(v) && v.length === 0)) {
+    if (v !== undefined && v !== null && JSON.stringify(v) !== JSON.stringify(value)) {
       throw bad(key, `${key} = ${JSON.stringify(v)}: not supported (${why}); leave it out`);
     }
   }
@@ -136,6 +137,11 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   if (!Array.isArray(stops) || stops.some((x) => !Number.isInteger(x) || (x as number) < 0 || (x as number) >= vocabSize)) {
     throw bad('stop_token_ids', `stop_token_ids = ${JSON.stringify(body.stop_token_ids)}: must be an array of token ids in [0, ${vocabSize})`);
   }
+  const stopValue = body.stop ?? [];
+  const stop = typeof stopValue === 'string' ? [stopValue] : stopValue;
+  if (!Array.isArray(stop) || stop.length > 4 || stop.some((x) => typeof x !== 'string' || x === '')) {
+    throw bad('stop', `stop = ${JSON.stringify(body.stop)}: must be a non-empty string or up to 4 of them`);
+  }
   if (body.ignore_eos !== undefined && body.ignore_eos !== null && typeof body.ignore_eos !== 'boolean') throw bad('ignore_eos', `ignore_eos = ${JSON.stringify(body.ignore_eos)}: must be true or false`);
   return {
     model: body.model,
@@ -152,5 +158,6 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
     user: typeof body.user === 'string' && body.user !== '' ? body.user : 'default',
     stopTokenIds: stops as number[],
     ignoreEos: body.ignore_eos === true,
+    stop: stop as string[],
   };
 }
