@@ -24,6 +24,7 @@ interface ServeArgs extends SimulateArgs {
   'max-model-len'?: number;
   adapters?: string;
   tokenizer?: string;
+  'api-key'?: string;
   'cuda-graphs'?: boolean;
   'fuse-decode'?: boolean;
 }
@@ -40,6 +41,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       .option('served-model-name', { type: 'string', describe: 'the name clients pass as `model` (default: --model, or the checkpoint folder\'s name)' })
       .option('dtype', { type: 'string', describe: 'bf16 | f32 (f32 on the cpu backend only; default bf16 on gpu, f32 on cpu)' })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to listen on (0.0.0.0 for every interface)' })
+      .option('api-key', { type: 'string', describe: 'require Authorization: Bearer KEY on /v1/ routes (default: $STRATOS_API_KEY; none: open)' })
       .option('port', { type: 'number', default: 8000, describe: 'port to listen on (0: any free port, printed at start)' })
       .option('config', { type: 'string', describe: 'a simulate config file (JSON or YAML): its scheduler, kv and lora keys apply; flags override it' })
       .option('policy', { type: 'string', describe: 'static | continuous | chunked (default continuous)' })
@@ -91,6 +93,8 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       return fail((e as Error).message);
     }
     try {
+      const apiKey = args['api-key'] ?? process.env.STRATOS_API_KEY;
+      if (apiKey === undefined && args.host !== '127.0.0.1' && args.host !== 'localhost') process.stderr.write(`stratos serve: listening on ${args.host} without --api-key: anyone who reaches it can use it\n`);
       // Before the model, which may take minutes to load: a bad tokenizer path fails at once.
       const tokenizerPath = args.tokenizer ?? (args.checkpoint !== undefined && existsSync(join(args.checkpoint, 'tokenizer.json')) ? args.checkpoint : undefined);
       const tokenizer = tokenizerPath !== undefined ? new HfTokenizer(tokenizerPath) : undefined;
@@ -113,6 +117,7 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
         maxContextTokens: config.scheduler.maxSeqLenTokens,
         seed: config.seed,
         ...(tokenizer !== undefined ? { tokenizer } : {}),
+        ...(apiKey !== undefined && apiKey !== '' ? { apiKey } : {}),
         log: (line) => process.stderr.write(`${line}\n`),
       });
       const address = await server.listen(args.port ?? 8000, args.host ?? '127.0.0.1');

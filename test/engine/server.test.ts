@@ -228,6 +228,26 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     expect(Object.keys(refused.not_completed_reasons)[0]).toMatch(/^rejected:http_400: prompt \(60 tokens\) \+ max_tokens \(10\) = 70 exceeds/);
   });
 
+  it('with an API key, /v1/ routes need it (401 otherwise) and /health and /metrics stay open', async () => {
+    const config = { ...DEFAULT_SCHEDULER_CONFIG, maxSeqLenTokens: MAX_CONTEXT, kv: { ...DEFAULT_SCHEDULER_CONFIG.kv, numBlocks: 16, pageSizeTokens: 4 } };
+    const runner = new LlamaRunner(weights, { backend: 'cpu', dtype: 'f32', kv: { numBlocks: 16, pageSizeTokens: 4 }, maxNumBatchedTokens: 256, maxNumSeqs: 8 });
+    const keyed = new EngineServer({ scheduler: createScheduler(config), runner, modelName: 'micro', adapters: [], maxContextTokens: MAX_CONTEXT, seed: 7, apiKey: 's3cret' });
+    const { port } = await keyed.listen(0, '127.0.0.1');
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const body = JSON.stringify({ model: 'micro', prompt: 'hi', max_tokens: 2 });
+      const none = await fetch(url + '/v1/completions', { method: 'POST', body });
+      expect(none.status).toBe(401);
+      expect(((await none.json()) as any).error.message).toMatch(/needs an API key/);
+      expect((await fetch(url + '/v1/models', { headers: { Authorization: 'Bearer wrong' } })).status).toBe(401);
+      expect((await fetch(url + '/v1/completions', { method: 'POST', body, headers: { Authorization: 'Bearer s3cret' } })).status).toBe(200);
+      expect((await fetch(url + '/health')).status).toBe(200);
+      expect((await fetch(url + '/metrics')).status).toBe(200);
+    } finally {
+      await keyed.close();
+    }
+  });
+
   it('closing answers requests still in flight with 503 and stops the engine', async () => {
     const pending = post('/v1/completions', { model: 'micro', prompt: 'slow', max_tokens: 58, temperature: 0 });
     await until(async () => (await metric('stratos_requests_running')) > 0, 'the request to run');

@@ -35,6 +35,8 @@ export interface EngineServerOptions {
   /** Text in and out; default: bytes as the vocabulary's byte ids, when it has them. */
   readonly tokenizer?: TextTokenizer;
   readonly clock?: Clock;
+  /** When set, /v1/ routes need `Authorization: Bearer <apiKey>` (401 otherwise); /health and /metrics stay open. */
+  readonly apiKey?: string;
   /** Request bodies above this are refused (413). Default 16 MiB. */
   readonly maxBodyBytes?: number;
   /** One line per request as it ends (the CLI prints them). */
@@ -144,6 +146,10 @@ export class EngineServer {
     if (req.method !== method) {
       res.setHeader('Allow', method);
       throw new RequestError(405, 'invalid_request_error', null, `${path} takes ${method}, not ${req.method}`);
+    }
+    if (this.options.apiKey !== undefined && path.startsWith('/v1/') && req.headers.authorization !== `Bearer ${this.options.apiKey}`) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new RequestError(401, 'invalid_request_error', null, req.headers.authorization === undefined ? 'this server needs an API key: Authorization: Bearer <key>' : 'the API key does not match');
     }
     if (path === '/health') {
       const ok = this.failure === null && !this.closing;
