@@ -13,6 +13,7 @@ import { ByteTokenizer } from './byte-tokenizer.js';
 import type { TextTokenizer } from './text-tokenizer.js';
 import { parseCompletionRequest, RequestError, type CompletionRequest, type RequestKind } from './completion-request.js';
 import { OnlineSource } from './online-source.js';
+import { StopStringText } from './stop-strings.js';
 import { ServerMetrics } from './server-metrics.js';
 
 export interface ServedAdapter {
@@ -53,11 +54,8 @@ interface Pending {
   readonly arrivalUs: number;
   readonly tokens: number[];
   readonly decode: (ids: readonly number[], final: boolean) => string;
-  /** Text decoded so far, and how much of it a stream has sent (a stop string's possible start is held back). */
-  text: string;
-  textSent: number;
-  /** Where the first stop string starts in `text`, once one is generated. */
-  stopAt: number;
+  /** The output text, cut at the first stop string. */
+  readonly out: StopStringText;
   lastTokenUs: number;
   /** The response is complete (or the client went away): nothing more is written. */
   done: boolean;
@@ -193,7 +191,7 @@ export class EngineServer {
     const arrivalUs = this.clock.nowUs();
     const p: Pending = {
       id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, arrivalUs,
-      tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), text: '', textSent: 0, stopAt: -1, lastTokenUs: arrivalUs, done: false,
+      tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs, done: false,
     };
     this.pending.set(id, p);
     res.on('close', () => {
@@ -292,43 +290,25 @@ export class EngineServer {
     if (index === 0) this.metrics.ttft.observe((nowUs - p.arrivalUs) / 1e6);
     else this.metrics.itl.observe((nowUs - p.lastTokenUs) / 1e6);
     p.lastTokenUs = nowUs;
-    const stopped = this.appendText(p, p.decode([token], false));
-    if (p.request.stream) {
-      // Held back: the last characters that could still begin a stop string.
-      const safe = stopped ? p.textSent : Math.max(p.textSent, p.text.length - holdBack(p.request.stop));
-      p.res.write(`data: ${JSON.stringify(this.chunk(p, p.text.slice(p.textSent, safe), [token], null))}\n\n`);
-      p.textSent = safe;
-    }
+    const stopped = p.out.append(p.decode([token], false));
+    if (p.request.stream) p.res.write(`data: ${JSON.stringify(this.chunk(p, p.out.sendable(false), [token], null))}\n\n`);
     return stopped;
-  }
-
-  /** Adds decoded text; true when a stop string now appears (its start kept in stopAt). */
-  private appendText(p: Pending, delta: string): boolean {
-    if (delta === '' || p.stopAt >= 0) return p.stopAt >= 0;
-    const from = Math.max(0, p.text.length - holdBack(p.request.stop));
-    p.text += delta;
-    for (const stop of p.request.stop) {
-      const at = p.text.indexOf(stop, from);
-      if (at >= 0 && (p.stopAt < 0 || at < p.stopAt)) p.stopAt = at;
-    }
-    return p.stopAt >= 0;
   }
 
   private onEnd(seq: SeqState, nowUs: number): void {
     const p = this.pending.get(seq.spec.id);
     if (p === undefined || p.done || seq.status !== 'finished') return;
-    this.appendText(p, p.decode([], true));
-    const finishReason = seq.reason === 'stop' || p.stopAt >= 0 ? 'stop' : 'length';
-    const end = p.stopAt >= 0 ? p.stopAt : p.text.length;
+    p.out.append(p.decode([], true));
+    const finishReason = seq.reason === 'stop' || p.out.stopped ? 'stop' : 'length';
     this.metrics.e2e.observe((nowUs - p.arrivalUs) / 1e6);
-    this.metrics.countEnd('completed', p.stopAt >= 0 ? 'stop_string' : finishReason);
+    this.metrics.countEnd('completed', p.out.stopped ? 'stop_string' : finishReason);
     const usage = { prompt_tokens: p.promptTokens, completion_tokens: p.tokens.length, total_tokens: p.promptTokens + p.tokens.length };
     p.done = true;
     this.pending.delete(p.id);
     if (p.request.stream) {
-      p.res.end(`data: ${JSON.stringify({ ...this.chunk(p, p.text.slice(p.textSent, Math.max(p.textSent, end)), [], finishReason), usage })}\n\ndata: [DONE]\n\n`);
+      p.res.end(`data: ${JSON.stringify({ ...this.chunk(p, p.out.sendable(true), [], finishReason), usage })}\n\ndata: [DONE]\n\n`);
     } else {
-      const text = p.text.slice(0, end);
+      const text = p.out.result();
       const choice = p.kind === 'chat' ? { index: 0, message: { role: 'assistant', content: text }, token_ids: p.tokens, logprobs: null, finish_reason: finishReason } : { index: 0, text, token_ids: p.tokens, logprobs: null, finish_reason: finishReason };
       this.sendJson(p.res, 200, { id: responseId(p), object: p.kind === 'chat' ? 'chat.completion' : 'text_completion', created: p.created, model: p.request.model, choices: [choice], usage });
     }
@@ -369,9 +349,3 @@ function responseId(p: Pending): string {
   return `${p.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${p.id}`;
 }
 
-/** Characters a stream holds back so that no part of a stop string is sent: the longest one's length less one. */
-function holdBack(stops: readonly string[]): number {
-  let n = 0;
-  for (const s of stops) if (s.length - 1 > n) n = s.length - 1;
-  return n;
-}
