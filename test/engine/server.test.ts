@@ -228,6 +228,42 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     expect(Object.keys(refused.not_completed_reasons)[0]).toMatch(/^rejected:http_400: prompt \(60 tokens\) \+ max_tokens \(10\) = 70 exceeds/);
   });
 
+  it('priority: with the batch full, a later request of a better priority class is served before an earlier one', async () => {
+    // One sequence at a time, and the tiny model's CPU steps, slow enough that B and C queue behind A.
+    const tiny = randomWeights(MODEL_CONFIGS.tiny, 2);
+    // A's 200 tokens take 200 CPU steps (about a second here): time enough to queue B and C behind it.
+    const config = { ...DEFAULT_SCHEDULER_CONFIG, maxNumSeqs: 1, maxSeqLenTokens: 1024, kv: { ...DEFAULT_SCHEDULER_CONFIG.kv, numBlocks: 256, pageSizeTokens: 4 } };
+    const runner = new LlamaRunner(tiny, { backend: 'cpu', dtype: 'f32', kv: { numBlocks: 256, pageSizeTokens: 4 }, maxNumBatchedTokens: 256, maxNumSeqs: 1 });
+    const one = new EngineServer({ scheduler: createScheduler(config), runner, modelName: 'tiny', adapters: [], maxContextTokens: 1024, seed: 7 });
+    const { port } = await one.listen(0, '127.0.0.1');
+    const at = `http://127.0.0.1:${port}`;
+    const gauge = async (name: string): Promise<number> => {
+      const line = (await (await fetch(at + '/metrics')).text()).split('\n').find((l) => l.startsWith(name + ' '));
+      return Number(line?.split(' ')[1] ?? NaN);
+    };
+    try {
+      const order: string[] = [];
+      const send = (name: string, priority: number, maxTokens: number) =>
+        fetch(at + '/v1/completions', { method: 'POST', body: JSON.stringify({ model: 'tiny', prompt: [1, 2, 3, 4], max_tokens: maxTokens, temperature: 0, priority }) }).then(async (r) => {
+          expect(r.status).toBe(200);
+          order.push(name);
+        });
+      const a = send('A', 3, 200);
+      await until(async () => (await gauge('stratos_requests_running')) === 1, 'A to run');
+      const b = send('B', 5, 2);
+      await until(async () => (await gauge('stratos_requests_waiting')) === 1, 'B to wait');
+      const c = send('C', 0, 2);
+      await until(async () => (await gauge('stratos_requests_waiting')) === 2 || order.length > 0, 'C to wait');
+      expect(order).toEqual([]);
+      await Promise.all([a, b, c]);
+      expect(order).toEqual(['A', 'C', 'B']);
+      const bad: any = await (await fetch(at + '/v1/completions', { method: 'POST', body: JSON.stringify({ model: 'tiny', prompt: [1], priority: -1 }) })).json();
+      expect(bad.error.message).toMatch(/priority = -1: must be an integer in \[0, 1000\]/);
+    } finally {
+      await one.close();
+    }
+  });
+
   it('with an API key, /v1/ routes need it (401 otherwise) and /health and /metrics stay open', async () => {
     const config = { ...DEFAULT_SCHEDULER_CONFIG, maxSeqLenTokens: MAX_CONTEXT, kv: { ...DEFAULT_SCHEDULER_CONFIG.kv, numBlocks: 16, pageSizeTokens: 4 } };
     const runner = new LlamaRunner(weights, { backend: 'cpu', dtype: 'f32', kv: { numBlocks: 16, pageSizeTokens: 4 }, maxNumBatchedTokens: 256, maxNumSeqs: 8 });

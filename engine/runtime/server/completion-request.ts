@@ -33,6 +33,8 @@ export interface CompletionRequest {
   readonly ignoreEos: boolean;
   /** OpenAI's stop strings (up to 4): the output ends before the first one generated, which is not returned. */
   readonly stop: readonly string[];
+  /** vLLM's priority: the scheduler's priority class (lower is served first; waiting requests age toward 0). */
+  readonly priority: number;
 }
 
 export interface ChatMessage {
@@ -58,7 +60,7 @@ const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly 
   top_logprobs: { value: null, why: 'log probabilities are not returned' },
 };
 
-const COMMON = ['model', 'stop', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
+const COMMON = ['model', 'stop', 'priority', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
 const KNOWN: Readonly<Record<RequestKind, ReadonlySet<string>>> = {
   completion: new Set(['prompt', ...COMMON]),
   chat: new Set(['messages', 'max_completion_tokens', ...COMMON]),
@@ -137,6 +139,7 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   if (!Array.isArray(stops) || stops.some((x) => !Number.isInteger(x) || (x as number) < 0 || (x as number) >= vocabSize)) {
     throw bad('stop_token_ids', `stop_token_ids = ${JSON.stringify(body.stop_token_ids)}: must be an array of token ids in [0, ${vocabSize})`);
   }
+  const priority = numberField(body, 'priority', 0, 0, 1000, true);
   const stopValue = body.stop ?? [];
   const stop = typeof stopValue === 'string' ? [stopValue] : stopValue;
   if (!Array.isArray(stop) || stop.length > 4 || stop.some((x) => typeof x !== 'string' || x === '')) {
@@ -159,5 +162,6 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
     stopTokenIds: stops as number[],
     ignoreEos: body.ignore_eos === true,
     stop: stop as string[],
+    priority,
   };
 }

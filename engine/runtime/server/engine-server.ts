@@ -203,7 +203,7 @@ export class EngineServer {
     });
     if (request.stream) res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     const engineRequest: EngineRequest = {
-      id, tenant, adapter, priorityClass: 0, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: maxTokens, promptTokenIds: promptIds,
+      id, tenant, adapter, priorityClass: request.priority, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: maxTokens, promptTokenIds: promptIds,
       stopTokenIds: [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))],
       sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed ?? this.options.seed * 1_000_003 + id },
     };
