@@ -16,7 +16,7 @@ import { writePeftFolder } from '../../engine/runtime/lora/peft.js';
 import { ByteTokenizer } from '../../engine/runtime/server/byte-tokenizer.js';
 import { HfTokenizer } from '../../engine/runtime/server/hf-tokenizer.js';
 import { EngineServer } from '../../engine/runtime/server/engine-server.js';
-import { randomWeights } from '../../engine/runtime/weights.js';
+import { randomWeights, writeHfFolder } from '../../engine/runtime/weights.js';
 import { LLAMA2_CASES, TEST_CHAT_TEMPLATE, writeLlama2Tokenizer } from './llama2-tokenizer.js';
 import { ReferenceLlama } from './reference-llama.js';
 
@@ -294,22 +294,31 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
   });
 });
 
+/** `stratos serve ARGS` as a child process, once it prints where it listens. */
+async function serveProcess(args: string[]): Promise<{ url: string; stdout: () => string; stderr: () => string; stop: (signal: NodeJS.Signals) => Promise<number | null> }> {
+  const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+  const child = spawn(process.execPath, [resolve(root, 'bin/stratos.mjs'), 'serve', '--backend', 'cpu', '--port', '0', ...args], { cwd: root });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  for (let i = 0; i < 500 && !/listening on (http:\S+)/.test(out); i++) await new Promise((r) => setTimeout(r, 20));
+  const url = /listening on (http:\S+)/.exec(out)?.[1];
+  if (url === undefined) {
+    child.kill('SIGKILL');
+    throw new Error(`serve did not start:\n${out}${err}`);
+  }
+  return { url, stdout: () => out, stderr: () => err, stop: (signal) => (child.kill(signal), exited) };
+}
+
 describe('stratos serve as a process', () => {
   it('serves the tiny model and PEFT adapters by name, and stops on SIGTERM', async () => {
-    const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
     const adapters = mkdtempSync(join(tmpdir(), 'stratos-serve-'));
     try {
       writePeftFolder(join(adapters, 'acme', 'support'), randomAdapter(MODEL_CONFIGS.tiny, { name: 'acme/support', seed: 5, rank: 8 }), 'f32');
-      const child = spawn(process.execPath, [resolve(root, 'bin/stratos.mjs'), 'serve', '--backend', 'cpu', '--model', 'tiny', '--port', '0', '--adapters', adapters], { cwd: root });
-      let stdout = '';
-      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-      for (let i = 0; i < 500 && !/listening on (http:\S+)/.test(stdout); i++) await new Promise((r) => setTimeout(r, 20));
-      const url = /listening on (http:\S+)/.exec(stdout)?.[1];
-      expect(url, stdout + stderr).toBeDefined();
-      expect(stdout).toContain('1 adapters');
+      const { url, stdout, stderr, stop } = await serveProcess(['--model', 'tiny', '--adapters', adapters]);
+      expect(stdout()).toContain('1 adapters');
       const models: any = await (await fetch(url + '/v1/models')).json();
       expect(models.data.map((m: { id: string }) => m.id)).toEqual(['tiny', 'acme/support']);
       expect(models.data[1].owned_by).toBe('acme');
@@ -324,9 +333,8 @@ describe('stratos serve as a process', () => {
       // The adapter's deltas change the logits (greedy tokens equal over all 16 steps would mean it was not applied).
       expect(adapted).not.toEqual(base);
       expect(await ask('tiny')).toEqual(base);
-      child.kill('SIGTERM');
-      expect(await exited).toBe(0);
-      expect(stderr).toMatch(/SIGTERM, closing/);
+      expect(await stop('SIGTERM')).toBe(0);
+      expect(stderr()).toMatch(/SIGTERM, closing/);
     } finally {
       rmSync(adapters, { recursive: true, force: true });
     }
@@ -417,4 +425,27 @@ describe('a Hugging Face tokenizer (Llama 2\'s tokenizer.json)', () => {
       await s.close();
     }
   });
+});
+
+describe('stratos serve --checkpoint (a Hugging Face folder with its tokenizer)', () => {
+  it('finds tokenizer.json and the chat template in the checkpoint and serves chat over it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratos-ckpt-'));
+    try {
+      writeHfFolder(dir, randomWeights({ ...MICRO, name: 'ckpt', vocabSize: 32000 }, 9), 'f32');
+      writeLlama2Tokenizer(dir, TEST_CHAT_TEMPLATE);
+      const { url, stdout, stop } = await serveProcess(['--checkpoint', dir, '--max-model-len', '256']);
+      // Served under the folder's name, with the checkpoint's tokenizer (BPE, 32,000 ids, chat template).
+      const name = dir.split('/').at(-1)!;
+      expect(stdout()).toMatch(/tokenizer .*tokenizer\.json \(BPE, 32000 ids, eos <\/s>, chat template\)/);
+      const r = await fetch(url + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({ model: name, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 4, ignore_eos: true, temperature: 0 }) });
+      const reply: any = await r.json();
+      expect(r.status, JSON.stringify(reply)).toBe(200);
+      expect(reply.choices[0].token_ids).toHaveLength(4);
+      // <s> [INST] Hello [/INST]: the rendered chat, tokenized as Llama 2 does.
+      expect(reply.usage.prompt_tokens).toBe(new HfTokenizer(dir).applyChatTemplate!([{ role: 'user', content: 'Hello' }]).length);
+      expect(await stop('SIGINT')).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
 });
