@@ -218,6 +218,7 @@ export class Engine {
     if (live === undefined) return false;
     const seq = this.options.scheduler.abort(seqId, 'aborted_by_client');
     this.live.delete(seqId);
+    this.options.runner.release?.(seqId);
     this.options.observer?.onEnd?.(seq, this.options.clock.nowUs());
     return true;
   }
@@ -256,6 +257,7 @@ export class Engine {
     // A server's engine runs for days: it hands each output to the observer and keeps none.
     if (this.options.keepOutputs !== false) this.outputs.set(seq.spec.id, live.tokens.slice(live.request.promptTokens));
     this.live.delete(seq.spec.id);
+    this.options.runner.release?.(seq.spec.id);
     this.options.observer?.onEnd?.(seq, nowUs);
   }
 }

@@ -50,5 +50,7 @@ export interface ModelRunner {
   readonly name: string;
   readonly vocabSize: number;
   execute(step: RunnerStep): RunnerResult;
+  /** A sequence ended (finished or aborted): drop whatever the runner keeps for it (the no-KV-cache baseline's token history). */
+  release?(seqId: SeqId): void;
   close(): void;
 }

@@ -253,8 +253,6 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
     onStep: (record) => {
       metrics.onStep(record);
       onStepRecord?.(record);
-      // The no-KV-cache runner keeps each live sequence's tokens: it forgets a sequence when it ends.
-      for (const seq of record.outcome.finished) llama?.release(seq.spec.id);
     },
   };
   const engine = new Engine({ scheduler, runner, clock, seed: config.seed, maxSteps: opts.maxSteps ?? 100_000_000, observer });
