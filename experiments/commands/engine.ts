@@ -264,7 +264,16 @@ export async function runEngineBench(config: SimConfig, opts: EngineBenchOptions
   }
   const endUs = metrics.close();
   const model = opts.checkpoint !== undefined ? 'checkpoint' : opts.model;
-  const benchConfig = { ...config, model, ...(opts.backend === 'cpu' ? { gpu: 'cpu' } : {}) } as SimConfig;
+  // The card the run measured, not the config's GPU (whose default names an A100): the GPU backend's
+  // device (its catalog name when it has one), 'cpu' for the CPU backend; the fake backend prices config.gpu.
+  let measuredGpu: string | null = opts.backend === 'cpu' ? 'cpu' : null;
+  if (opts.backend === 'gpu') {
+    const { gpu } = await import('../../native/index.js');
+    const { gpuOfDeviceName } = await import('../../sim/catalog.js');
+    const name = gpu().status.name ?? '';
+    measuredGpu = gpuOfDeviceName(name) ?? (name !== '' ? name : null);
+  }
+  const benchConfig = { ...config, model, ...(measuredGpu !== null ? { gpu: measuredGpu } : {}) } as SimConfig;
   const kv = { weightBytesPerGpu: 0, activationBytesPerGpu: 0, kvBytesPerGpu: 0, numBlocks, numTokens: numBlocks * config.kv.pageSizeTokens };
   // buildSummary reads only `stats` of each replica: the engine is one replica.
   const replicas = [{ stats: metrics.stats }];
