@@ -112,7 +112,6 @@ export class Engine {
   private readonly live = new Map<SeqId, Live>();
   private readonly outputs = new Map<SeqId, number[]>();
   private readonly stopTokens: ReadonlySet<number>;
-  private runningLoop = false;
 
   constructor(readonly options: EngineOptions) {
     this.stopTokens = new Set(options.stopTokenIds ?? []);
@@ -124,85 +123,67 @@ export class Engine {
     let lastArrivalUs = 0;
     let numSteps = 0;
     let numArrivals = 0;
-    const online = source.waitForRequest !== undefined;
-    this.runningLoop = true;
-    try {
-      // Bound: every pass runs a step or idles until the next arrival, which the following pass
-      // admits; so passes <= steps + 2 × arrivals + 1.
-      for (let pass = 0; ; pass++) {
-        if (numSteps > this.options.maxSteps) throw new Error(`engine: more than ${this.options.maxSteps} steps (raise the bound or shorten the run)`);
-        if (pass > numSteps + 2 * numArrivals + 1) throw new Error(`engine: idle pass ${pass} admitted nothing (${numSteps} steps, ${numArrivals} arrivals)`);
-        const nowUs = clock.nowUs();
-        // An online source gets requests while the engine runs: ask again at every pass.
-        if (next === null && online) next = source.next();
-        while (next !== null && next.arrivalUs <= nowUs) {
-          if (next.arrivalUs < lastArrivalUs) throw new Error(`engine: arrival times decrease at request ${next.id}`);
-          lastArrivalUs = next.arrivalUs;
-          numArrivals++;
-          this.admit(next, nowUs);
-          next = source.next();
-        }
-        if (!scheduler.hasWork()) {
-          if (next === null) {
-            if (!online || !(await source.waitForRequest!())) break;
-            // The wait counts as an idle pass that admits the request next.
-            numArrivals++;
-            continue;
-          }
-          await clock.sleepUntilUs(next.arrivalUs);
-          continue;
-        }
-        const plan = scheduler.schedule({ nowUs });
-        const scheduledUs = clock.nowUs();
-        numSteps++;
-        const liveTokens0 = scheduler.runningContextTokens();
-        if (plan.items.length === 0) {
-          // Nothing can run until something arrives: close the empty step at once, as the simulator does.
-          const outcome = scheduler.onStepEnd(plan, { nowUs });
-          observer?.onStep?.({ stepIndex: plan.stepIndex, startUs: nowUs, endUs: nowUs, scheduleUs: scheduledUs - nowUs, runUs: 0, gpuUs: null, plan, liveTokens0, outcome });
-          if (next === null) {
-            if (!online) throw new Error('engine: work is waiting, nothing can be scheduled and nothing more arrives');
-            if (!(await source.waitForRequest!())) throw new Error('engine: work is waiting, nothing can be scheduled and the source closed');
-            numArrivals++;
-            continue;
-          }
-          await clock.sleepUntilUs(next.arrivalUs);
-          continue;
-        }
-        const items = plan.items.map((item): RunnerItem => {
-          const live = this.live.get(item.seqId)!;
-          const seq = scheduler.get(item.seqId)!;
-          return {
-            seqId: item.seqId,
-            contextTokens: item.contextTokens,
-            tokenIds: Int32Array.from(live.tokens.slice(item.contextTokens, item.contextTokens + item.numNewTokens)),
-            blockTable: scheduler.allocator.blockTable(item.seqId),
-            samples: item.samples,
-            sampling: live.sampling,
-            outputIndex: seq.numOutputTokens,
-          };
-        });
-        const runStartUs = clock.nowUs();
-        const result = this.options.runner.execute({ plan, items });
-        const endUs = clock.nowUs();
-        const stopped: SeqId[] = [];
-        plan.items.forEach((item, i) => {
-          if (!item.samples) return;
-          const token = result.tokens[i];
-          const live = this.live.get(item.seqId)!;
-          live.tokens.push(token);
-          const stopHere = observer?.onToken?.(item.seqId, token, live.tokens.length - live.request.promptTokens - 1, endUs) === true;
-          if (stopHere || live.stopTokens.has(token)) stopped.push(item.seqId);
-        });
-        const outcome = scheduler.onStepEnd(plan, { nowUs: endUs, stoppedSeqIds: stopped });
-        for (const seq of outcome.finished) this.finish(seq, endUs);
-        observer?.onStep?.({
-          stepIndex: plan.stepIndex, startUs: nowUs, endUs, scheduleUs: runStartUs - nowUs, runUs: endUs - runStartUs, gpuUs: result.gpuTimeUs, plan, liveTokens0, outcome,
-        });
-        if (this.options.yieldEachStep === true) await new Promise<void>((resolve) => setImmediate(resolve));
+    // Bound: every pass runs a step or idles until the next arrival, which the following pass
+    // admits; so passes <= steps + 2 × arrivals + 1.
+    for (let pass = 0; ; pass++) {
+      if (numSteps > this.options.maxSteps) throw new Error(`engine: more than ${this.options.maxSteps} steps (raise the bound or shorten the run)`);
+      if (pass > numSteps + 2 * numArrivals + 1) throw new Error(`engine: idle pass ${pass} admitted nothing (${numSteps} steps, ${numArrivals} arrivals)`);
+      const nowUs = clock.nowUs();
+      // An online source gets requests while the engine runs: ask again at every pass.
+      if (next === null && source.waitForRequest !== undefined) next = source.next();
+      while (next !== null && next.arrivalUs <= nowUs) {
+        if (next.arrivalUs < lastArrivalUs) throw new Error(`engine: arrival times decrease at request ${next.id}`);
+        lastArrivalUs = next.arrivalUs;
+        numArrivals++;
+        this.admit(next, nowUs);
+        next = source.next();
       }
-    } finally {
-      this.runningLoop = false;
+      if (!scheduler.hasWork()) {
+        if (!(await this.idle(source, next))) break;
+        continue;
+      }
+      const plan = scheduler.schedule({ nowUs });
+      const scheduledUs = clock.nowUs();
+      numSteps++;
+      const liveTokens0 = scheduler.runningContextTokens();
+      if (plan.items.length === 0) {
+        // Nothing can run until something arrives: close the empty step at once, as the simulator does.
+        const outcome = scheduler.onStepEnd(plan, { nowUs });
+        observer?.onStep?.({ stepIndex: plan.stepIndex, startUs: nowUs, endUs: nowUs, scheduleUs: scheduledUs - nowUs, runUs: 0, gpuUs: null, plan, liveTokens0, outcome });
+        if (!(await this.idle(source, next))) throw new Error('engine: work is waiting, nothing can be scheduled and no request will come');
+        continue;
+      }
+      const items = plan.items.map((item): RunnerItem => {
+        const live = this.live.get(item.seqId)!;
+        const seq = scheduler.get(item.seqId)!;
+        return {
+          seqId: item.seqId,
+          contextTokens: item.contextTokens,
+          tokenIds: Int32Array.from(live.tokens.slice(item.contextTokens, item.contextTokens + item.numNewTokens)),
+          blockTable: scheduler.allocator.blockTable(item.seqId),
+          samples: item.samples,
+          sampling: live.sampling,
+          outputIndex: seq.numOutputTokens,
+        };
+      });
+      const runStartUs = clock.nowUs();
+      const result = this.options.runner.execute({ plan, items });
+      const endUs = clock.nowUs();
+      const stopped: SeqId[] = [];
+      plan.items.forEach((item, i) => {
+        if (!item.samples) return;
+        const token = result.tokens[i];
+        const live = this.live.get(item.seqId)!;
+        live.tokens.push(token);
+        const stopHere = observer?.onToken?.(item.seqId, token, live.tokens.length - live.request.promptTokens - 1, endUs) === true;
+        if (stopHere || live.stopTokens.has(token)) stopped.push(item.seqId);
+      });
+      const outcome = scheduler.onStepEnd(plan, { nowUs: endUs, stoppedSeqIds: stopped });
+      for (const seq of outcome.finished) this.finish(seq, endUs);
+      observer?.onStep?.({
+        stepIndex: plan.stepIndex, startUs: nowUs, endUs, scheduleUs: runStartUs - nowUs, runUs: endUs - runStartUs, gpuUs: result.gpuTimeUs, plan, liveTokens0, outcome,
+      });
+      if (this.options.yieldEachStep === true) await new Promise<void>((resolve) => setImmediate(resolve));
     }
     return { numSteps, endUs: clock.nowUs(), outputs: this.outputs };
   }
@@ -223,9 +204,17 @@ export class Engine {
     return true;
   }
 
-  /** Whether run() is in progress. */
-  get isRunning(): boolean {
-    return this.runningLoop;
+  /**
+   * Nothing can run: waits until a request may be admitted (the next one's arrival time, or an
+   * online source's next request). False when none will come: an offline source is done, or an
+   * online one closed.
+   */
+  private async idle(source: EngineRequestSource, next: EngineRequest | null): Promise<boolean> {
+    if (next !== null) {
+      await this.options.clock.sleepUntilUs(next.arrivalUs);
+      return true;
+    }
+    return source.waitForRequest !== undefined && (await source.waitForRequest());
   }
 
   private admit(request: EngineRequest, nowUs: number): void {
