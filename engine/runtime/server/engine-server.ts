@@ -57,8 +57,6 @@ interface Pending {
   /** The output text, cut at the first stop string. */
   readonly out: StopStringText;
   lastTokenUs: number;
-  /** The response is complete (or the client went away): nothing more is written. */
-  done: boolean;
 }
 
 const JSON_TYPE = 'application/json';
@@ -69,6 +67,7 @@ export class EngineServer {
   readonly tokenizer: TextTokenizer | null;
   private readonly engine: Engine;
   private readonly source = new OnlineSource();
+  /** Requests whose response is still open: one leaves when it is answered, fails or its client goes away. */
   private readonly pending = new Map<number, Pending>();
   private readonly clock: Clock;
   private readonly http: Server;
@@ -191,12 +190,12 @@ export class EngineServer {
     const arrivalUs = this.clock.nowUs();
     const p: Pending = {
       id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, arrivalUs,
-      tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs, done: false,
+      tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs,
     };
     this.pending.set(id, p);
     res.on('close', () => {
       // The client went away before the response ended: free the request's place in the engine.
-      if (p.done) return;
+      if (!this.pending.has(id)) return;
       this.cancel(p);
       this.metrics.countEnd('aborted', 'client_disconnected');
       this.options.log?.(`request ${id}: client disconnected after ${p.tokens.length} tokens`);
@@ -284,7 +283,7 @@ export class EngineServer {
   /** Returns true when the token completes a stop string: the engine ends the request with it. */
   private onToken(seqId: number, token: number, index: number, nowUs: number): boolean {
     const p = this.pending.get(seqId);
-    if (p === undefined || p.done) return false;
+    if (p === undefined) return false;
     p.tokens.push(token);
     this.metrics.generationTokens++;
     if (index === 0) this.metrics.ttft.observe((nowUs - p.arrivalUs) / 1e6);
@@ -297,20 +296,19 @@ export class EngineServer {
 
   private onEnd(seq: SeqState, nowUs: number): void {
     const p = this.pending.get(seq.spec.id);
-    if (p === undefined || p.done || seq.status !== 'finished') return;
+    if (p === undefined || seq.status !== 'finished') return;
     p.out.append(p.decode([], true));
     const finishReason = seq.reason === 'stop' || p.out.stopped ? 'stop' : 'length';
     this.metrics.e2e.observe((nowUs - p.arrivalUs) / 1e6);
     this.metrics.countEnd('completed', p.out.stopped ? 'stop_string' : finishReason);
     const usage = { prompt_tokens: p.promptTokens, completion_tokens: p.tokens.length, total_tokens: p.promptTokens + p.tokens.length };
-    p.done = true;
     this.pending.delete(p.id);
     if (p.request.stream) {
       p.res.end(`data: ${JSON.stringify({ ...this.chunk(p, p.out.sendable(true), [], finishReason), usage })}\n\ndata: [DONE]\n\n`);
     } else {
       const text = p.out.result();
-      const choice = p.kind === 'chat' ? { index: 0, message: { role: 'assistant', content: text }, token_ids: p.tokens, logprobs: null, finish_reason: finishReason } : { index: 0, text, token_ids: p.tokens, logprobs: null, finish_reason: finishReason };
-      this.sendJson(p.res, 200, { id: responseId(p), object: p.kind === 'chat' ? 'chat.completion' : 'text_completion', created: p.created, model: p.request.model, choices: [choice], usage });
+      const content = p.kind === 'chat' ? { message: { role: 'assistant', content: text } } : { text };
+      this.sendJson(p.res, 200, { ...envelope(p, p.kind === 'chat' ? 'chat.completion' : 'text_completion', content, p.tokens, finishReason), usage });
     }
     this.options.log?.(`request ${p.id}: ${p.promptTokens} + ${p.tokens.length} tokens in ${((nowUs - p.arrivalUs) / 1000).toFixed(1)} ms (${finishReason})`);
   }
@@ -323,29 +321,27 @@ export class EngineServer {
   }
 
   private chunk(p: Pending, text: string, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
-    if (p.kind === 'chat') {
-      // The first delta names the role, as OpenAI's stream does.
-      const delta = p.tokens.length === tokenIds.length && tokenIds.length > 0 ? { role: 'assistant', content: text } : finishReason !== null && text === '' ? {} : { content: text };
-      return { id: responseId(p), object: 'chat.completion.chunk', created: p.created, model: p.request.model, choices: [{ index: 0, delta, token_ids: tokenIds, logprobs: null, finish_reason: finishReason }] };
-    }
-    return { id: responseId(p), object: 'text_completion', created: p.created, model: p.request.model, choices: [{ index: 0, text, token_ids: tokenIds, logprobs: null, finish_reason: finishReason }] };
+    if (p.kind === 'completion') return envelope(p, 'text_completion', { text }, tokenIds, finishReason);
+    // The first delta names the role, as OpenAI's stream does.
+    const delta = p.tokens.length === tokenIds.length && tokenIds.length > 0 ? { role: 'assistant', content: text } : finishReason !== null && text === '' ? {} : { content: text };
+    return envelope(p, 'chat.completion.chunk', { delta }, tokenIds, finishReason);
   }
 
-  /** Takes a request out of the engine: still queued, or admitted (Engine.abort); marks it done. */
+  /** Takes a request out of the engine (still queued, or admitted: Engine.abort) and out of pending. */
   private cancel(p: Pending): void {
-    p.done = true;
     this.pending.delete(p.id);
     if (!this.source.cancel(p.id)) this.engine.abort(p.id);
   }
 
   private finishWithError(p: Pending, e: RequestError): void {
-    p.done = true;
     this.pending.delete(p.id);
     if (!p.res.writableEnded) this.sendError(p.res, e);
   }
 }
 
-function responseId(p: Pending): string {
-  return `${p.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${p.id}`;
+/** OpenAI's envelope of a response or stream chunk of request p around its one choice (`content`: text, message or delta). */
+function envelope(p: Pending, object: string, content: Record<string, unknown>, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
+  const choice = { index: 0, ...content, token_ids: tokenIds, logprobs: null, finish_reason: finishReason };
+  return { id: `${p.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${p.id}`, object, created: p.created, model: p.request.model, choices: [choice] };
 }
 
