@@ -56,8 +56,9 @@ function events(text: string): string[] {
   return text.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
 }
 
-async function metric(name: string): Promise<number> {
-  const text = await (await fetch(base + '/metrics')).text();
+/** A metric's value from the server at `at` (default: the shared one); 0 for a labelled counter not yet counted. */
+async function metric(name: string, at = base): Promise<number> {
+  const text = await (await fetch(at + '/metrics')).text();
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
   return line === undefined ? 0 : Number(line.split(' ').at(-1));
 }
@@ -237,10 +238,6 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
     const one = new EngineServer({ scheduler: createScheduler(config), runner, modelName: 'tiny', adapters: [], maxContextTokens: 1024, seed: 7 });
     const { port } = await one.listen(0, '127.0.0.1');
     const at = `http://127.0.0.1:${port}`;
-    const gauge = async (name: string): Promise<number> => {
-      const line = (await (await fetch(at + '/metrics')).text()).split('\n').find((l) => l.startsWith(name + ' '));
-      return Number(line?.split(' ')[1] ?? NaN);
-    };
     try {
       const order: string[] = [];
       const send = (name: string, priority: number, maxTokens: number) =>
@@ -249,11 +246,11 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
           order.push(name);
         });
       const a = send('A', 3, 200);
-      await until(async () => (await gauge('stratos_requests_running')) === 1, 'A to run');
+      await until(async () => (await metric('stratos_requests_running', at)) === 1, 'A to run');
       const b = send('B', 5, 2);
-      await until(async () => (await gauge('stratos_requests_waiting')) === 1, 'B to wait');
+      await until(async () => (await metric('stratos_requests_waiting', at)) === 1, 'B to wait');
       const c = send('C', 0, 2);
-      await until(async () => (await gauge('stratos_requests_waiting')) === 2 || order.length > 0, 'C to wait');
+      await until(async () => (await metric('stratos_requests_waiting', at)) === 2 || order.length > 0, 'C to wait');
       expect(order).toEqual([]);
       await Promise.all([a, b, c]);
       expect(order).toEqual(['A', 'C', 'B']);
