@@ -1,7 +1,7 @@
 // `stratos serve` end to end on the CPU backend: a real HTTP server on a free port, real HTTP
 // clients, the micro model's greedy tokens checked against the pure TypeScript reference.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -348,6 +348,21 @@ describe('a Hugging Face tokenizer (Llama 2\'s tokenizer.json)', () => {
     for (const [text, ids] of LLAMA2_CASES) expect(Array.from(tokenizer.encode(text)), JSON.stringify(text)).toEqual(ids);
     expect(tokenizer.eosTokenIds).toEqual([2]);
     expect(tokenizer.idLimit).toBe(32000);
+  });
+
+  it('reads a vocabulary too large to spread into one call (Llama 3 has 128,256 ids)', () => {
+    const big = mkdtempSync(join(tmpdir(), 'stratos-bigvocab-'));
+    try {
+      writeLlama2Tokenizer(big);
+      const json = JSON.parse(readFileSync(join(big, 'tokenizer.json'), 'utf8'));
+      for (let id = 32000; id < 200_000; id++) json.model.vocab[`<extra_${id}>`] = id;
+      writeFileSync(join(big, 'tokenizer.json'), JSON.stringify(json));
+      const t = new HfTokenizer(big);
+      expect(t.idLimit).toBe(200_000);
+      expect(Array.from(t.encode('grabbed'))).toEqual([1, 2646, 1327, 287]);
+    } finally {
+      rmSync(big, { recursive: true, force: true });
+    }
   });
 
   it('streams text token by token: characters split over byte tokens come out whole, the first word keeps its space', () => {

@@ -35,9 +35,12 @@ export class HfTokenizer implements TextTokenizer {
       throw new EngineError('tokenizer', `${file}: not a tokenizer the Hugging Face tokenizers library reads: ${(e as Error).message}`);
     }
     const vocab = (json.model as { vocab?: Record<string, number> | [string, number][] } | undefined)?.vocab;
-    const ids = vocab === undefined ? [] : Array.isArray(vocab) ? vocab.map((_, i) => i) : Object.values(vocab);
-    const added = ((json.added_tokens as { id: number }[] | undefined) ?? []).map((t) => t.id);
-    this.idLimit = Math.max(0, ...ids, ...added) + 1;
+    // A loop, not Math.max(...ids): a vocabulary of 128K ids (Llama 3) overflows a call's arguments.
+    let maxId = 0;
+    if (Array.isArray(vocab)) maxId = Math.max(maxId, vocab.length - 1);
+    else if (vocab !== undefined) for (const id of Object.values(vocab)) if (id > maxId) maxId = id;
+    for (const t of (json.added_tokens as { id: number }[] | undefined) ?? []) if (t.id > maxId) maxId = t.id;
+    this.idLimit = maxId + 1;
     const eos = tokenName(config.eos_token);
     const eosId = eos !== null ? this.tokenizer.token_to_id(eos) : undefined;
     this.eosTokenIds = eosId !== undefined ? [eosId] : [];
