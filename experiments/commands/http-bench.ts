@@ -119,16 +119,17 @@ export async function runHttpBench(config: SimConfig, opts: HttpBenchOptions): P
   }
   await Promise.all(inFlight);
   const endUs = metrics.close();
+  // buildSummary wants a KV pool; a client sees none, so a one-block stand-in whose figures are replaced by null below.
   const kv = { weightBytesPerGpu: 0, activationBytesPerGpu: 0, kvBytesPerGpu: 0, numBlocks: 1, numTokens: 0 };
   const input: SummaryInput = { config: { ...config, model: opts.servedModel } as SimConfig, records: metrics.records, replicas: [{ stats: metrics.stats }], costModel: { name: 'http', calibration: 'measured' }, kv, endUs };
-  const base0 = buildSummary(input) as Record<string, any>;
+  const fromRecords = buildSummary(input) as Record<string, any>;
   const summary: Record<string, unknown> = {
-    ...base0,
+    ...fromRecords,
     stratos_output: 'engine-bench',
     label: 'measured',
     // What a client cannot see: the server's KV cache and its steps.
     kv: null,
-    concurrency: { ...base0.concurrency, batch_size_mean_busy: null, busy_fraction: null, steps: null },
+    concurrency: { ...fromRecords.concurrency, batch_size_mean_busy: null, busy_fraction: null, steps: null },
     engine: { backend: 'http', url: base, served_model: opts.servedModel, timing: 'client side: arrival = when sent, token times = when each streamed event arrived' },
   };
   const csv = requestsCsv(metrics.records, opts.servedModel);
