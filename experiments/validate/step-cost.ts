@@ -55,7 +55,7 @@ export interface StepCostErrors {
 }
 
 /** Steps followed by another step with no idle between (the engine did not sleep). */
-function busySteps(steps: readonly LoggedStep[]): { step: LoggedStep; periodUs: number }[] {
+export function busySteps(steps: readonly LoggedStep[]): { step: LoggedStep; periodUs: number }[] {
   const out: { step: LoggedStep; periodUs: number }[] = [];
   for (let i = 0; i + 1 < steps.length; i++) {
     const s = steps[i];

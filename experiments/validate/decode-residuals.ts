@@ -1,0 +1,118 @@
+// Where the 7B ITL-mean misses (2.6-3.0% against 2%) come from: decode-only steps of engine run 1,
+// priced as the report prices them, by how uneven their contexts are (longest / mean), then two
+// candidate engine terms fitted on the capacity run only (as the report's own terms are) and what
+// each does to every workload: a context-spread term on decode attention, and a host term per
+// prefill token. Also the error by batch size (small batches tell the two engine builds in the logs
+// apart), and the engine's host time per step against its price, per workload.
+//   npx tsx experiments/validate/decode-residuals.ts [LOGS_DIR]   (default: results/h200/logs)
+import { join } from 'node:path';
+import { ProfileCostModel } from '../../sim/cost/profile-model.js';
+import { shapeOfPlan } from '../../sim/replica/step-shape.js';
+import { buildCostModel, replicaShape } from '../../sim/simulation.js';
+import { engineTermsOf, readManifest, simConfigOf } from './compare.js';
+import { readPlanLog } from './plan-log.js';
+import { busySteps } from './step-cost.js';
+
+const logsDir = process.argv[2] ?? 'experiments/validate/results/h200/logs';
+const manifest = readManifest(logsDir);
+const terms = await engineTermsOf(manifest, logsDir);
+
+interface DecodeRow { gpuUs: number; pricedUs: number; attentionUs: number; spread: number; seqs: number }
+interface HostRow { hostUs: number; pricedUs: number; seqs: number; prefillTokens: number; decode: boolean }
+interface Workload { name: string; decode: DecodeRow[]; host: HostRow[] }
+
+const workloads: Workload[] = [];
+for (const w of [manifest.capacity!, ...manifest.workloads]) {
+  const config = await simConfigOf(w, manifest, logsDir, terms);
+  // 7B without adapters: the LoRA mix's steps carry the adapter pricing's own error (adapter-steps.ts).
+  if (config.model !== 'llama2-7b' || (config.workload.tenants ?? []).some((t) => t.numAdapters > 0)) continue;
+  const cost = buildCostModel(config, replicaShape(config));
+  if (!(cost instanceof ProfileCostModel)) throw new Error(`${w.name}: expected the profile cost model, got ${cost.name}`);
+  const steps = readPlanLog(join(logsDir, w.name, 'run1', 'steps.jsonl.gz'));
+  const slots = new Set<number>();
+  const out: Workload = { name: w.name, decode: [], host: [] };
+  for (const { step: s, periodUs } of busySteps(steps)) {
+    const shape = shapeOfPlan(s.plan, slots);
+    const seqs = s.plan.items.length;
+    out.host.push({ hostUs: periodUs - s.gpuUs!, pricedUs: cost.hostUs(seqs), seqs, prefillTokens: s.plan.numPrefillTokens, decode: s.plan.numPrefillTokens === 0 });
+    if (s.plan.numPrefillTokens > 0 || shape.numAdapters > 0) continue;
+    let longest = 0;
+    for (const it of s.plan.items) longest = Math.max(longest, it.contextTokens);
+    const attentionUs = cost.layerOpsUs(shape).find((o) => o.op === 'attention')!.us;
+    out.decode.push({ gpuUs: s.gpuUs!, pricedUs: cost.stepUs(shape) - cost.hostUs(seqs), attentionUs, spread: (longest * seqs) / Math.max(1, shape.contextTokensSum), seqs });
+  }
+  workloads.push(out);
+}
+
+const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+const meanOf = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((a, x) => a + f(x), 0) / Math.max(1, xs.length);
+const relError = (r: DecodeRow, extraUs = 0): number => (r.pricedUs + extraUs - r.gpuUs) / r.gpuUs;
+
+/** Weighted least squares y = Σ coef_j x_j (weights 1 / gpu²: relative errors), by the normal equations. */
+function fit(xs: readonly number[][], ys: readonly number[], ws: readonly number[]): number[] {
+  const n = xs[0].length;
+  const a = Array.from({ length: n }, () => new Array<number>(n + 1).fill(0));
+  xs.forEach((x, i) => {
+    for (let j = 0; j < n; j++) {
+      a[j][n] += ws[i] * x[j] * ys[i];
+      for (let k = 0; k < n; k++) a[j][k] += ws[i] * x[j] * x[k];
+    }
+  });
+  for (let i = 0; i < n; i++) {
+    const pivot = a[i][i];
+    for (let k = i; k <= n; k++) a[i][k] /= pivot;
+    for (let j = 0; j < n; j++) if (j !== i) for (let k = n, f = a[j][i]; k >= i; k--) a[j][k] -= f * a[i][k];
+  }
+  return a.map((row) => row[n]);
+}
+
+const classes: [string, (spread: number) => boolean][] = [
+  ['< 1.5', (x) => x < 1.5],
+  ['1.5-2', (x) => x >= 1.5 && x < 2],
+  ['2-3', (x) => x >= 2 && x < 3],
+  ['>= 3', (x) => x >= 3],
+];
+console.log('Decode-only steps (no adapters), engine run 1: GPU price vs GPU events, mean signed error by context spread (longest / mean context)\n');
+console.log(`workload | steps | all | ${classes.map(([c]) => `spread ${c}`).join(' | ')}`);
+for (const w of workloads) {
+  const cells = classes.map(([, pick]) => {
+    const xs = w.decode.filter((r) => pick(r.spread));
+    return xs.length >= 20 ? `${pct(meanOf(xs, (r) => relError(r)))} (${xs.length})` : '-';
+  });
+  console.log(`${w.name} | ${w.decode.length} | ${pct(meanOf(w.decode, (r) => relError(r)))} | ${cells.join(' | ')}`);
+}
+
+// The engine build: the logs' runs of 2026-12-07 ran a newer engine than those of 2026-11-22 (the
+// capacity run among them); small decode batches show it most.
+console.log('\nThe same, by sequences in the step (small batches)');
+console.log('workload | 1 | 2 | 3 | 4-8');
+for (const w of workloads) {
+  const cell = (lo: number, hi: number): string => {
+    const xs = w.decode.filter((r) => r.seqs >= lo && r.seqs <= hi);
+    return xs.length >= 20 ? `${pct(meanOf(xs, (r) => relError(r)))} (${xs.length})` : '-';
+  };
+  console.log(`${w.name} | ${cell(1, 1)} | ${cell(2, 2)} | ${cell(3, 3)} | ${cell(4, 8)}`);
+}
+
+// Candidate 1: decode attention priced higher by c × ln(spread) of itself (the split kernel sizes its
+// partitions by the longest sequence), plus a constant, fitted on the capacity run's decode steps.
+const capacity = workloads[0];
+const spreadTerm = (r: DecodeRow): number => r.attentionUs * Math.log(Math.max(1, r.spread));
+const [c0, c1] = fit(capacity.decode.map((r) => [1, spreadTerm(r)]), capacity.decode.map((r) => r.gpuUs - r.pricedUs), capacity.decode.map((r) => 1 / r.gpuUs ** 2));
+console.log(`\nCandidate: a spread term fitted on ${capacity.name}: ${c0.toFixed(0)} us + ${c1.toFixed(4)} x attention x ln(spread)`);
+console.log('workload | decode mean error | with the spread term');
+for (const w of workloads) console.log(`${w.name} | ${pct(meanOf(w.decode, (r) => relError(r)))} | ${pct(meanOf(w.decode, (r) => relError(r, c0 + c1 * spreadTerm(r))))}`);
+
+// Candidate 2: host time per step with a per-prefill-token term (input arrays are built per token).
+const trimmed = (rows: readonly HostRow[]): HostRow[] => {
+  const limit = rows.map((r) => r.hostUs).sort((a, b) => a - b)[Math.floor(rows.length * 0.99) - 1];
+  return rows.filter((r) => r.hostUs <= limit);
+};
+const capHost = trimmed(capacity.host);
+const [h0, h1, h2] = fit(capHost.map((r) => [1, r.seqs, r.prefillTokens]), capHost.map((r) => r.hostUs), capHost.map(() => 1));
+console.log(`\nHost time per step (period - GPU events), mean us: measured | priced (the report's terms: ${terms.hostOverheadUs} us + ${terms.hostPerSeqUs} us/seq) | refit with a prefill-token term on ${capacity.name} (${h0.toFixed(0)} us + ${h1.toFixed(2)} us/seq + ${h2.toFixed(3)} us/prefill token)`);
+console.log('workload | decode steps: measured / priced / refit | prefill steps: measured / priced / refit');
+for (const w of workloads) {
+  const row = (xs: HostRow[]): string => (xs.length === 0 ? '-' : `${meanOf(xs, (r) => r.hostUs).toFixed(0)} / ${meanOf(xs, (r) => r.pricedUs).toFixed(0)} / ${meanOf(xs, (r) => h0 + h1 * r.seqs + h2 * r.prefillTokens).toFixed(0)}`);
+  console.log(`${w.name} | ${row(w.host.filter((r) => r.decode))} | ${row(w.host.filter((r) => !r.decode))}`);
+}
