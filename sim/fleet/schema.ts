@@ -118,8 +118,13 @@ export const fleetSchema = z.strictObject({
     .prefault({}),
   pricing: z
     .strictObject({
-      /** $/GPU-hour by GPU type. */
-      gpuHourUsd: z.record(z.string(), nonNeg).default({ 'a100-80gb': 4, h200: 6 }),
+      /**
+       * $/GPU-hour by GPU type. Defaults: the middle of each GPU's hyperscaler on-demand range in
+       * May 2026 (Mercatus, "Cloud GPU pricing", mercatus-ai.com/blog/cloud-gpu-pricing: A100 80GB
+       * $1.50-3.00, H100 SXM $3.50-5.00, H200 SXM $4.50-7.00; specialty clouds ask 25-50% less).
+       * A list price, not a fleet's contract: set your own.
+       */
+      gpuHourUsd: z.record(z.string(), nonNeg).default({ 'a100-80gb': 2.25, h100: 4.25, h200: 5.75 }),
       /** Revenue per million tokens by tier (pool name), output and input. */
       outputUsdPerMTokens: z.record(z.string(), nonNeg).default({}),
       inputUsdPerMTokens: z.record(z.string(), nonNeg).default({}),

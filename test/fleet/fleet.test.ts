@@ -236,5 +236,8 @@ describe('fleet config errors name the key, the value and what is allowed', () =
     const pools = [{ name: 'small', model: 'llama2-7b' as const, replicas: 1, gpu: 'h100' as const }, { name: 'mid', model: 'llama2-13b' as const, replicas: 1 }];
     expectError({ pools }, /fleet.pricing.gpuHourUsd: no price for h100 \(fleet.pools.0, small, runs on it\); priced: h200/);
     expect(() => parseSimConfig(smallFleet({ pools, pricing: { gpuHourUsd: { h200: 6, h100: 5 } } }))).not.toThrow();
+    // Without a pricing section every GPU with a profile has a default list price, H100 included.
+    const { pricing: _given, ...unpriced } = smallFleet({ pools }).fleet!;
+    expect(parseSimConfig({ ...smallFleet(), fleet: unpriced }).fleet!.pricing.gpuHourUsd).toEqual({ 'a100-80gb': 2.25, h100: 4.25, h200: 5.75 });
   });
 });
