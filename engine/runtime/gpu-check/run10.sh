@@ -8,7 +8,8 @@
 # prof: run7's per-op profile of a 7B decode step with the 32-token split; regress: the GPU suite's rope, kvWrite and
 # pagedDecode sections and decode/copy benches, for the PDL and fused-merge changes to those kernels; operands: the
 # engine's own layer-0 prefill GEMMs timed on its buffers, on copies and on the calibration's data, experiments/validate/gemm-operands.ts; lora: a 7B prefill step with adapters split into
-# base forward, LoRA kernels and launch gaps, lora-steps.ts)
+# base forward, LoRA kernels and launch gaps, lora-steps.ts; uneven: decode attention on uneven contexts against the
+# uniform batch the calibration times, experiments/validate/decode-uneven.ts)
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
@@ -28,6 +29,7 @@ for s in $steps; do
     data) node dist-prof/gemm-data.mjs "$OUT" 2>&1 | tee "$OUT/gemm-data-log.txt" || rc=1 ;;
     lora) node dist-prof/lora-steps.mjs "$OUT" 2>&1 | tee "$OUT/lora-steps-log.txt" || rc=1 ;;
     operands) node dist-prof/gemm-operands.mjs "$OUT" 2>&1 | tee "$OUT/gemm-operands-log.txt" || rc=1 ;;
+    uneven) node dist-prof/decode-uneven.mjs "$OUT" 2>&1 | tee "$OUT/decode-uneven-log.txt" || rc=1 ;;
   esac
   echo "$s done at ${SECONDS}s"
 done
