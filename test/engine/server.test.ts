@@ -30,10 +30,15 @@ const NUM_BLOCKS = 64;
 let server: EngineServer;
 let base: string;
 
-beforeAll(async () => {
+/** A server of the micro model on the CPU backend: 8 sequences, 64 KV blocks of 4 tokens. */
+function microServer(): EngineServer {
   const config = { ...DEFAULT_SCHEDULER_CONFIG, policy: 'continuous' as const, maxSeqLenTokens: MAX_CONTEXT, maxNumSeqs: 8, maxNumBatchedTokens: 256, watermarkFraction: 0, kv: { ...DEFAULT_SCHEDULER_CONFIG.kv, numBlocks: NUM_BLOCKS, pageSizeTokens: 4 } };
   const runner = new LlamaRunner(weights, { backend: 'cpu', dtype: 'f32', kv: { numBlocks: NUM_BLOCKS, pageSizeTokens: 4 }, maxNumBatchedTokens: 256, maxNumSeqs: 8 });
-  server = new EngineServer({ scheduler: createScheduler(config), runner, modelName: 'micro', adapters: [], maxContextTokens: MAX_CONTEXT, seed: 7 });
+  return new EngineServer({ scheduler: createScheduler(config), runner, modelName: 'micro', adapters: [], maxContextTokens: MAX_CONTEXT, seed: 7 });
+}
+
+beforeAll(async () => {
+  server = microServer();
   const address = await server.listen(0, '127.0.0.1');
   base = `http://127.0.0.1:${address.port}`;
 });
@@ -61,6 +66,21 @@ async function metric(name: string, at = base): Promise<number> {
   const text = await (await fetch(at + '/metrics')).text();
   const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
   return line === undefined ? 0 : Number(line.split(' ').at(-1));
+}
+
+/** Posts a streamed completion to `url` and walks away once the first token has come. */
+function disconnectAfterFirstToken(url: string, body: Record<string, unknown>): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const req = httpRequest(url + '/v1/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
+      res.once('data', () => {
+        req.destroy();
+        resolve();
+      });
+    });
+    req.on('error', () => {});
+    req.end(JSON.stringify({ model: 'micro', ...body, stream: true }));
+    setTimeout(() => reject(new Error('no first token')), 10_000);
+  });
 }
 
 async function until(cond: () => Promise<boolean>, what: string): Promise<void> {
@@ -150,7 +170,8 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
       [{ model: 'micro', prompt: 'x'.repeat(60), max_tokens: 10 }, 400, /60 tokens\) \+ max_tokens \(10\) = 70 exceeds this model's context of 64/],
       [{ model: 'micro', prompt: [1, 2, 256] }, 400, /prompt\[2\] = 256/],
       [{ model: 'micro', prompt: '' }, 400, /prompt is empty/],
-      [{ model: 'micro', prompt: 'x', n: 3 }, 400, /n = 3: not supported/],
+      [{ model: 'micro', prompt: 'x', n: 0 }, 400, /n = 0: must be an integer in \[1, 128\]/],
+      [{ model: 'micro', prompt: 'x', n: 2, best_of: 3 }, 400, /best_of = 3: not supported \(choices are not ranked by log probability; use n\)/],
       [{ model: 'micro', prompt: 'x', stop: ['a', 'b', 'c', 'd', 'e'] }, 400, /stop = .*: must be a non-empty string or up to 4 of them/],
       [{ model: 'micro', prompt: 'x', temperature: 'hot' }, 400, /temperature = "hot"/],
       [{ model: 'micro', prompt: 'x', bogus: 1 }, 400, /unknown field bogus/],
@@ -175,18 +196,7 @@ describe('stratos serve (OpenAI-compatible HTTP) on the CPU backend', () => {
 
   it('a client that disconnects mid-stream is aborted: its KV blocks are freed and the count says why', async () => {
     const abortedBefore = await metric('stratos_requests_total{status="aborted",reason="client_disconnected"}');
-    await new Promise<void>((resolve, reject) => {
-      const req = httpRequest(base + '/v1/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
-        res.once('data', () => {
-          // First token seen: walk away.
-          req.destroy();
-          resolve();
-        });
-      });
-      req.on('error', () => {});
-      req.end(JSON.stringify({ model: 'micro', prompt: 'a long one', max_tokens: 50, temperature: 0, stream: true }));
-      setTimeout(() => reject(new Error('no first token')), 10_000);
-    });
+    await disconnectAfterFirstToken(base, { prompt: 'a long one', max_tokens: 50, temperature: 0 });
     await until(async () => (await metric('stratos_requests_total{status="aborted",reason="client_disconnected"}')) === abortedBefore + 1, 'the abort to be counted');
     await until(async () => (await metric('stratos_requests_running')) === 0 && (await metric('stratos_kv_blocks_used')) === 0, 'the batch and KV to empty');
     expect((await complete({ prompt: 'after', max_tokens: 3, temperature: 0 })).choices[0].token_ids).toHaveLength(3);
@@ -308,6 +318,86 @@ async function serveProcess(args: string[]): Promise<{ url: string; stdout: () =
   }
   return { url, stdout: () => out, stderr: () => err, stop: (signal) => (child.kill(signal), exited) };
 }
+
+describe('stratos serve: n choices and echo', () => {
+  // A server of its own, so these requests leave the shared server's counts alone.
+  let own: EngineServer;
+  let url: string;
+  beforeAll(async () => {
+    own = microServer();
+    url = `http://127.0.0.1:${(await own.listen(0, '127.0.0.1')).port}`;
+  });
+  afterAll(async () => {
+    await own?.close();
+  });
+  const send = async (body: Record<string, unknown>): Promise<Response> => fetch(url + '/v1/completions', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ model: 'micro', ...body }) });
+  const json = async (body: Record<string, unknown>): Promise<any> => {
+    const r = await send(body);
+    expect(r.status, JSON.stringify(await r.clone().json())).toBe(200);
+    return r.json();
+  };
+
+  it('n sampled choices: choice i is the request with seed + i, usage counts every choice', async () => {
+    const body = { prompt: 'several', max_tokens: 10, temperature: 1, top_p: 0.95, seed: 5 };
+    const r = await json({ ...body, n: 3 });
+    expect(r.choices.map((c: any) => c.index)).toEqual([0, 1, 2]);
+    for (let i = 0; i < 3; i++) {
+      const single = await json({ ...body, seed: 5 + i });
+      expect(r.choices[i].token_ids, `choice ${i}`).toEqual(single.choices[0].token_ids);
+      expect(r.choices[i].text).toBe(single.choices[0].text);
+    }
+    expect(new Set(r.choices.map((c: any) => JSON.stringify(c.token_ids))).size).toBeGreaterThan(1);
+    expect(r.usage).toEqual({ prompt_tokens: 7, completion_tokens: 30, total_tokens: 37 });
+    expect(await metric('stratos_requests_running', url)).toBe(0);
+    expect(await metric('stratos_kv_blocks_used', url)).toBe(0);
+  });
+
+  it('streamed, each chunk names its choice; each choice ends with its finish reason, then the usage, then [DONE]', async () => {
+    const prompt = Array.from(syntheticPrompt(5, 2, 6, MICRO.vocabSize));
+    const r = await send({ prompt, max_tokens: 4, temperature: 0, n: 2, stream: true });
+    const ev = events(await r.text());
+    expect(ev.at(-1)).toBe('[DONE]');
+    const chunks = ev.slice(0, -1).map((e) => JSON.parse(e));
+    const usage = chunks.at(-1);
+    expect(usage.choices).toEqual([]);
+    expect(usage.usage).toEqual({ prompt_tokens: 6, completion_tokens: 8, total_tokens: 14 });
+    for (const index of [0, 1]) {
+      const mine = chunks.slice(0, -1).filter((c) => c.choices[0].index === index);
+      expect(mine.flatMap((c) => c.choices[0].token_ids), `choice ${index}`).toEqual(reference.greedy(prompt, 4));
+      expect(mine.at(-1).choices[0].finish_reason).toBe('length');
+      expect(mine.slice(0, -1).every((c) => c.choices[0].finish_reason === null)).toBe(true);
+    }
+  });
+
+  it('echo puts the prompt before each choice\'s text (once, at the start of a stream); token ids stay the generated ones', async () => {
+    const plain = await json({ prompt: 'Echo me', max_tokens: 5, temperature: 0 });
+    const echoed = await json({ prompt: 'Echo me', max_tokens: 5, temperature: 0, echo: true, n: 2 });
+    for (const c of echoed.choices) {
+      expect(c.text).toBe('Echo me' + plain.choices[0].text);
+      expect(c.token_ids).toEqual(plain.choices[0].token_ids);
+    }
+    const ids = Array.from(new TextEncoder().encode('Echo me'));
+    const byIds = await json({ prompt: ids, max_tokens: 5, temperature: 0, echo: true });
+    expect(byIds.choices[0].text).toBe('Echo me' + plain.choices[0].text);
+    const chunks = events(await (await send({ prompt: 'Echo me', max_tokens: 5, temperature: 0, echo: true, stream: true })).text()).slice(0, -1).map((e) => JSON.parse(e));
+    expect(chunks[0].choices[0].text.startsWith('Echo me')).toBe(true);
+    expect(chunks.map((c) => c.choices[0].text).join('')).toBe('Echo me' + plain.choices[0].text);
+    const chat = await fetch(url + '/v1/chat/completions', { method: 'POST', body: JSON.stringify({ model: 'micro', messages: [{ role: 'user', content: 'hi' }], echo: true }) });
+    expect(chat.status).toBe(400);
+    expect(((await chat.json()) as any).error.message).toMatch(/unknown field echo/);
+  });
+
+  it('a client that leaves frees every choice; a refused choice refuses the request', async () => {
+    await disconnectAfterFirstToken(url, { prompt: 'leaving', max_tokens: 40, temperature: 0, n: 3 });
+    await until(async () => (await metric('stratos_requests_total{status="aborted",reason="client_disconnected"}', url)) === 3, 'the three choices to be aborted');
+    await until(async () => (await metric('stratos_requests_running', url)) === 0 && (await metric('stratos_kv_blocks_used', url)) === 0, 'the batch and KV to empty');
+    // 16 choices of 17 + 4 tokens need 16 x 6 = 96 blocks of 4 tokens: more than the pool's 64. The scheduler
+    // refuses none of them alone, so the request waits for its choices in turn and still completes.
+    const many = await json({ prompt: 'x'.repeat(17), max_tokens: 4, temperature: 0, n: 16 });
+    expect(many.choices).toHaveLength(16);
+    expect(many.usage.completion_tokens).toBe(64);
+  });
+});
 
 describe('stratos serve as a process', () => {
   it('serves the tiny model and PEFT adapters by name, and stops on SIGTERM', async () => {

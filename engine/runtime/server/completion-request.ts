@@ -1,6 +1,6 @@
 // The bodies of POST /v1/completions and /v1/chat/completions (OpenAI's APIs, as vLLM serves
 // them), checked field by field: every error names the field, the value and what is allowed.
-// Fields this engine cannot honour (n > 1, logprobs, echo, tools, …) are refused,
+// Fields this engine cannot honour (best_of, logprobs, tools, …) are refused,
 // never silently ignored.
 
 export class RequestError extends Error {
@@ -35,6 +35,10 @@ export interface CompletionRequest {
   readonly stop: readonly string[];
   /** vLLM's priority: the scheduler's priority class (lower is served first; waiting requests age toward 0). */
   readonly priority: number;
+  /** Choices to generate for the prompt (OpenAI's n): each its own sequence in the engine. */
+  readonly n: number;
+  /** Completions only: the prompt's text comes back before each choice's text. */
+  readonly echo: boolean;
 }
 
 export interface ChatMessage {
@@ -46,9 +50,7 @@ export type RequestKind = 'completion' | 'chat';
 
 /** Fields accepted with their default value only (anything else is refused with a reason). */
 const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly why: string }>> = {
-  n: { value: 1, why: 'one completion per request' },
-  best_of: { value: 1, why: 'one completion per request' },
-  echo: { value: false, why: 'the prompt is not echoed' },
+  best_of: { value: 1, why: 'choices are not ranked by log probability; use n' },
   logprobs: { value: null, why: 'log probabilities are not returned' },
   suffix: { value: null, why: 'no insertion mode' },
   presence_penalty: { value: 0, why: 'no penalties in the sampler' },
@@ -60,9 +62,11 @@ const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly 
   top_logprobs: { value: null, why: 'log probabilities are not returned' },
 };
 
-const COMMON = ['model', 'stop', 'priority', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
+/** OpenAI's limit on n. */
+export const MAX_CHOICES = 128;
+const COMMON = ['model', 'n', 'stop', 'priority', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
 const KNOWN: Readonly<Record<RequestKind, ReadonlySet<string>>> = {
-  completion: new Set(['prompt', ...COMMON]),
+  completion: new Set(['prompt', 'echo', ...COMMON]),
   chat: new Set(['messages', 'max_completion_tokens', ...COMMON]),
 };
 const ROLES = new Set(['system', 'user', 'assistant']);
@@ -146,6 +150,8 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
     throw bad('stop', `stop = ${JSON.stringify(body.stop)}: must be a non-empty string or up to 4 of them`);
   }
   if (body.ignore_eos !== undefined && body.ignore_eos !== null && typeof body.ignore_eos !== 'boolean') throw bad('ignore_eos', `ignore_eos = ${JSON.stringify(body.ignore_eos)}: must be true or false`);
+  const n = numberField(body, 'n', 1, 1, MAX_CHOICES, true);
+  if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw bad('echo', `echo = ${JSON.stringify(body.echo)}: must be true or false`);
   return {
     model: body.model,
     prompt,
@@ -163,5 +169,7 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
     ignoreEos: body.ignore_eos === true,
     stop: stop as string[],
     priority,
+    n,
+    echo: body.echo === true,
   };
 }

@@ -44,19 +44,33 @@ export interface EngineServerOptions {
   readonly log?: (line: string) => void;
 }
 
+/** One HTTP request: its n choices run as n sequences in the engine, and it is answered when all have ended. */
 interface Pending {
+  /** The response id (the first choice's engine id). */
   readonly id: number;
   readonly kind: RequestKind;
   readonly request: CompletionRequest;
   readonly res: ServerResponse;
   readonly created: number;
   readonly promptTokens: number;
+  /** With echo: the prompt's text, put before each choice's text. */
+  readonly echoText: string;
   readonly arrivalUs: number;
+  readonly choices: Choice[];
+  /** Choices still generating. */
+  open: number;
+}
+
+/** One choice: one engine sequence. */
+interface Choice {
+  readonly index: number;
+  readonly engineId: number;
   readonly tokens: number[];
   readonly decode: (ids: readonly number[], final: boolean) => string;
   /** The output text, cut at the first stop string. */
   readonly out: StopStringText;
   lastTokenUs: number;
+  finishReason: string | null;
 }
 
 const JSON_TYPE = 'application/json';
@@ -67,8 +81,8 @@ export class EngineServer {
   readonly tokenizer: TextTokenizer | null;
   private readonly engine: Engine;
   private readonly source = new OnlineSource();
-  /** Requests whose response is still open: one leaves when it is answered, fails or its client goes away. */
-  private readonly pending = new Map<number, Pending>();
+  /** Choices of requests whose response is still open, by engine id: they leave when the response is answered, fails or its client goes away. */
+  private readonly pending = new Map<number, { readonly p: Pending; readonly choice: Choice }>();
   private readonly clock: Clock;
   private readonly http: Server;
   private nextId = 0;
@@ -105,7 +119,7 @@ export class EngineServer {
       (e: unknown) => {
         // The loop failed (a runner error): fail every open request and report unhealthy from now on.
         this.failure = e as Error;
-        for (const p of this.pending.values()) this.finishWithError(p, new RequestError(500, 'server_error', null, `engine failed: ${this.failure.message}`));
+        for (const { p } of [...this.pending.values()]) this.finishWithError(p, new RequestError(500, 'server_error', null, `engine failed: ${this.failure.message}`));
       },
     );
     await new Promise<void>((resolve, reject) => {
@@ -121,7 +135,8 @@ export class EngineServer {
     this.closing = true;
     // Answer what is in flight first, then stop listening: close() waits for the connections
     // still busy (those answers) and drops idle keep-alive ones.
-    for (const p of [...this.pending.values()]) {
+    for (const { p } of [...this.pending.values()]) {
+      if (!this.isOpen(p)) continue;
       this.cancel(p);
       this.finishWithError(p, new RequestError(503, 'server_error', null, 'the server is shutting down'));
     }
@@ -186,27 +201,42 @@ export class EngineServer {
     if (total > this.options.maxContextTokens || maxTokens < 1) {
       throw new RequestError(400, 'invalid_request_error', 'max_tokens', `prompt (${promptIds.length} tokens) + max_tokens (${Math.max(1, maxTokens)}) = ${promptIds.length + Math.max(1, maxTokens)} exceeds this model's context of ${this.options.maxContextTokens} tokens`);
     }
-    const id = this.nextId++;
+    let echoText = '';
+    if (request.echo) {
+      if (this.tokenizer === null) throw new RequestError(400, 'invalid_request_error', 'echo', 'echo needs a tokenizer to turn the prompt into text (this server has none)');
+      echoText = 'text' in request.prompt ? request.prompt.text : this.tokenizer.streamDecoder(new Int32Array(0))(Array.from(promptIds), true);
+    }
     const arrivalUs = this.clock.nowUs();
-    const p: Pending = {
-      id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, arrivalUs,
-      tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs,
-    };
-    this.pending.set(id, p);
+    const id = this.nextId;
+    const p: Pending = { id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, echoText, arrivalUs, choices: [], open: request.n };
+    for (let index = 0; index < request.n; index++) {
+      const choice: Choice = { index, engineId: this.nextId++, tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs, finishReason: null };
+      p.choices.push(choice);
+      this.pending.set(choice.engineId, { p, choice });
+    }
     res.on('close', () => {
-      // The client went away before the response ended: free the request's place in the engine.
-      if (!this.pending.has(id)) return;
+      // The client went away before the response ended: free the request's places in the engine.
+      if (!this.isOpen(p)) return;
+      const open = p.choices.filter((c) => this.pending.has(c.engineId)).length;
       this.cancel(p);
-      this.metrics.countEnd('aborted', 'client_disconnected');
-      this.options.log?.(`request ${id}: client disconnected after ${p.tokens.length} tokens`);
+      for (let i = 0; i < open; i++) this.metrics.countEnd('aborted', 'client_disconnected');
+      this.options.log?.(`request ${id}: client disconnected after ${p.choices.reduce((a, c) => a + c.tokens.length, 0)} tokens`);
     });
     if (request.stream) res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
-    const engineRequest: EngineRequest = {
-      id, tenant, adapter, priorityClass: request.priority, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: maxTokens, promptTokenIds: promptIds,
-      stopTokenIds: [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))],
-      sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed ?? this.options.seed * 1_000_003 + id },
-    };
-    this.source.push(engineRequest);
+    for (const choice of p.choices) {
+      const engineRequest: EngineRequest = {
+        id: choice.engineId, tenant, adapter, priorityClass: request.priority, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: maxTokens, promptTokenIds: promptIds,
+        stopTokenIds: [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))],
+        // A given seed gives choice i the seed + i: each choice its own draw, the whole response repeatable.
+        sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed !== null ? request.seed + choice.index : this.options.seed * 1_000_003 + choice.engineId },
+      };
+      this.source.push(engineRequest);
+    }
+  }
+
+  /** Whether p's response is still to be sent (some choice of it is still in the engine or its source). */
+  private isOpen(p: Pending): boolean {
+    return p.choices.some((c) => this.pending.has(c.engineId));
   }
 
   /** The request's prompt as token ids: given, tokenized, or a chat rendered by the tokenizer's template. */
@@ -271,46 +301,63 @@ export class EngineServer {
   // ---- engine events -----------------------------------------------------------------------
 
   private onAdmit(request: EngineRequest, rejectReason: string | null): void {
-    const p = this.pending.get(request.id);
+    const entry = this.pending.get(request.id);
     if (rejectReason === null) {
       this.metrics.promptTokens += request.promptTokens;
       return;
     }
     this.metrics.countEnd('rejected', rejectReason);
-    if (p !== undefined) this.finishWithError(p, new RequestError(400, 'invalid_request_error', null, `the scheduler rejected the request: ${rejectReason}`));
+    if (entry === undefined) return;
+    // One choice refused: the response cannot be whole, so the others leave the engine too.
+    this.cancel(entry.p);
+    this.finishWithError(entry.p, new RequestError(400, 'invalid_request_error', null, `the scheduler rejected the request: ${rejectReason}`));
   }
 
   /** Returns true when the token completes a stop string: the engine ends the request with it. */
   private onToken(seqId: number, token: number, index: number, nowUs: number): boolean {
-    const p = this.pending.get(seqId);
-    if (p === undefined) return false;
-    p.tokens.push(token);
+    const entry = this.pending.get(seqId);
+    if (entry === undefined) return false;
+    const { p, choice } = entry;
+    choice.tokens.push(token);
     this.metrics.generationTokens++;
     if (index === 0) this.metrics.ttft.observe((nowUs - p.arrivalUs) / 1e6);
-    else this.metrics.itl.observe((nowUs - p.lastTokenUs) / 1e6);
-    p.lastTokenUs = nowUs;
-    const stopped = p.out.append(p.decode([token], false));
-    if (p.request.stream) p.res.write(`data: ${JSON.stringify(this.chunk(p, p.out.sendable(false), [token], null))}\n\n`);
+    else this.metrics.itl.observe((nowUs - choice.lastTokenUs) / 1e6);
+    choice.lastTokenUs = nowUs;
+    const stopped = choice.out.append(choice.decode([token], false));
+    if (p.request.stream) p.res.write(`data: ${JSON.stringify(this.chunk(p, choice, choice.out.sendable(false), [token], null))}\n\n`);
     return stopped;
   }
 
   private onEnd(seq: SeqState, nowUs: number): void {
-    const p = this.pending.get(seq.spec.id);
-    if (p === undefined || seq.status !== 'finished') return;
-    p.out.append(p.decode([], true));
-    const finishReason = seq.reason === 'stop' || p.out.stopped ? 'stop' : 'length';
+    const entry = this.pending.get(seq.spec.id);
+    if (entry === undefined || seq.status !== 'finished') return;
+    const { p, choice } = entry;
+    choice.out.append(choice.decode([], true));
+    const finishReason = seq.reason === 'stop' || choice.out.stopped ? 'stop' : 'length';
+    choice.finishReason = finishReason;
     this.metrics.e2e.observe((nowUs - p.arrivalUs) / 1e6);
-    this.metrics.countEnd('completed', p.out.stopped ? 'stop_string' : finishReason);
-    const usage = { prompt_tokens: p.promptTokens, completion_tokens: p.tokens.length, total_tokens: p.promptTokens + p.tokens.length };
-    this.pending.delete(p.id);
+    this.metrics.countEnd('completed', choice.out.stopped ? 'stop_string' : finishReason);
+    this.pending.delete(choice.engineId);
+    p.open--;
+    const completionTokens = p.choices.reduce((a, c) => a + c.tokens.length, 0);
+    const usage = { prompt_tokens: p.promptTokens, completion_tokens: completionTokens, total_tokens: p.promptTokens + completionTokens };
     if (p.request.stream) {
-      p.res.end(`data: ${JSON.stringify({ ...this.chunk(p, p.out.sendable(true), [], finishReason), usage })}\n\ndata: [DONE]\n\n`);
-    } else {
-      const text = p.out.result();
-      const content = p.kind === 'chat' ? { message: { role: 'assistant', content: text } } : { text };
-      this.sendJson(p.res, 200, { ...envelope(p, p.kind === 'chat' ? 'chat.completion' : 'text_completion', content, p.tokens, finishReason), usage });
+      const last = this.chunk(p, choice, choice.out.sendable(true), [], finishReason);
+      // One choice: its last chunk carries the usage. Several: each ends with its own last chunk, and
+      // the usage follows the last of them in a chunk without choices (as OpenAI streams it).
+      if (p.request.n === 1) p.res.end(`data: ${JSON.stringify({ ...last, usage })}\n\ndata: [DONE]\n\n`);
+      else {
+        p.res.write(`data: ${JSON.stringify(last)}\n\n`);
+        if (p.open === 0) p.res.end(`data: ${JSON.stringify({ ...responseHead(p, p.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion'), choices: [], usage })}\n\ndata: [DONE]\n\n`);
+      }
+    } else if (p.open === 0) {
+      const choices = p.choices.map((c) => {
+        const text = p.echoText + c.out.result();
+        return choiceOf(c, p.kind === 'chat' ? { message: { role: 'assistant', content: text } } : { text }, c.tokens, c.finishReason);
+      });
+      this.sendJson(p.res, 200, { ...responseHead(p, p.kind === 'chat' ? 'chat.completion' : 'text_completion'), choices, usage });
     }
-    this.options.log?.(`request ${p.id}: ${p.promptTokens} + ${p.tokens.length} tokens in ${((nowUs - p.arrivalUs) / 1000).toFixed(1)} ms (${finishReason})`);
+    if (p.open === 0) this.options.log?.(`request ${p.id}: ${p.promptTokens} + ${completionTokens} tokens${p.request.n > 1 ? ` in ${p.request.n} choices` : ''} in ${((nowUs - p.arrivalUs) / 1000).toFixed(1)} ms (${p.choices.map((c) => c.finishReason).join(', ')})`);
   }
 
   private onStep(record: EngineStepRecord): void {
@@ -320,28 +367,38 @@ export class EngineServer {
     if (record.gpuUs !== null) this.metrics.hostSeconds += Math.max(0, wallUs - record.gpuUs) / 1e6;
   }
 
-  private chunk(p: Pending, text: string, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
-    if (p.kind === 'completion') return envelope(p, 'text_completion', { text }, tokenIds, finishReason);
+  private chunk(p: Pending, choice: Choice, text: string, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
+    const first = choice.tokens.length === tokenIds.length && tokenIds.length > 0;
+    if (p.kind === 'completion') {
+      // With echo, a choice's first chunk starts with the prompt's text.
+      return { ...responseHead(p, 'text_completion'), choices: [choiceOf(choice, { text: first ? p.echoText + text : text }, tokenIds, finishReason)] };
+    }
     // The first delta names the role, as OpenAI's stream does.
-    const delta = p.tokens.length === tokenIds.length && tokenIds.length > 0 ? { role: 'assistant', content: text } : finishReason !== null && text === '' ? {} : { content: text };
-    return envelope(p, 'chat.completion.chunk', { delta }, tokenIds, finishReason);
+    const delta = first ? { role: 'assistant', content: text } : finishReason !== null && text === '' ? {} : { content: text };
+    return { ...responseHead(p, 'chat.completion.chunk'), choices: [choiceOf(choice, { delta }, tokenIds, finishReason)] };
   }
 
-  /** Takes a request out of the engine (still queued, or admitted: Engine.abort) and out of pending. */
+  /** Takes a request's open choices out of the engine (still queued, or admitted: Engine.abort) and out of pending. */
   private cancel(p: Pending): void {
-    this.pending.delete(p.id);
-    if (!this.source.cancel(p.id)) this.engine.abort(p.id);
+    for (const c of p.choices) {
+      if (!this.pending.delete(c.engineId)) continue;
+      if (!this.source.cancel(c.engineId)) this.engine.abort(c.engineId);
+    }
   }
 
   private finishWithError(p: Pending, e: RequestError): void {
-    this.pending.delete(p.id);
+    for (const c of p.choices) this.pending.delete(c.engineId);
     if (!p.res.writableEnded) this.sendError(p.res, e);
   }
 }
 
-/** OpenAI's envelope of a response or stream chunk of request p around its one choice (`content`: text, message or delta). */
-function envelope(p: Pending, object: string, content: Record<string, unknown>, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
-  const choice = { index: 0, ...content, token_ids: tokenIds, logprobs: null, finish_reason: finishReason };
-  return { id: `${p.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${p.id}`, object, created: p.created, model: p.request.model, choices: [choice] };
+/** The fields of OpenAI's response or stream chunk of request p besides its choices. */
+function responseHead(p: Pending, object: string): Record<string, unknown> {
+  return { id: `${p.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${p.id}`, object, created: p.created, model: p.request.model };
+}
+
+/** One choice of a response or chunk (`content`: text, message or delta). */
+function choiceOf(c: Choice, content: Record<string, unknown>, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
+  return { index: c.index, ...content, token_ids: tokenIds, logprobs: null, finish_reason: finishReason };
 }
 
