@@ -6,7 +6,8 @@
 #   2. the lora table for the new shrink kernel (that card's), any card;
 #   3. H200 only: lora-mix-7b on the engine (validate), then the 13B GEMMs on the engine's own operands if time is left.
 # Elsewhere the GEMV checks (native/gpu-tests/gemv.ts) and the GPU suite's lora cases run last (they passed on an H100). Carry .device dist dist-graph dist-prof dist-calib
-# dist-validate (bundles as in run10.sh, calibration/bundle.mjs, experiments/validate/bundle.mjs).
+# dist-validate (bundles as in run10.sh, calibration/bundle.mjs, experiments/validate/bundle.mjs). Afterwards, here:
+# bash calibration/runs/refit-h200-lora.sh OUT/calib/lora-samples.csv (the H200 profile's lora tables, and the A100's).
 set -o pipefail
 O=$OUT
 mkdir -p $O/r10 $O/calib
