@@ -65,10 +65,11 @@ export interface EngineObserver {
   onStep?(record: EngineStepRecord): void;
   /**
    * A sampled token of request `seqId` (its `index`-th output token), right after its step, before
-   * onStep. Returning true ends the request with this token, as a stop token would (a server's
-   * stop string, matched on the text so far).
+   * onStep. `logprob` is its log probability (RunnerResult.logprobs), NaN where the runner has
+   * none. Returning true ends the request with this token, as a stop token would (a server's stop
+   * string, matched on the text so far).
    */
-  onToken?(seqId: SeqId, token: number, index: number, nowUs: number): boolean | void;
+  onToken?(seqId: SeqId, token: number, index: number, nowUs: number, logprob: number): boolean | void;
   /** A request that had been admitted ended: finished (length or stop token) or aborted (Engine.abort). */
   onEnd?(seq: SeqState, nowUs: number): void;
 }
@@ -175,7 +176,7 @@ export class Engine {
         const token = result.tokens[i];
         const live = this.live.get(item.seqId)!;
         live.tokens.push(token);
-        const stopHere = observer?.onToken?.(item.seqId, token, live.tokens.length - live.request.promptTokens - 1, endUs) === true;
+        const stopHere = observer?.onToken?.(item.seqId, token, live.tokens.length - live.request.promptTokens - 1, endUs, result.logprobs?.[i] ?? Number.NaN) === true;
         if (stopHere || live.stopTokens.has(token)) stopped.push(item.seqId);
       });
       const outcome = scheduler.onStepEnd(plan, { nowUs: endUs, stoppedSeqIds: stopped });

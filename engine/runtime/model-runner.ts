@@ -94,8 +94,6 @@ export class LlamaRunner implements ModelRunner {
   private readonly registry: LoraRegistry | null;
   /** No-KV-cache baseline: each live sequence's tokens so far (prompt and generated), the recompute's input. */
   private readonly history = new Map<SeqId, number[]>();
-  /** Log-probabilities (raw logits' log-softmax) of the last step's sampled tokens, device path only. */
-  lastLogprobs: Float32Array | null = null;
   /** Host time of the last step's sampling on the host (logits copy back + sampler), µs; 0 when sampling on the device. */
   lastHostSampleUs = 0;
   /** Forwards the last step ran (more than 1 only without a KV cache). */
@@ -156,7 +154,6 @@ export class LlamaRunner implements ModelRunner {
       throw new EngineError('lora', `request ${adapterItem?.seqId ?? step.plan.loraLoads[0].adapter} uses a LoRA adapter: this runner was built without LoRA slots (give it lora options)`);
     }
     this.loadAdapters(step);
-    this.lastLogprobs = null;
     this.lastHostSampleUs = 0;
     this.lastReplayed = false;
     if (this.useGraphs && this.graphs === null) throw new EngineError('graphs', 'useGraphs: this runner was built without cudaGraphs');
@@ -170,6 +167,7 @@ export class LlamaRunner implements ModelRunner {
     });
     const groups = this.kvCache ? [seqs.map((_, i) => i)] : this.recomputeGroups(seqs);
     const tokens = new Int32Array(step.items.length).fill(-1);
+    const logprobs = new Float32Array(step.items.length).fill(Number.NaN);
     let gpuUs: number | null = null;
     for (const [g, group] of groups.entries()) {
       // Copy-on-write copies happen once, before the step's first forward.
@@ -177,22 +175,25 @@ export class LlamaRunner implements ModelRunner {
       if (r.gpuMs !== null) gpuUs = (gpuUs ?? 0) + Math.round(r.gpuMs * 1000);
       group.forEach((i, j) => {
         if (r.tokens[j] >= 0) tokens[i] = r.tokens[j];
+        logprobs[i] = r.logprobs[j];
       });
     }
     this.lastNumForwards = groups.length;
-    return { tokens, gpuTimeUs: gpuUs };
+    return { tokens, gpuTimeUs: gpuUs, logprobs };
   }
 
-  /** One forward over `seqs` (items[idx[j]] is seqs[j]'s runner item), then sampling: a token per sampling sequence, else -1. */
-  private runForward(seqs: readonly ForwardSeq[], allItems: readonly RunnerItem[], idx: readonly number[], blockCopies: RunnerStep['plan']['blockCopies']): { tokens: Int32Array; gpuMs: number | null } {
+  /**
+   * One forward over `seqs` (items[idx[j]] is seqs[j]'s runner item), then sampling: a token and its
+   * log probability per sampling sequence, else -1 and NaN.
+   */
+  private runForward(seqs: readonly ForwardSeq[], allItems: readonly RunnerItem[], idx: readonly number[], blockCopies: RunnerStep['plan']['blockCopies']): { tokens: Int32Array; logprobs: Float32Array; gpuMs: number | null } {
     const items = idx.map((i) => allItems[i]).filter((item) => item.samples);
     if (this.useGraphs && this.sampleOnDevice && blockCopies.length === 0 && items.length === seqs.length) {
       const g = this.graphs!.run(seqs, items.map((x) => ({ ...x.sampling, outputIndex: x.outputIndex })));
       if (g !== null) {
         checkStatus(g.result);
-        this.lastLogprobs = g.result.logprobs;
         this.lastReplayed = g.replayed;
-        return { tokens: g.result.tokens, gpuMs: g.gpuMs };
+        return { tokens: g.result.tokens, logprobs: g.result.logprobs, gpuMs: g.gpuMs };
       }
     }
     this.device.resetScratch();
@@ -203,6 +204,7 @@ export class LlamaRunner implements ModelRunner {
     if (out !== null && out.rows !== items.length) throw new Error(`forward returned ${out.rows} logit rows for ${items.length} sampling items`);
     let gpuMs: number | null;
     let sampled: Int32Array | null = null;
+    let sampledLogprobs: Float32Array | null = null;
     if (out === null) {
       gpuMs = this.device.endTimingMs();
     } else if (params !== null) {
@@ -212,24 +214,29 @@ export class LlamaRunner implements ModelRunner {
       const result = read();
       checkStatus(result);
       sampled = result.tokens;
-      this.lastLogprobs = result.logprobs;
+      sampledLogprobs = result.logprobs;
     } else {
       gpuMs = this.device.endTimingMs();
       // The CPU-sampling baseline: every sampled row's logits come back (waits for the forward),
       // then the host samples. Its time is in the step's wall time and in lastHostSampleUs.
       const t0 = performance.now();
       const logits = this.readLogits(out);
-      sampled = items.every((x) => x.sampling.temperature === 0) ? argmaxRows(logits, this.vocabSize) : sampleOnHost(toF32(logits), this.vocabSize, items);
+      // All greedy and no log probability wanted: the argmax alone, on the logits as they came back.
+      if (items.every((x) => x.sampling.temperature === 0 && x.sampling.logprobs !== true)) sampled = argmaxRows(logits, this.vocabSize);
+      else ({ tokens: sampled, logprobs: sampledLogprobs } = sampleOnHost(toF32(logits), this.vocabSize, items));
       this.lastHostSampleUs += Math.round((performance.now() - t0) * 1000);
     }
     const tokens = new Int32Array(seqs.length).fill(-1);
+    const logprobs = new Float32Array(seqs.length).fill(Number.NaN);
     if (sampled !== null) {
       let r = 0;
       seqs.forEach((s, j) => {
-        if (s.samples) tokens[j] = sampled[r++];
+        if (!s.samples) return;
+        if (sampledLogprobs !== null) logprobs[j] = sampledLogprobs[r];
+        tokens[j] = sampled[r++];
       });
     }
-    return { tokens, gpuMs };
+    return { tokens, logprobs, gpuMs };
   }
 
   /** No KV cache: the item as a prefill of every token of its sequence so far, into its own pages. */
@@ -341,10 +348,10 @@ function checkStatus(result: SampleResult): void {
   }
 }
 
-function sampleOnHost(logits: Float32Array, vocab: number, items: readonly SamplingItem[]): Int32Array {
+function sampleOnHost(logits: Float32Array, vocab: number, items: readonly SamplingItem[]): { tokens: Int32Array; logprobs: Float32Array } {
   const result = cpu().sample({ batch: items.length, vocab, logits, ...samplingParams(items) });
   checkStatus(result);
-  return result.tokens;
+  return { tokens: result.tokens, logprobs: result.logprobs };
 }
 
 function toF32(logits: HostLogits): Float32Array {

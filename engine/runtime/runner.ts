@@ -15,6 +15,12 @@ export interface SamplingParams {
   readonly minP: number;
   /** Per-request seed; with the output position it fixes every draw. */
   readonly seed: number;
+  /**
+   * The sampled token's log probability is wanted (RunnerResult.logprobs). The device sampler
+   * always has it; the host-sampling baseline computes it only for items that ask, so its measured
+   * cost stays that of sampling alone.
+   */
+  readonly logprobs?: boolean;
 }
 
 export const GREEDY: SamplingParams = { temperature: 0, topK: 0, topP: 1, minP: 0, seed: 0 };
@@ -44,6 +50,12 @@ export interface RunnerResult {
   readonly tokens: Int32Array;
   /** Device time of the step in µs where the backend measures it, else null. */
   readonly gpuTimeUs: number | null;
+  /**
+   * Per item: the sampled token's log probability under the model's distribution (the raw logits'
+   * log-softmax, before temperature and filters); NaN where the item does not sample or the runner
+   * did not compute it. Absent: the runner never does.
+   */
+  readonly logprobs?: Float32Array;
 }
 
 export interface ModelRunner {

@@ -65,9 +65,9 @@ export const serveCommand: CommandModule<object, ServeArgs> = {
       )
       .epilogue(
         [
-          'Routes: POST /v1/completions (OpenAI completions: prompt as text or token ids; max_tokens, temperature, top_p, top_k, min_p, seed, stop, priority (lower is served first), stream, user, n (choices, each its own sequence; with a seed, choice i draws with seed + i), echo); POST /v1/chat/completions (messages with roles system, user and assistant, rendered by the tokenizer\'s chat template; the same sampling fields); GET /v1/models, /health, /metrics (Prometheus text: requests by status, queue, KV blocks, tokens, TTFT / ITL / E2E histograms).',
+          'Routes: POST /v1/completions (OpenAI completions: prompt as text or token ids; max_tokens, temperature, top_p, top_k, min_p, seed, stop, priority (lower is served first), stream, user, n (choices, each its own sequence; with a seed, choice i draws with seed + i), echo, logprobs 0 (each generated token\'s log probability; chat: logprobs true)); POST /v1/chat/completions (messages with roles system, user and assistant, rendered by the tokenizer\'s chat template; the same sampling fields); GET /v1/models, /health, /metrics (Prometheus text: requests by status, queue, KV blocks, tokens, TTFT / ITL / E2E histograms).',
           'Text goes through the checkpoint\'s tokenizer.json (or --tokenizer), which also sets the end of sequence; without one, byte by byte (UTF-8 bytes as the vocabulary\'s byte ids, no merges). Responses carry token_ids; vLLM\'s stop_token_ids and ignore_eos are accepted. Chat needs a chat template (chat_template in tokenizer_config.json, or chat_template.jinja).',
-          'Refused with a 400 naming the field: best_of, logprobs, penalties, tools. A client that disconnects frees its places in the batch and its KV blocks.',
+          'Refused with a 400 naming the field: best_of, top log probabilities (logprobs > 0, top_logprobs), penalties, tools. A client that disconnects frees its places in the batch and its KV blocks.',
         ].join('\n\n'),
       ),
   handler: async (args) => {

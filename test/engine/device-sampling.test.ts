@@ -8,6 +8,7 @@ import { MODEL_CONFIGS, type ModelConfig } from '../../engine/runtime/model-conf
 import { argmaxRows, LlamaRunner } from '../../engine/runtime/model-runner.js';
 import { GREEDY, type RunnerItem, type SamplingParams } from '../../engine/runtime/runner.js';
 import { randomWeights } from '../../engine/runtime/weights.js';
+import { ReferenceLlama } from './reference-llama.js';
 
 // A value set with many exact ties, both zeros and -inf (bf16 holds each of these exactly).
 const TIE_VALUES = [-Infinity, -3, -1, -0, 0, 0.5, 2, 2.015625, 7];
@@ -68,8 +69,34 @@ describe('LlamaRunner sampleOnDevice', () => {
     expect(Array.from(got.tokens)).toEqual(Array.from(a.tokens));
     expect(got.tokens[2]).toBe(-1);
     expect(got.tokens.filter((t) => t >= 0 && t < MICRO.vocabSize).length).toBe(3);
-    expect(b.lastLogprobs?.length).toBe(3);
-    for (const lp of b.lastLogprobs!) expect(lp).toBeLessThanOrEqual(0);
+    // Log probabilities come with every sampled token on the device path, NaN where nothing samples.
+    expect(got.logprobs).toHaveLength(4);
+    expect(Number.isNaN(got.logprobs![2])).toBe(true);
+    for (const i of [0, 1, 3]) expect(got.logprobs![i]).toBeLessThanOrEqual(0);
+    // The host path's sampler gives the same ones.
+    for (const i of [0, 1, 3]) expect(a.logprobs![i]).toBeCloseTo(got.logprobs![i], 5);
+    // An all-greedy host step takes the argmax alone (no log probabilities), unless one is asked for.
+    const greedy = items.map((x) => ({ ...x, sampling: GREEDY }));
+    const plain = runner(false).execute({ plan, items: greedy });
+    expect(plain.logprobs!.every((x) => Number.isNaN(x))).toBe(true);
+    const asked = runner(false).execute({ plan, items: greedy.map((x) => ({ ...x, sampling: { ...GREEDY, logprobs: true } })) });
+    expect(Array.from(asked.tokens)).toEqual(Array.from(plain.tokens));
+    const onDevice = b.execute({ plan, items: greedy });
+    for (const i of [0, 1, 3]) expect(asked.logprobs![i]).toBeCloseTo(onDevice.logprobs![i], 5);
+    expect(Number.isNaN(asked.logprobs![2])).toBe(true);
+  });
+
+  it("a greedy token's log probability is the log-softmax of the reference model's logits at its token", () => {
+    const prompt = [3, 9, 27, 4];
+    const f32 = new LlamaRunner(weights, { backend: 'cpu', dtype: 'f32', kv: { numBlocks: 16, pageSizeTokens: 4 }, maxNumBatchedTokens: 64, maxNumSeqs: 8, sampleOnDevice: true });
+    const got = f32.execute({ plan, items: [item(0, prompt, 0, GREEDY, 0)] });
+    const row = new ReferenceLlama(weights).logits(prompt).at(-1)!;
+    let max = -Infinity;
+    for (const v of row) max = Math.max(max, v);
+    let sum = 0;
+    for (const v of row) sum += Math.exp(v - max);
+    expect(got.tokens[0]).toBe(row.indexOf(max));
+    expect(got.logprobs![0]).toBeCloseTo(-Math.log(sum), 4);
   });
 
   it('draws depend on the request seed and the output index (the sampler stream), not on the batch', () => {

@@ -387,6 +387,36 @@ describe('stratos serve: n choices and echo', () => {
     expect(((await chat.json()) as any).error.message).toMatch(/unknown field echo/);
   });
 
+  it("logprobs 0: each generated token's log probability, the reference model's log-softmax at that token", async () => {
+    const prompt = Array.from(syntheticPrompt(9, 0, 5, MICRO.vocabSize));
+    const r = await json({ prompt, max_tokens: 6, temperature: 0, logprobs: 0, echo: true });
+    const c = r.choices[0];
+    const want = reference.greedy(prompt, 6);
+    expect(c.token_ids).toEqual(want);
+    const lp = c.logprobs;
+    expect(lp.top_logprobs).toBeNull();
+    expect(lp.tokens.join('')).toBe(c.text.slice(lp.text_offset[0]));
+    // Offsets count from the start of the returned text (here after the echoed prompt).
+    expect(lp.text_offset[0]).toBe(c.text.length - lp.tokens.join('').length);
+    lp.tokens.forEach((t: string, k: number) => k > 0 && expect(lp.text_offset[k]).toBe(lp.text_offset[k - 1] + lp.tokens[k - 1].length));
+    const rows = reference.logits([...prompt, ...want.slice(0, -1)]).slice(prompt.length - 1);
+    want.forEach((token, k) => {
+      let max = -Infinity;
+      for (const v of rows[k]) max = Math.max(max, v);
+      let sum = 0;
+      for (const v of rows[k]) sum += Math.exp(v - max);
+      expect(lp.token_logprobs[k], `token ${k}`).toBeCloseTo(rows[k][token] - max - Math.log(sum), 3);
+    });
+    // Streamed: each chunk carries its token's entry; the closing chunk none.
+    const chunks = events(await (await send({ prompt, max_tokens: 6, temperature: 0, logprobs: 0, stream: true })).text()).slice(0, -1).map((e) => JSON.parse(e));
+    expect(chunks.slice(0, -1).map((x) => x.choices[0].logprobs.token_logprobs[0])).toEqual(lp.token_logprobs);
+    expect(chunks.at(-1).choices[0].logprobs).toBeNull();
+    // Without logprobs there are none; alternatives are refused.
+    expect((await json({ prompt, max_tokens: 2, temperature: 0 })).choices[0].logprobs).toBeNull();
+    const top: any = await (await send({ prompt, logprobs: 2 })).json();
+    expect(top.error.message).toMatch(/logprobs = 2: not supported .*logprobs 0 returns each generated token's/);
+  });
+
   it('a client that leaves frees every choice; a refused choice refuses the request', async () => {
     await disconnectAfterFirstToken(url, { prompt: 'leaving', max_tokens: 40, temperature: 0, n: 3 });
     await until(async () => (await metric('stratos_requests_total{status="aborted",reason="client_disconnected"}', url)) === 3, 'the three choices to be aborted');
@@ -516,6 +546,18 @@ describe('a Hugging Face tokenizer (Llama 2\'s tokenizer.json)', () => {
       expect(chunks[0].choices[0].delta.role).toBe('assistant');
       expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(reply.choices[0].message.content);
       expect(chunks.at(-1).choices[0].finish_reason).toBe('length');
+      // Chat log probabilities: one content entry per token, its text, bytes and log probability.
+      const withLp: any = await (await chat({ messages, max_tokens: 6, logprobs: true })).json();
+      const content = withLp.choices[0].logprobs.content;
+      expect(content).toHaveLength(6);
+      expect(content.map((e: any) => e.token).join('')).toBe(reply.choices[0].message.content);
+      for (const e of content) {
+        expect(e.logprob).toBeLessThanOrEqual(0);
+        expect(e.bytes).toEqual(Array.from(new TextEncoder().encode(e.token)));
+        expect(e.top_logprobs).toEqual([]);
+      }
+      const top: any = await (await chat({ messages, logprobs: true, top_logprobs: 2 })).json();
+      expect(top.error.message).toMatch(/top_logprobs = 2: not supported \(the fused sampler returns the sampled token's log probability/);
       // Without a limit the reply may fill the context.
       const long: any = await (await chat({ messages: [{ role: 'user', content: 'x' }] })).json();
       expect(long.usage.total_tokens).toBe(MAX_CONTEXT);

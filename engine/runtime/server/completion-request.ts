@@ -1,6 +1,6 @@
 // The bodies of POST /v1/completions and /v1/chat/completions (OpenAI's APIs, as vLLM serves
 // them), checked field by field: every error names the field, the value and what is allowed.
-// Fields this engine cannot honour (best_of, logprobs, tools, …) are refused,
+// Fields this engine cannot honour (best_of, top log probabilities, tools, …) are refused,
 // never silently ignored.
 
 export class RequestError extends Error {
@@ -39,6 +39,8 @@ export interface CompletionRequest {
   readonly n: number;
   /** Completions only: the prompt's text comes back before each choice's text. */
   readonly echo: boolean;
+  /** Each generated token's log probability comes back (completions' logprobs 0, chat's logprobs true). */
+  readonly logprobs: boolean;
 }
 
 export interface ChatMessage {
@@ -51,7 +53,6 @@ export type RequestKind = 'completion' | 'chat';
 /** Fields accepted with their default value only (anything else is refused with a reason). */
 const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly why: string }>> = {
   best_of: { value: 1, why: 'choices are not ranked by log probability; use n' },
-  logprobs: { value: null, why: 'log probabilities are not returned' },
   suffix: { value: null, why: 'no insertion mode' },
   presence_penalty: { value: 0, why: 'no penalties in the sampler' },
   frequency_penalty: { value: 0, why: 'no penalties in the sampler' },
@@ -59,15 +60,17 @@ const ONLY_DEFAULT: Readonly<Record<string, { readonly value: unknown; readonly 
   tools: { value: null, why: 'no tool calling' },
   tool_choice: { value: null, why: 'no tool calling' },
   response_format: { value: null, why: 'no constrained decoding' },
-  top_logprobs: { value: null, why: 'log probabilities are not returned' },
 };
+
+/** Why only the sampled token's log probability is returned (OpenAI's top alternatives are not). */
+const NO_TOP = "the fused sampler returns the sampled token's log probability, not the most likely alternatives";
 
 /** OpenAI's limit on n. */
 export const MAX_CHOICES = 128;
-const COMMON = ['model', 'n', 'stop', 'priority', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
+const COMMON = ['model', 'n', 'logprobs', 'stop', 'priority', 'max_tokens', 'temperature', 'top_p', 'top_k', 'min_p', 'seed', 'stream', 'user', 'stream_options', 'stop_token_ids', 'ignore_eos', ...Object.keys(ONLY_DEFAULT)];
 const KNOWN: Readonly<Record<RequestKind, ReadonlySet<string>>> = {
   completion: new Set(['prompt', 'echo', ...COMMON]),
-  chat: new Set(['messages', 'max_completion_tokens', ...COMMON]),
+  chat: new Set(['messages', 'max_completion_tokens', 'top_logprobs', ...COMMON]),
 };
 const ROLES = new Set(['system', 'user', 'assistant']);
 
@@ -153,6 +156,7 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   const n = numberField(body, 'n', 1, 1, MAX_CHOICES, true);
   if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw bad('echo', `echo = ${JSON.stringify(body.echo)}: must be true or false`);
   return {
+    ...parseLogprobs(body, kind),
     model: body.model,
     prompt,
     // 0 for a chat without a limit: the server gives it what the context leaves.
@@ -172,4 +176,22 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
     n,
     echo: body.echo === true,
   };
+}
+
+/** Completions: logprobs is how many alternatives per token (0: the sampled token's alone). Chat: logprobs true, top_logprobs the alternatives. */
+function parseLogprobs(body: Record<string, unknown>, kind: RequestKind): { logprobs: boolean } {
+  const v = body.logprobs;
+  if (kind === 'completion') {
+    if (v === undefined || v === null) return { logprobs: false };
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 5) throw bad('logprobs', `logprobs = ${JSON.stringify(v)}: must be an integer in [0, 5]`);
+    if (v > 0) throw bad('logprobs', `logprobs = ${v}: not supported (${NO_TOP}); logprobs 0 returns each generated token's`);
+    return { logprobs: true };
+  }
+  if (v !== undefined && v !== null && typeof v !== 'boolean') throw bad('logprobs', `logprobs = ${JSON.stringify(v)}: must be true or false`);
+  const top = body.top_logprobs;
+  if (top !== undefined && top !== null && top !== 0) {
+    if (typeof top !== 'number' || !Number.isInteger(top) || top < 0 || top > 20) throw bad('top_logprobs', `top_logprobs = ${JSON.stringify(top)}: must be an integer in [0, 20]`);
+    throw bad('top_logprobs', `top_logprobs = ${top}: not supported (${NO_TOP}); leave it out`);
+  }
+  return { logprobs: v === true };
 }

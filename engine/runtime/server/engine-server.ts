@@ -66,6 +66,9 @@ interface Choice {
   readonly index: number;
   readonly engineId: number;
   readonly tokens: number[];
+  /** Each token's text as the detokenizer gave it ('' while a character's bytes are incomplete), and with logprobs its log probability. */
+  readonly pieces: string[];
+  readonly logprobs: number[];
   readonly decode: (ids: readonly number[], final: boolean) => string;
   /** The output text, cut at the first stop string. */
   readonly out: StopStringText;
@@ -98,7 +101,7 @@ export class EngineServer {
     }
     const observer: EngineObserver = {
       onAdmit: (request, _seq, _nowUs, rejectReason) => this.onAdmit(request, rejectReason),
-      onToken: (seqId, token, index, nowUs) => this.onToken(seqId, token, index, nowUs),
+      onToken: (seqId, token, index, nowUs, logprob) => this.onToken(seqId, token, index, nowUs, logprob),
       onEnd: (seq, nowUs) => this.onEnd(seq, nowUs),
       onStep: (record) => this.onStep(record),
     };
@@ -210,7 +213,7 @@ export class EngineServer {
     const id = this.nextId;
     const p: Pending = { id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, echoText, arrivalUs, choices: [], open: request.n };
     for (let index = 0; index < request.n; index++) {
-      const choice: Choice = { index, engineId: this.nextId++, tokens: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs, finishReason: null };
+      const choice: Choice = { index, engineId: this.nextId++, tokens: [], pieces: [], logprobs: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs, finishReason: null };
       p.choices.push(choice);
       this.pending.set(choice.engineId, { p, choice });
     }
@@ -228,7 +231,10 @@ export class EngineServer {
         id: choice.engineId, tenant, adapter, priorityClass: request.priority, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: maxTokens, promptTokenIds: promptIds,
         stopTokenIds: [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))],
         // A given seed gives choice i the seed + i: each choice its own draw, the whole response repeatable.
-        sampling: { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, seed: request.seed !== null ? request.seed + choice.index : this.options.seed * 1_000_003 + choice.engineId },
+        sampling: {
+          temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, logprobs: request.logprobs,
+          seed: request.seed !== null ? request.seed + choice.index : this.options.seed * 1_000_003 + choice.engineId,
+        },
       };
       this.source.push(engineRequest);
     }
@@ -314,7 +320,7 @@ export class EngineServer {
   }
 
   /** Returns true when the token completes a stop string: the engine ends the request with it. */
-  private onToken(seqId: number, token: number, index: number, nowUs: number): boolean {
+  private onToken(seqId: number, token: number, index: number, nowUs: number, logprob: number): boolean {
     const entry = this.pending.get(seqId);
     if (entry === undefined) return false;
     const { p, choice } = entry;
@@ -323,7 +329,10 @@ export class EngineServer {
     if (index === 0) this.metrics.ttft.observe((nowUs - p.arrivalUs) / 1e6);
     else this.metrics.itl.observe((nowUs - choice.lastTokenUs) / 1e6);
     choice.lastTokenUs = nowUs;
-    const stopped = choice.out.append(choice.decode([token], false));
+    const piece = choice.decode([token], false);
+    choice.pieces.push(piece);
+    if (p.request.logprobs) choice.logprobs.push(logprob);
+    const stopped = choice.out.append(piece);
     if (p.request.stream) p.res.write(`data: ${JSON.stringify(this.chunk(p, choice, choice.out.sendable(false), [token], null))}\n\n`);
     return stopped;
   }
@@ -332,7 +341,10 @@ export class EngineServer {
     const entry = this.pending.get(seq.spec.id);
     if (entry === undefined || seq.status !== 'finished') return;
     const { p, choice } = entry;
-    choice.out.append(choice.decode([], true));
+    // What the detokenizer held back (an incomplete character) belongs to the last token's text.
+    const tail = choice.decode([], true);
+    if (tail !== '' && choice.pieces.length > 0) choice.pieces[choice.pieces.length - 1] += tail;
+    choice.out.append(tail);
     const finishReason = seq.reason === 'stop' || choice.out.stopped ? 'stop' : 'length';
     choice.finishReason = finishReason;
     this.metrics.e2e.observe((nowUs - p.arrivalUs) / 1e6);
@@ -353,7 +365,7 @@ export class EngineServer {
     } else if (p.open === 0) {
       const choices = p.choices.map((c) => {
         const text = p.echoText + c.out.result();
-        return choiceOf(c, p.kind === 'chat' ? { message: { role: 'assistant', content: text } } : { text }, c.tokens, c.finishReason);
+        return choiceOf(c, p.kind === 'chat' ? { message: { role: 'assistant', content: text } } : { text }, c.tokens, c.finishReason, logprobsOf(p, c, 0, c.tokens.length));
       });
       this.sendJson(p.res, 200, { ...responseHead(p, p.kind === 'chat' ? 'chat.completion' : 'text_completion'), choices, usage });
     }
@@ -369,13 +381,15 @@ export class EngineServer {
 
   private chunk(p: Pending, choice: Choice, text: string, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
     const first = choice.tokens.length === tokenIds.length && tokenIds.length > 0;
+    // The chunk's tokens are the choice's last ones.
+    const logprobs = tokenIds.length > 0 ? logprobsOf(p, choice, choice.tokens.length - tokenIds.length, choice.tokens.length) : null;
     if (p.kind === 'completion') {
       // With echo, a choice's first chunk starts with the prompt's text.
-      return { ...responseHead(p, 'text_completion'), choices: [choiceOf(choice, { text: first ? p.echoText + text : text }, tokenIds, finishReason)] };
+      return { ...responseHead(p, 'text_completion'), choices: [choiceOf(choice, { text: first ? p.echoText + text : text }, tokenIds, finishReason, logprobs)] };
     }
     // The first delta names the role, as OpenAI's stream does.
     const delta = first ? { role: 'assistant', content: text } : finishReason !== null && text === '' ? {} : { content: text };
-    return { ...responseHead(p, 'chat.completion.chunk'), choices: [choiceOf(choice, { delta }, tokenIds, finishReason)] };
+    return { ...responseHead(p, 'chat.completion.chunk'), choices: [choiceOf(choice, { delta }, tokenIds, finishReason, logprobs)] };
   }
 
   /** Takes a request's open choices out of the engine (still queued, or admitted: Engine.abort) and out of pending. */
@@ -398,7 +412,29 @@ function responseHead(p: Pending, object: string): Record<string, unknown> {
 }
 
 /** One choice of a response or chunk (`content`: text, message or delta). */
-function choiceOf(c: Choice, content: Record<string, unknown>, tokenIds: number[], finishReason: string | null): Record<string, unknown> {
-  return { index: c.index, ...content, token_ids: tokenIds, logprobs: null, finish_reason: finishReason };
+function choiceOf(c: Choice, content: Record<string, unknown>, tokenIds: number[], finishReason: string | null, logprobs: Record<string, unknown> | null): Record<string, unknown> {
+  return { index: c.index, ...content, token_ids: tokenIds, logprobs, finish_reason: finishReason };
+}
+
+/**
+ * OpenAI's logprobs of choice c's tokens [from, to), null unless asked for: completions' parallel lists
+ * (text_offset counts from the start of the returned text, echo included), chat's content entries. No
+ * top alternatives (the sampler keeps the sampled token's alone). A runner without them gives null values.
+ */
+function logprobsOf(p: Pending, c: Choice, from: number, to: number): Record<string, unknown> | null {
+  if (!p.request.logprobs) return null;
+  const pieces = c.pieces.slice(from, to);
+  const values = c.logprobs.slice(from, to).map((x) => (Number.isFinite(x) ? x : null));
+  if (p.kind === 'chat') {
+    return { content: pieces.map((token, k) => ({ token, logprob: values[k], bytes: Array.from(Buffer.from(token, 'utf8')), top_logprobs: [] })) };
+  }
+  let offset = p.echoText.length;
+  for (let k = 0; k < from; k++) offset += c.pieces[k].length;
+  const textOffset = pieces.map((piece) => {
+    const at = offset;
+    offset += piece.length;
+    return at;
+  });
+  return { tokens: pieces, token_logprobs: values, top_logprobs: null, text_offset: textOffset };
 }
 
