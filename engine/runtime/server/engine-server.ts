@@ -57,8 +57,6 @@ interface Pending {
   readonly echoText: string;
   readonly arrivalUs: number;
   readonly choices: Choice[];
-  /** Choices still generating. */
-  open: number;
 }
 
 /** One choice: one engine sequence. */
@@ -211,7 +209,7 @@ export class EngineServer {
     }
     const arrivalUs = this.clock.nowUs();
     const id = this.nextId;
-    const p: Pending = { id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, echoText, arrivalUs, choices: [], open: request.n };
+    const p: Pending = { id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, echoText, arrivalUs, choices: [] };
     for (let index = 0; index < request.n; index++) {
       const choice: Choice = { index, engineId: this.nextId++, tokens: [], pieces: [], logprobs: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs, finishReason: null };
       p.choices.push(choice);
@@ -350,7 +348,8 @@ export class EngineServer {
     this.metrics.e2e.observe((nowUs - p.arrivalUs) / 1e6);
     this.metrics.countEnd('completed', choice.out.stopped ? 'stop_string' : finishReason);
     this.pending.delete(choice.engineId);
-    p.open--;
+    // Every choice leaves pending at its end (or all at once, on an error or a disconnect): none left, all ended.
+    const done = !this.isOpen(p);
     const completionTokens = p.choices.reduce((a, c) => a + c.tokens.length, 0);
     const usage = { prompt_tokens: p.promptTokens, completion_tokens: completionTokens, total_tokens: p.promptTokens + completionTokens };
     if (p.request.stream) {
@@ -360,16 +359,16 @@ export class EngineServer {
       if (p.request.n === 1) p.res.end(`data: ${JSON.stringify({ ...last, usage })}\n\ndata: [DONE]\n\n`);
       else {
         p.res.write(`data: ${JSON.stringify(last)}\n\n`);
-        if (p.open === 0) p.res.end(`data: ${JSON.stringify({ ...responseHead(p, p.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion'), choices: [], usage })}\n\ndata: [DONE]\n\n`);
+        if (done) p.res.end(`data: ${JSON.stringify({ ...responseHead(p, p.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion'), choices: [], usage })}\n\ndata: [DONE]\n\n`);
       }
-    } else if (p.open === 0) {
+    } else if (done) {
       const choices = p.choices.map((c) => {
         const text = p.echoText + c.out.result();
         return choiceOf(c, p.kind === 'chat' ? { message: { role: 'assistant', content: text } } : { text }, c.tokens, c.finishReason, logprobsOf(p, c, 0, c.tokens.length));
       });
       this.sendJson(p.res, 200, { ...responseHead(p, p.kind === 'chat' ? 'chat.completion' : 'text_completion'), choices, usage });
     }
-    if (p.open === 0) this.options.log?.(`request ${p.id}: ${p.promptTokens} + ${completionTokens} tokens${p.request.n > 1 ? ` in ${p.request.n} choices` : ''} in ${((nowUs - p.arrivalUs) / 1000).toFixed(1)} ms (${p.choices.map((c) => c.finishReason).join(', ')})`);
+    if (done) this.options.log?.(`request ${p.id}: ${p.promptTokens} + ${completionTokens} tokens${p.request.n > 1 ? ` in ${p.request.n} choices` : ''} in ${((nowUs - p.arrivalUs) / 1000).toFixed(1)} ms (${p.choices.map((c) => c.finishReason).join(', ')})`);
   }
 
   private onStep(record: EngineStepRecord): void {
