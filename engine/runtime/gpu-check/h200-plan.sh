@@ -2,7 +2,8 @@
 # One device call for what only an H200 can settle (issues 6 and 7), most wanted first, each result straight
 # into $OUT (at most 8 files come back) so that a call cut short still returns what it finished:
 #   1. the 7B batch-1 decode variants (run7 7b-fused: L2 prefetch, rope in attention) and decode attention on
-#      uneven contexts (experiments/validate/decode-uneven.ts) on any card;
+#      uneven contexts (experiments/validate/decode-uneven.ts), and GEMMs against their weights' footprint
+#      (calibration/gemm-footprint.ts) on any card;
 #   2. the lora table for the new shrink kernel (that card's), any card;
 #   3. H200 only: lora-mix-7b on the engine (validate), then the 13B GEMMs on the engine's own operands if time is left.
 # Elsewhere the GEMV checks (native/gpu-tests/gemv.ts) and the GPU suite's lora cases run last (they passed on an H100). Carry .device dist dist-graph dist-prof dist-calib
@@ -14,7 +15,7 @@ mkdir -p $O/r10 $O/calib
 source .device/env.sh
 name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 echo "card: $name"
-OUT=$O/r10 bash engine/runtime/gpu-check/run10.sh 7b uneven; rc=$?
+OUT=$O/r10 bash engine/runtime/gpu-check/run10.sh 7b uneven footprint; rc=$?
 export STRATOS_NATIVE_PATH=$PWD/build-gpu/stratos_native.node
 node dist-calib/calibrate.mjs --out $O/calib/lora-samples.csv --families lora --budget-s 120 2>&1 | tee $O/calib/run-log.txt
 echo "calib done at ${SECONDS}s"

@@ -9,7 +9,8 @@
 # pagedDecode sections and decode/copy benches, for the PDL and fused-merge changes to those kernels; operands: the
 # engine's own layer-0 prefill GEMMs timed on its buffers, on copies and on the calibration's data, experiments/validate/gemm-operands.ts; lora: a 7B prefill step with adapters split into
 # base forward, LoRA kernels and launch gaps, lora-steps.ts; uneven: decode attention on uneven contexts against the
-# uniform batch the calibration times, experiments/validate/decode-uneven.ts)
+# uniform batch the calibration times, experiments/validate/decode-uneven.ts; footprint: 512-row GEMMs cycling through weight
+# copies spanning up to 48 GB, calibration/gemm-footprint.ts)
 set -o pipefail
 OUT=${OUT:-$PWD/out}
 mkdir -p "$OUT"
@@ -30,6 +31,7 @@ for s in $steps; do
     lora) node dist-prof/lora-steps.mjs "$OUT" 2>&1 | tee "$OUT/lora-steps-log.txt" || rc=1 ;;
     operands) node dist-prof/gemm-operands.mjs "$OUT" 2>&1 | tee "$OUT/gemm-operands-log.txt" || rc=1 ;;
     uneven) node dist-prof/decode-uneven.mjs "$OUT" 2>&1 | tee "$OUT/decode-uneven-log.txt" || rc=1 ;;
+    footprint) node dist-prof/gemm-footprint.mjs "$OUT" 2>&1 | tee "$OUT/gemm-footprint-log.txt" || rc=1 ;;
   esac
   echo "$s done at ${SECONDS}s"
 done
