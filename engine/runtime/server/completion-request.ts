@@ -85,6 +85,13 @@ function numberField(body: Record<string, unknown>, name: string, dflt: number, 
   return v;
 }
 
+/** A true/false field: absent or null is false. */
+function booleanField(body: Record<string, unknown>, name: string): boolean {
+  const v = body[name];
+  if (v !== undefined && v !== null && typeof v !== 'boolean') throw bad(name, `${name} = ${JSON.stringify(v)}: must be true or false`);
+  return v === true;
+}
+
 /** A chat's messages: roles system, user and assistant with text content. */
 function parseMessages(m: unknown): ChatMessage[] {
   if (!Array.isArray(m) || m.length === 0) throw bad('messages', 'messages must be a non-empty array of { role, content }');
@@ -140,7 +147,7 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   if (seedValue !== undefined && seedValue !== null && !(typeof seedValue === 'number' && Number.isSafeInteger(seedValue) && seedValue >= 0)) {
     throw bad('seed', `seed = ${JSON.stringify(seedValue)}: must be a non-negative integer`);
   }
-  if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw bad('stream', `stream = ${JSON.stringify(body.stream)}: must be true or false`);
+  const stream = booleanField(body, 'stream');
   if (body.user !== undefined && typeof body.user !== 'string') throw bad('user', `user = ${JSON.stringify(body.user)}: must be a string`);
   const stops = body.stop_token_ids ?? [];
   if (!Array.isArray(stops) || stops.some((x) => !Number.isInteger(x) || (x as number) < 0 || (x as number) >= vocabSize)) {
@@ -152,9 +159,9 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
   if (!Array.isArray(stop) || stop.length > 4 || stop.some((x) => typeof x !== 'string' || x === '')) {
     throw bad('stop', `stop = ${JSON.stringify(body.stop)}: must be a non-empty string or up to 4 of them`);
   }
-  if (body.ignore_eos !== undefined && body.ignore_eos !== null && typeof body.ignore_eos !== 'boolean') throw bad('ignore_eos', `ignore_eos = ${JSON.stringify(body.ignore_eos)}: must be true or false`);
+  const ignoreEos = booleanField(body, 'ignore_eos');
   const n = numberField(body, 'n', 1, 1, MAX_CHOICES, true);
-  if (body.echo !== undefined && body.echo !== null && typeof body.echo !== 'boolean') throw bad('echo', `echo = ${JSON.stringify(body.echo)}: must be true or false`);
+  const echo = booleanField(body, 'echo');
   return {
     ...parseLogprobs(body, kind),
     model: body.model,
@@ -167,31 +174,27 @@ export function parseCompletionRequest(raw: unknown, vocabSize: number, maxConte
     topK: topK < 0 ? 0 : topK,
     minP,
     seed: typeof seedValue === 'number' ? seedValue : null,
-    stream: body.stream === true,
+    stream,
     user: typeof body.user === 'string' && body.user !== '' ? body.user : 'default',
     stopTokenIds: stops as number[],
-    ignoreEos: body.ignore_eos === true,
+    ignoreEos,
     stop: stop as string[],
     priority,
     n,
-    echo: body.echo === true,
+    echo,
   };
 }
 
 /** Completions: logprobs is how many alternatives per token (0: the sampled token's alone). Chat: logprobs true, top_logprobs the alternatives. */
 function parseLogprobs(body: Record<string, unknown>, kind: RequestKind): { logprobs: boolean } {
-  const v = body.logprobs;
   if (kind === 'completion') {
-    if (v === undefined || v === null) return { logprobs: false };
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 5) throw bad('logprobs', `logprobs = ${JSON.stringify(v)}: must be an integer in [0, 5]`);
-    if (v > 0) throw bad('logprobs', `logprobs = ${v}: not supported (${NO_TOP}); logprobs 0 returns each generated token's`);
-    return { logprobs: true };
+    // -1: left out.
+    const alternatives = numberField(body, 'logprobs', -1, 0, 5, true);
+    if (alternatives > 0) throw bad('logprobs', `logprobs = ${alternatives}: not supported (${NO_TOP}); logprobs 0 returns each generated token's`);
+    return { logprobs: alternatives === 0 };
   }
-  if (v !== undefined && v !== null && typeof v !== 'boolean') throw bad('logprobs', `logprobs = ${JSON.stringify(v)}: must be true or false`);
-  const top = body.top_logprobs;
-  if (top !== undefined && top !== null && top !== 0) {
-    if (typeof top !== 'number' || !Number.isInteger(top) || top < 0 || top > 20) throw bad('top_logprobs', `top_logprobs = ${JSON.stringify(top)}: must be an integer in [0, 20]`);
-    throw bad('top_logprobs', `top_logprobs = ${top}: not supported (${NO_TOP}); leave it out`);
-  }
-  return { logprobs: v === true };
+  const logprobs = booleanField(body, 'logprobs');
+  const top = numberField(body, 'top_logprobs', 0, 0, 20, true);
+  if (top > 0) throw bad('top_logprobs', `top_logprobs = ${top}: not supported (${NO_TOP}); leave it out`);
+  return { logprobs };
 }
