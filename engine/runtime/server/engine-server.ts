@@ -64,8 +64,12 @@ interface Choice {
   readonly index: number;
   readonly engineId: number;
   readonly tokens: number[];
-  /** Each token's text as the detokenizer gave it ('' while a character's bytes are incomplete), and with logprobs its log probability. */
+  /**
+   * With logprobs only, per token: its text as the detokenizer gave it ('' while a character's bytes
+   * are incomplete), where that text starts in the choice's output, and its log probability.
+   */
   readonly pieces: string[];
+  readonly pieceOffsets: number[];
   readonly logprobs: number[];
   readonly decode: (ids: readonly number[], final: boolean) => string;
   /** The output text, cut at the first stop string. */
@@ -137,8 +141,7 @@ export class EngineServer {
     // Answer what is in flight first, then stop listening: close() waits for the connections
     // still busy (those answers) and drops idle keep-alive ones.
     for (const { p } of [...this.pending.values()]) {
-      if (!this.isOpen(p)) continue;
-      this.cancel(p);
+      if (this.cancel(p) === 0) continue;
       this.finishWithError(p, new RequestError(503, 'server_error', null, 'the server is shutting down'));
     }
     const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
@@ -211,28 +214,26 @@ export class EngineServer {
     const id = this.nextId;
     const p: Pending = { id, kind, request, res, created: Math.floor(Date.now() / 1000), promptTokens: promptIds.length, echoText, arrivalUs, choices: [] };
     for (let index = 0; index < request.n; index++) {
-      const choice: Choice = { index, engineId: this.nextId++, tokens: [], pieces: [], logprobs: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs, finishReason: null };
+      const choice: Choice = { index, engineId: this.nextId++, tokens: [], pieces: [], pieceOffsets: [], logprobs: [], decode: this.tokenizer?.streamDecoder(promptIds) ?? (() => ''), out: new StopStringText(request.stop), lastTokenUs: arrivalUs, finishReason: null };
       p.choices.push(choice);
       this.pending.set(choice.engineId, { p, choice });
     }
     res.on('close', () => {
       // The client went away before the response ended: free the request's places in the engine.
-      if (!this.isOpen(p)) return;
-      const open = p.choices.filter((c) => this.pending.has(c.engineId)).length;
-      this.cancel(p);
-      for (let i = 0; i < open; i++) this.metrics.countEnd('aborted', 'client_disconnected');
+      const cancelled = this.cancel(p);
+      if (cancelled === 0) return;
+      for (let i = 0; i < cancelled; i++) this.metrics.countEnd('aborted', 'client_disconnected');
       this.options.log?.(`request ${id}: client disconnected after ${p.choices.reduce((a, c) => a + c.tokens.length, 0)} tokens`);
     });
     if (request.stream) res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
+    const stopTokenIds = [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))];
+    const sampling = { temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, logprobs: request.logprobs };
     for (const choice of p.choices) {
+      // A given seed gives choice i the seed + i: each choice its own draw, the whole response repeatable.
+      const seed = request.seed !== null ? request.seed + choice.index : this.options.seed * 1_000_003 + choice.engineId;
       const engineRequest: EngineRequest = {
         id: choice.engineId, tenant, adapter, priorityClass: request.priority, arrivalUs, promptTokens: promptIds.length, maxOutputTokens: maxTokens, promptTokenIds: promptIds,
-        stopTokenIds: [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))],
-        // A given seed gives choice i the seed + i: each choice its own draw, the whole response repeatable.
-        sampling: {
-          temperature: request.temperature, topK: request.topK, topP: request.topP, minP: request.minP, logprobs: request.logprobs,
-          seed: request.seed !== null ? request.seed + choice.index : this.options.seed * 1_000_003 + choice.engineId,
-        },
+        stopTokenIds, sampling: { ...sampling, seed },
       };
       this.source.push(engineRequest);
     }
@@ -328,8 +329,12 @@ export class EngineServer {
     else this.metrics.itl.observe((nowUs - choice.lastTokenUs) / 1e6);
     choice.lastTokenUs = nowUs;
     const piece = choice.decode([token], false);
-    choice.pieces.push(piece);
-    if (p.request.logprobs) choice.logprobs.push(logprob);
+    if (p.request.logprobs) {
+      const last = choice.pieces.length - 1;
+      choice.pieceOffsets.push(last < 0 ? 0 : choice.pieceOffsets[last] + choice.pieces[last].length);
+      choice.pieces.push(piece);
+      choice.logprobs.push(logprob);
+    }
     const stopped = choice.out.append(piece);
     if (p.request.stream) p.res.write(`data: ${JSON.stringify(this.chunk(p, choice, choice.out.sendable(false), [token], null))}\n\n`);
     return stopped;
@@ -391,12 +396,15 @@ export class EngineServer {
     return { ...responseHead(p, 'chat.completion.chunk'), choices: [choiceOf(choice, { delta }, tokenIds, finishReason, logprobs)] };
   }
 
-  /** Takes a request's open choices out of the engine (still queued, or admitted: Engine.abort) and out of pending. */
-  private cancel(p: Pending): void {
+  /** Takes a request's open choices out of the engine (still queued, or admitted: Engine.abort) and out of pending; returns how many it took. */
+  private cancel(p: Pending): number {
+    let cancelled = 0;
     for (const c of p.choices) {
       if (!this.pending.delete(c.engineId)) continue;
       if (!this.source.cancel(c.engineId)) this.engine.abort(c.engineId);
+      cancelled++;
     }
+    return cancelled;
   }
 
   private finishWithError(p: Pending, e: RequestError): void {
@@ -427,13 +435,7 @@ function logprobsOf(p: Pending, c: Choice, from: number, to: number): Record<str
   if (p.kind === 'chat') {
     return { content: pieces.map((token, k) => ({ token, logprob: values[k], bytes: Array.from(Buffer.from(token, 'utf8')), top_logprobs: [] })) };
   }
-  let offset = p.echoText.length;
-  for (let k = 0; k < from; k++) offset += c.pieces[k].length;
-  const textOffset = pieces.map((piece) => {
-    const at = offset;
-    offset += piece.length;
-    return at;
-  });
+  const textOffset = c.pieceOffsets.slice(from, to).map((at) => p.echoText.length + at);
   return { tokens: pieces, token_logprobs: values, top_logprobs: null, text_offset: textOffset };
 }
 
