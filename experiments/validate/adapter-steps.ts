@@ -8,9 +8,8 @@
 //   npx tsx experiments/validate/adapter-steps.ts [LOGS_DIR] [WORKLOAD]   (defaults: results/h200/logs lora-mix-7b)
 import { join } from 'node:path';
 import type { BatchPlan } from '../../engine/policy/index.js';
-import { buildCostModel, replicaShape } from '../../sim/simulation.js';
 import { planDurationUs } from '../../sim/replica/step-shape.js';
-import { engineTermsOf, readManifest, simConfigOf } from './compare.js';
+import { costModelOf, engineTermsOf, readManifest } from './compare.js';
 import { readPlanLog } from './plan-log.js';
 
 const logsDir = process.argv[2] ?? 'experiments/validate/results/h200/logs';
@@ -18,8 +17,7 @@ const name = process.argv[3] ?? 'lora-mix-7b';
 const manifest = readManifest(logsDir);
 const workload = manifest.workloads.find((w) => w.name === name);
 if (workload === undefined) throw new Error(`${logsDir}: no workload ${name} (have: ${manifest.workloads.map((w) => w.name).join(', ')})`);
-const config = await simConfigOf(workload, manifest, logsDir, await engineTermsOf(manifest, logsDir));
-const cost = buildCostModel(config, replicaShape(config));
+const { cost } = await costModelOf(workload, manifest, logsDir, await engineTermsOf(manifest, logsDir));
 const steps = readPlanLog(join(logsDir, name, 'run1', 'steps.jsonl.gz'));
 
 // Two power states, one per pricing, each following every logged step in order (as step-cost.ts).

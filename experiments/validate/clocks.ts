@@ -11,8 +11,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bucketRows } from '../../sim/cost/profile-model.js';
 import { shapeOfPlan } from '../../sim/replica/step-shape.js';
-import { buildCostModel, replicaShape } from '../../sim/simulation.js';
-import { readManifest, simConfigOf } from './compare.js';
+import { costModelOf, readManifest } from './compare.js';
 import { readPlanLog } from './plan-log.js';
 import type { EngineTerms } from './step-cost.js';
 
@@ -88,8 +87,7 @@ export async function clockAnalysis(dir: string, termsFile: string): Promise<Clo
   const summary: string[] = [];
   const ratios: ClockAnalysis['ratios'] = [];
   for (const w of workloads) {
-    const config = await simConfigOf(w, manifest, logs, terms);
-    const cost = buildCostModel(config, replicaShape(config));
+    const { cost } = await costModelOf(w, manifest, logs, terms);
     const steps = readPlanLog(join(logs, w.name, 'run1', 'steps.jsonl.gz'));
     const lastEndUs = steps.reduce((a, s) => Math.max(a, s.endUs), 0);
     const endEpochS = ends.get(w.name)!;

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SimConfig } from '../../sim/config.js';
+import type { CostModel } from '../../sim/cost/cost-model.js';
 import type { StepRow } from '../../sim/replica/replica.js';
 import { LOGS_FORMAT, type Manifest, type ManifestWorkload } from './engine-runs.js';
 import { readPlanLog, type LoggedStep } from './plan-log.js';
@@ -199,6 +200,13 @@ export async function simConfigOf(w: ManifestWorkload, manifest: Manifest, logsD
   return parseSimConfig({ ...raw, kv, cost }, `workload ${w.name}`);
 }
 
+/** A logged workload's simulator config and the cost model the report prices its steps with. */
+export async function costModelOf(w: ManifestWorkload, manifest: Manifest, logsDir: string, terms: TermSettings | null): Promise<{ config: SimConfig; cost: CostModel }> {
+  const config = await simConfigOf(w, manifest, logsDir, terms);
+  const { buildCostModel, replicaShape } = await import('../../sim/simulation.js');
+  return { config, cost: buildCostModel(config, replicaShape(config)) };
+}
+
 function loggedKvSteps(steps: readonly LoggedStep[]): { startUs: number; durationUs: number; blocks: number }[] {
   // A logged step holds its blocks from its start to the next step's start (the bookkeeping gap included).
   return steps.map((s, i) => ({ startUs: s.startUs, durationUs: (i + 1 < steps.length ? steps[i + 1].startUs : s.endUs) - s.startUs, blocks: s.plan.kvBlocksUsedPerStep[0] }));
@@ -208,7 +216,7 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
   const { runConfig } = await import('../../sim/run.js');
   const { requestsCsv } = await import('../../sim/metrics/csv.js');
   const { parseRequestsCsv } = await import('./requests.js');
-  const config = await simConfigOf(w, manifest, logsDir, terms);
+  const { config, cost } = await costModelOf(w, manifest, logsDir, terms);
   const simSteps: StepRow[] = [];
   const sim = runConfig(config, { hooks: { onStep: (row) => simSteps.push(row) } });
   const simKv = simSteps.map((r) => ({ startUs: r.startUs, durationUs: r.durationUs, blocks: r.kvBlocksUsed }));
@@ -221,8 +229,6 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
   let kvMeanAbs = 0;
   let kvMaxAbs = 0;
   let stepCost: StepCostErrors | null = null;
-  const { buildCostModel, replicaShape } = await import('../../sim/simulation.js');
-  const cost = buildCostModel(config, replicaShape(config));
   for (let k = 1; k <= w.runs; k++) {
     const dir = join(logsDir, w.name, `run${k}`);
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
@@ -267,9 +273,8 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
 export async function engineTermsOf(manifest: Manifest, logsDir: string): Promise<EngineTerms> {
   if (manifest.capacity === null) throw new ValidateConfigError(`${logsDir}: no capacity run in the logs; the engine's cost terms are calibrated on it`);
   const bareTerms: TermSettings = { rowBuckets: 'pow2', qkvFused: false, forwardOverheadUs: 0, sampledRowOverheadUs: 0, hostOverheadUs: 0, hostPerSeqUs: 0 };
-  const config = await simConfigOf(manifest.capacity, manifest, logsDir, bareTerms);
-  const { buildCostModel, replicaShape } = await import('../../sim/simulation.js');
-  return fitEngineTerms(readPlanLog(join(logsDir, manifest.capacity.name, 'run1', 'steps.jsonl.gz')), buildCostModel(config, replicaShape(config)), 'pow2', false);
+  const { cost } = await costModelOf(manifest.capacity, manifest, logsDir, bareTerms);
+  return fitEngineTerms(readPlanLog(join(logsDir, manifest.capacity.name, 'run1', 'steps.jsonl.gz')), cost, 'pow2', false);
 }
 
 /** The whole comparison from a logs folder (`stratos validate --from-logs`). */

@@ -8,8 +8,7 @@
 import { join } from 'node:path';
 import { ProfileCostModel } from '../../sim/cost/profile-model.js';
 import { shapeOfPlan } from '../../sim/replica/step-shape.js';
-import { buildCostModel, replicaShape } from '../../sim/simulation.js';
-import { engineTermsOf, readManifest, simConfigOf } from './compare.js';
+import { costModelOf, engineTermsOf, readManifest } from './compare.js';
 import { readPlanLog } from './plan-log.js';
 import { busySteps } from './step-cost.js';
 
@@ -23,10 +22,9 @@ interface Workload { name: string; decode: DecodeRow[]; host: HostRow[] }
 
 const workloads: Workload[] = [];
 for (const w of [manifest.capacity!, ...manifest.workloads]) {
-  const config = await simConfigOf(w, manifest, logsDir, terms);
+  const { config, cost } = await costModelOf(w, manifest, logsDir, terms);
   // 7B without adapters: the LoRA mix's steps carry the adapter pricing's own error (adapter-steps.ts).
   if (config.model !== 'llama2-7b' || (config.workload.tenants ?? []).some((t) => t.numAdapters > 0)) continue;
-  const cost = buildCostModel(config, replicaShape(config));
   if (!(cost instanceof ProfileCostModel)) throw new Error(`${w.name}: expected the profile cost model, got ${cost.name}`);
   const steps = readPlanLog(join(logsDir, w.name, 'run1', 'steps.jsonl.gz'));
   const slots = new Set<number>();

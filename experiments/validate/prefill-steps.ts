@@ -5,8 +5,7 @@
 //   npx tsx experiments/validate/prefill-steps.ts [LOGS_DIR]   (default: results/h200/logs)
 import { join } from 'node:path';
 import { planDurationUs, shapeOfPlan } from '../../sim/replica/step-shape.js';
-import { buildCostModel, replicaShape } from '../../sim/simulation.js';
-import { engineTermsOf, readManifest, simConfigOf } from './compare.js';
+import { costModelOf, engineTermsOf, readManifest } from './compare.js';
 import { readPlanLog } from './plan-log.js';
 
 const logsDir = process.argv[2] ?? 'experiments/validate/results/h200/logs';
@@ -16,8 +15,7 @@ const ms = (us: number): string => (us / 1000).toFixed(2);
 console.log('Prefill steps without adapters, engine run 1, means (ms): GPU events | hot price | power-model price (the report\'s) | GPU over hot');
 console.log('workload | model | steps | prefill tokens | GPU | hot | power | GPU / hot');
 for (const w of manifest.workloads) {
-  const config = await simConfigOf(w, manifest, logsDir, terms);
-  const cost = buildCostModel(config, replicaShape(config));
+  const { config, cost } = await costModelOf(w, manifest, logsDir, terms);
   const steps = readPlanLog(join(logsDir, w.name, 'run1', 'steps.jsonl.gz'));
   // The power state follows every logged step in order, as the report's step pricing does.
   const slots = new Set<number>();
