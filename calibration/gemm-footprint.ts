@@ -10,7 +10,7 @@
 // to dist-prof/gemm-footprint.mjs. Usage: node dist-prof/gemm-footprint.mjs OUT_DIR (run10.sh footprint)
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { calibrationBf16Block, fillByDoubling, hotPerCallUs } from './harness.js';
+import { calibrationBf16Block, fillByDoubling, hotPerCallUs, statsOf } from './harness.js';
 import { seededRandom } from './grids.js';
 import { DeviceBuffer, gpu } from '../native/index.js';
 
@@ -51,8 +51,8 @@ for (const s of SHAPES) {
     let i = 0;
     const call = (): void => g.gemm({ dtype: 'bf16', m: M, n: s.n, k: s.k, a, b: b[i++ % copies], c, stream });
     // Every copy at least once per timed run, so a run's mean covers the whole footprint.
-    const times = hotPerCallUs(g, stream, call, events, 5, Math.max(20, copies));
-    const perCallUs = [...times].sort((x, y) => x - y)[2];
+    const callsPerRep = Math.max(20, copies);
+    const perCallUs = statsOf(hotPerCallUs(g, stream, call, events, 5, callsPerRep), callsPerRep).medianUs;
     if (f === 0) oneCopyUs = perCallUs;
     rows.push({ footprintGiB: Math.round(((copies * stride) / GiB) * 100) / 100, copies, perCallUs: Math.round(perCallUs * 10) / 10, overOneCopy: Math.round((perCallUs / oneCopyUs) * 1000) / 1000 });
     console.log(`${s.model} ${s.name} (m ${M}, n ${s.n}, k ${s.k}): ${copies} copies, ${((copies * stride) / GiB).toFixed(2)} GiB: ${perCallUs.toFixed(1)} us per call (x${(perCallUs / oneCopyUs).toFixed(3)})`);
