@@ -1,8 +1,8 @@
 // Where the 7B ITL-mean misses (2.6-3.0% against 2%) come from: decode-only steps of engine run 1,
-// priced as the report prices them, by how uneven their contexts are (longest / mean), then two
+// priced as the report prices them, by how uneven their contexts are (longest / mean), then three
 // candidate engine terms fitted on the capacity run only (as the report's own terms are) and what
-// each does to every workload: a context-spread term on decode attention, and a host term per
-// prefill token. Also the error by batch size (small batches tell the two engine builds in the logs
+// each does to every workload: a context-spread term on decode attention, the split kernel's extra
+// and empty blocks, and a host term per prefill token. Also the error by batch size (small batches tell the two engine builds in the logs
 // apart), and the engine's host time per step against its price, per workload.
 //   npx tsx experiments/validate/decode-residuals.ts [LOGS_DIR]   (default: results/h200/logs)
 import { join } from 'node:path';
@@ -11,14 +11,36 @@ import { shapeOfPlan } from '../../sim/replica/step-shape.js';
 import { costModelOf, engineTermsOf, readManifest } from './compare.js';
 import { readPlanLog } from './plan-log.js';
 import { busySteps } from './step-cost.js';
+import { gpuRowBucket } from '../../engine/runtime/device.js';
+import { contextBucket, decodePartitionTokens } from '../../engine/runtime/llama.js';
 
 const logsDir = process.argv[2] ?? 'experiments/validate/results/h200/logs';
 const manifest = readManifest(logsDir);
 const terms = await engineTermsOf(manifest, logsDir);
 
-interface DecodeRow { gpuUs: number; pricedUs: number; attentionUs: number; spread: number; seqs: number }
+interface DecodeRow { gpuUs: number; pricedUs: number; attentionUs: number; spread: number; seqs: number; grid: GridBlocks }
 interface HostRow { hostUs: number; pricedUs: number; seqs: number; prefillTokens: number; decode: boolean }
 interface Workload { name: string; decode: DecodeRow[]; host: HostRow[] }
+
+/** The H200's SMs, which the engine's split rule reads from the device. */
+const H200_SMS = 132;
+
+/**
+ * Split-kernel blocks of one layer's decode attention beyond the calibration's uniform batch at the mean
+ * context: `extra` non-empty blocks (partial partitions of short sequences) and `empty` ones (partitions past
+ * a sequence's end, which the grid sized by the longest sequence launches and which return at once). The
+ * engine runs these steps eagerly: its split is chosen on the padded row count and the context bucket
+ * (llama.ts), the calibration's by the launcher on the batch and its context.
+ */
+interface GridBlocks { extra: number; empty: number }
+function gridBlocksOf(lens: readonly number[], heads: number): GridBlocks {
+  const longest = Math.max(...lens);
+  const part = decodePartitionTokens(gpuRowBucket(lens.length) * heads, contextBucket(longest), H200_SMS);
+  const used = heads * lens.reduce((a, l) => a + Math.ceil(l / part), 0);
+  const mean = Math.round(lens.reduce((a, l) => a + l, 0) / lens.length);
+  const uniformPart = decodePartitionTokens(lens.length * heads, mean, H200_SMS);
+  return { extra: used - heads * lens.length * Math.ceil(mean / uniformPart), empty: heads * lens.length * Math.ceil(longest / part) - used };
+}
 
 const workloads: Workload[] = [];
 for (const w of [manifest.capacity!, ...manifest.workloads]) {
@@ -37,7 +59,8 @@ for (const w of [manifest.capacity!, ...manifest.workloads]) {
     let longest = 0;
     for (const it of s.plan.items) longest = Math.max(longest, it.contextTokens);
     const attentionUs = cost.layerOpsUs(shape).find((o) => o.op === 'attention')!.us;
-    out.decode.push({ gpuUs: s.gpuUs!, pricedUs: cost.stepUs(shape) - cost.hostUs(seqs), attentionUs, spread: (longest * seqs) / Math.max(1, shape.contextTokensSum), seqs });
+    const grid = gridBlocksOf(s.plan.items.map((it) => it.contextTokens + 1), config.model === 'llama2-7b' ? 32 : 40);
+    out.decode.push({ gpuUs: s.gpuUs!, pricedUs: cost.stepUs(shape) - cost.hostUs(seqs), attentionUs, spread: (longest * seqs) / Math.max(1, shape.contextTokensSum), seqs, grid });
   }
   workloads.push(out);
 }
@@ -101,7 +124,22 @@ console.log(`\nCandidate: a spread term fitted on ${capacity.name}: ${c0.toFixed
 console.log('workload | decode mean error | with the spread term');
 for (const w of workloads) console.log(`${w.name} | ${pct(meanOf(w.decode, (r) => relError(r)))} | ${pct(meanOf(w.decode, (r) => relError(r, c0 + c1 * spreadTerm(r))))}`);
 
-// Candidate 2: host time per step with a per-prefill-token term (input arrays are built per token).
+// Candidate 2: the split kernel's grid, block by block: extra partial blocks and empty blocks (per layer, all
+// layers alike), fitted on the capacity run. The capacity run has the most empty blocks per step and the
+// smallest effect, Mooncake many and the opposite sign, so the count of blocks is not what costs the time.
+const layers = 32;
+const gridTerms = (r: DecodeRow): number[] => [1, (layers * r.grid.extra) / 1000, (layers * r.grid.empty) / 1000];
+const g = fit(capacity.decode.map(gridTerms), capacity.decode.map((r) => r.gpuUs - r.pricedUs), capacity.decode.map((r) => 1 / r.gpuUs ** 2));
+const gridUs = (r: DecodeRow): number => gridTerms(r).reduce((a, x, j) => a + x * g[j], 0);
+console.log(`\nCandidate: grid blocks fitted on ${capacity.name}: ${g[0].toFixed(0)} us + ${g[1].toFixed(2)} us per 1000 extra partial blocks + ${g[2].toFixed(2)} us per 1000 empty blocks`);
+console.log('workload | thousand blocks per step: extra / empty | decode mean error | with the grid term | spread >= 2: before / after');
+for (const w of workloads) {
+  const wide = w.decode.filter((r) => r.spread >= 2);
+  const blocks = `${meanOf(w.decode, (r) => (layers * r.grid.extra) / 1000).toFixed(1)} / ${meanOf(w.decode, (r) => (layers * r.grid.empty) / 1000).toFixed(1)}`;
+  console.log(`${w.name} | ${blocks} | ${pct(meanOf(w.decode, (r) => relError(r)))} | ${pct(meanOf(w.decode, (r) => relError(r, gridUs(r))))} | ${wide.length === 0 ? '-' : `${pct(meanOf(wide, (r) => relError(r)))} / ${pct(meanOf(wide, (r) => relError(r, gridUs(r))))}`}`);
+}
+
+// Candidate 3: host time per step with a per-prefill-token term (input arrays are built per token).
 const trimmed = (rows: readonly HostRow[]): HostRow[] => {
   const limit = rows.map((r) => r.hostUs).sort((a, b) => a - b)[Math.floor(rows.length * 0.99) - 1];
   return rows.filter((r) => r.hostUs <= limit);
