@@ -5,6 +5,7 @@
 // and empty blocks, and a host term per prefill token. Also the error by batch size (small batches tell the two engine builds in the logs
 // apart), and the engine's host time per step against its price, per workload.
 //   npx tsx experiments/validate/decode-residuals.ts [LOGS_DIR]   (default: results/h200/logs)
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProfileCostModel } from '../../sim/cost/profile-model.js';
 import { shapeOfPlan } from '../../sim/replica/step-shape.js';
@@ -20,7 +21,7 @@ const terms = await engineTermsOf(manifest, logsDir);
 
 interface DecodeRow { gpuUs: number; pricedUs: number; attentionUs: number; spread: number; seqs: number; grid: GridBlocks }
 interface HostRow { hostUs: number; pricedUs: number; seqs: number; prefillTokens: number; decode: boolean }
-interface Workload { name: string; decode: DecodeRow[]; host: HostRow[] }
+interface Workload { name: string; decode: DecodeRow[]; host: HostRow[]; run2DecodeHostUs: number }
 
 /** The H200's SMs, which the engine's split rule reads from the device. */
 const H200_SMS = 132;
@@ -50,7 +51,12 @@ for (const w of [manifest.capacity!, ...manifest.workloads]) {
   if (!(cost instanceof ProfileCostModel)) throw new Error(`${w.name}: expected the profile cost model, got ${cost.name}`);
   const steps = readPlanLog(join(logsDir, w.name, 'run1', 'steps.jsonl.gz'));
   const slots = new Set<number>();
-  const out: Workload = { name: w.name, decode: [], host: [] };
+  // Engine run 2's decode steps: how much host time moves between two runs of one workload.
+  // (The capacity run runs once.)
+  const run2File = join(logsDir, w.name, 'run2', 'steps.jsonl.gz');
+  const run2 = existsSync(run2File) ? busySteps(readPlanLog(run2File)).filter(({ step }) => step.plan.numPrefillTokens === 0) : [];
+  const run2DecodeHostUs = run2.length === 0 ? Number.NaN : run2.reduce((a, { step, periodUs }) => a + periodUs - step.gpuUs!, 0) / run2.length;
+  const out: Workload = { name: w.name, decode: [], host: [], run2DecodeHostUs };
   for (const { step: s, periodUs } of busySteps(steps)) {
     const shape = shapeOfPlan(s.plan, slots);
     const seqs = s.plan.items.length;
@@ -147,8 +153,8 @@ const trimmed = (rows: readonly HostRow[]): HostRow[] => {
 const capHost = trimmed(capacity.host);
 const [h0, h1, h2] = fit(capHost.map((r) => [1, r.seqs, r.prefillTokens]), capHost.map((r) => r.hostUs), capHost.map(() => 1));
 console.log(`\nHost time per step (period - GPU events), mean us: measured | priced (the report's terms: ${terms.hostOverheadUs} us + ${terms.hostPerSeqUs} us/seq) | refit with a prefill-token term on ${capacity.name} (${h0.toFixed(0)} us + ${h1.toFixed(2)} us/seq + ${h2.toFixed(3)} us/prefill token)`);
-console.log('workload | decode steps: measured / priced / refit | prefill steps: measured / priced / refit');
+console.log('workload | decode steps: measured / priced / refit (measured in run 2) | prefill steps: measured / priced / refit');
 for (const w of workloads) {
   const row = (xs: HostRow[]): string => (xs.length === 0 ? '-' : `${meanOf(xs, (r) => r.hostUs).toFixed(0)} / ${meanOf(xs, (r) => r.pricedUs).toFixed(0)} / ${meanOf(xs, (r) => h0 + h1 * r.seqs + h2 * r.prefillTokens).toFixed(0)}`);
-  console.log(`${w.name} | ${row(w.host.filter((r) => r.decode))} | ${row(w.host.filter((r) => !r.decode))}`);
+  console.log(`${w.name} | ${row(w.host.filter((r) => r.decode))} (${w.run2DecodeHostUs.toFixed(0)}) | ${row(w.host.filter((r) => !r.decode))}`);
 }
