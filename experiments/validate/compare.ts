@@ -13,6 +13,7 @@ import { readPlanLog, type LoggedStep } from './plan-log.js';
 import { replayPlanLog, type ReplayResult } from './replay.js';
 import { readRequestsCsv, type RequestTable } from './requests.js';
 import { ValidateConfigError, withResolvedTrace } from './spec.js';
+import { errorBudget, type ErrorBudget } from './error-budget.js';
 import { fitEngineTerms, stepCostErrors, type EngineTerms, type StepCostErrors } from './step-cost.js';
 
 /** The issue's targets, as fractions (relative error of the simulator against the engine's mean). */
@@ -103,6 +104,8 @@ export interface WorkloadComparison {
   readonly kvSeries: KvSeriesError;
   readonly replay: ReplayResult[];
   readonly stepCost: StepCostErrors;
+  /** Run 1's ITL-mean and E2E-mean errors split into the cost model's terms and the schedule's rest. */
+  readonly budget: ErrorBudget;
 }
 
 export interface Comparison {
@@ -229,6 +232,7 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
   let kvMeanAbs = 0;
   let kvMaxAbs = 0;
   let stepCost: StepCostErrors | null = null;
+  let budget: ErrorBudget | null = null;
   for (let k = 1; k <= w.runs; k++) {
     const dir = join(logsDir, w.name, `run${k}`);
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
@@ -250,7 +254,10 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
     }
     kvMeanAbs += sumAbs / a.length / w.runs;
     // The per-step cost-model error reads run 1 (run 2 prices the same kinds of plans).
-    if (k === 1) stepCost = stepCostErrors(steps, cost);
+    if (k === 1) {
+      stepCost = stepCostErrors(steps, cost);
+      budget = errorBudget(steps, table, cost, simMetrics, engineRuns[0]);
+    }
   }
   const engineMean = Object.fromEntries(METRIC_KEYS.map((key) => [key, mean(engineRuns.map((m) => m[key]))])) as unknown as Metrics;
   const relError = Object.fromEntries(METRIC_KEYS.map((key) => [key, engineMean[key] !== 0 ? (simMetrics[key] - engineMean[key]) / engineMean[key] : simMetrics[key] === 0 ? 0 : Number.POSITIVE_INFINITY])) as Record<keyof Metrics, number>;
@@ -265,7 +272,7 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
   return {
     name: w.name, load: w.load, model: config.model, policy: config.policy, pageSizeTokens: config.kv.pageSizeTokens, numRequests: w.numRequests,
     sim: simMetrics, engineRuns, engineMean, relError, spread, targets, perRequest: perRequestErrors(simTable, tables),
-    kvSeries: { meanAbsShareOfPool: kvMeanAbs, maxAbsShareOfPool: kvMaxAbs }, replay, stepCost: stepCost!,
+    kvSeries: { meanAbsShareOfPool: kvMeanAbs, maxAbsShareOfPool: kvMaxAbs }, replay, stepCost: stepCost!, budget: budget!,
   };
 }
 

@@ -67,6 +67,21 @@ export function reportMarkdown(c: Comparison, command: string): string {
       `${pct(s.gpuDecode.meanSigned)}, ${abs1(s.gpuDecode.absP50)}/${abs1(s.gpuDecode.absP90)}, ${pct(s.gpuDecode.totalSigned)} | ` +
       `${pct(s.gpuPrefill.meanSigned)}, ${abs1(s.gpuPrefill.absP50)}/${abs1(s.gpuPrefill.absP90)}, ${pct(s.gpuPrefill.totalSigned)} | ${pct(s.period.meanSigned)}, ${pct(s.period.totalSigned)} |`);
   }
+  out.push('');
+  out.push('## Where the ITL and E2E errors come from', '');
+  out.push('Engine run 1\'s own steps, priced by the cost model, split the simulator\'s error against run 1 into the cost model\'s terms, in points of the metric: ' +
+    'each step\'s error (price − period) weighs as many times as there are requests, when it starts, past their first token and not finished (ITL mean: a decode paused behind a prefill step waits through it too) or in the system (E2E mean), ' +
+    'and divides into GPU time on decode-only steps, GPU time on steps with prefill, and host time (period − GPU events). ' +
+    'The rest is the schedule\'s: the simulator batching differently once its clock drifts (the knock-on effect of the priced errors included), queueing, time no priced step covers. ' +
+    'Coverage: the weighted step periods over the metric run 1 measured (how much of it the steps explain). ' +
+    '`experiments/validate/error-budget.ts`.', '');
+  out.push('| workload | ITL mean: simulator vs run 1 | decode GPU | prefill GPU | host | rest | coverage | E2E mean: simulator vs run 1 | decode GPU | prefill GPU | host | rest | coverage |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const pts = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}` : String(x));
+  for (const w of c.workloads) {
+    const cells = [w.budget.itlMean, w.budget.e2eMean].map((b) => `${pct(b.simError)} | ${pts(b.decodeGpu)} | ${pts(b.prefillGpu)} | ${pts(b.host)} | ${pts(b.schedule)} | ${b.coverage.toFixed(2)}`);
+    out.push(`| ${w.name} | ${cells.join(' | ')} |`);
+  }
   const diffs = c.workloads.flatMap((w) => w.replay.map((r, i) => (r.firstDifference !== null ? `- ${w.name} run ${i + 1}: ${r.firstDifference}` : null)).filter((x): x is string => x !== null));
   if (diffs.length > 0) out.push('', '## Policy replay differences', '', ...diffs);
   out.push('');

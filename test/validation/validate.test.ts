@@ -83,6 +83,15 @@ describe('the committed H200 validation', () => {
     }
   });
 
+  it('the error budget\'s weighted step periods make up each workload\'s measured ITL and E2E means (within 1%)', () => {
+    for (const w of fresh.workloads) {
+      expect(w.budget.itlMean.coverage, `${w.name} ITL`).toBeGreaterThan(0.99);
+      expect(w.budget.itlMean.coverage, `${w.name} ITL`).toBeLessThan(1.01);
+      expect(w.budget.e2eMean.coverage, `${w.name} E2E`).toBeGreaterThan(0.99);
+      expect(w.budget.e2eMean.coverage, `${w.name} E2E`).toBeLessThan(1.01);
+    }
+  });
+
   it('every error stays within its target, or no worse than the committed report where that report misses it', () => {
     const committed = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Comparison;
     const worse: string[] = [];
