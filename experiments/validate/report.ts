@@ -68,18 +68,21 @@ export function reportMarkdown(c: Comparison, command: string): string {
       `${pct(s.gpuPrefill.meanSigned)}, ${abs1(s.gpuPrefill.absP50)}/${abs1(s.gpuPrefill.absP90)}, ${pct(s.gpuPrefill.totalSigned)} | ${pct(s.period.meanSigned)}, ${pct(s.period.totalSigned)} |`);
   }
   out.push('');
-  out.push('## Where the ITL and E2E errors come from', '');
-  out.push('Engine run 1\'s own steps, priced by the cost model, split the simulator\'s error against run 1 into the cost model\'s terms, in points of the metric: ' +
-    'each step\'s error (price − period) weighs as many times as there are requests, when it starts, past their first token and not finished (ITL mean: a decode paused behind a prefill step waits through it too) or in the system (E2E mean), ' +
-    'and divides into GPU time on decode-only steps, GPU time on steps with prefill, and host time (period − GPU events). ' +
-    'The rest is the schedule\'s: the simulator batching differently once its clock drifts (the knock-on effect of the priced errors included), queueing, time no priced step covers. ' +
-    'Coverage: the weighted step periods over the metric run 1 measured (how much of it the steps explain). ' +
-    '`experiments/validate/error-budget.ts`.', '');
-  out.push('| workload | ITL mean: simulator vs run 1 | decode GPU | prefill GPU | host | rest | coverage | E2E mean: simulator vs run 1 | decode GPU | prefill GPU | host | rest | coverage |');
-  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  out.push('## Where the TTFT, ITL and E2E errors come from', '');
+  out.push('Engine run 1\'s own steps, priced by the cost model, split the simulator\'s error against run 1 (in %) into the cost model\'s terms, in points of the metric: ' +
+    'each step\'s error (price − period) weighs as many times as there are requests in the metric\'s phase during it (each for the share of the step it spends there): waiting for their first token (TTFT), past it and not finished (ITL: a decode paused behind a prefill step waits through it too), in the system (E2E). ' +
+    'A step\'s error divides into GPU time on decode-only steps (D), GPU time on steps with prefill (P) and host time, period − GPU events (H). ' +
+    'The rest (R) is the schedule\'s: the simulator batching differently once its clock drifts (the knock-on effect of the priced errors included: `knock-on.ts`), queueing, time no priced step covers. ' +
+    'Coverage: the weighted step periods over the metric run 1 measured (how much of it the steps explain). `experiments/validate/error-budget.ts`.', '');
+  const metrics = [['TTFT mean', 'ttftMean'], ['ITL mean', 'itlMean'], ['E2E mean', 'e2eMean']] as const;
+  out.push(`| workload | ${metrics.map(([label]) => `${label}: error | D / P / H / R | coverage`).join(' | ')} |`);
+  out.push(`|---|${metrics.map(() => '---|---|---').join('|')}|`);
   const pts = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}` : String(x));
   for (const w of c.workloads) {
-    const cells = [w.budget.itlMean, w.budget.e2eMean].map((b) => `${pct(b.simError)} | ${pts(b.decodeGpu)} | ${pts(b.prefillGpu)} | ${pts(b.host)} | ${pts(b.schedule)} | ${b.coverage.toFixed(2)}`);
+    const cells = metrics.map(([, key]) => {
+      const b = w.budget[key];
+      return `${pct(b.simError)} | ${pts(b.decodeGpu)} / ${pts(b.prefillGpu)} / ${pts(b.host)} / ${pts(b.schedule)} | ${b.coverage.toFixed(2)}`;
+    });
     out.push(`| ${w.name} | ${cells.join(' | ')} |`);
   }
   const diffs = c.workloads.flatMap((w) => w.replay.map((r, i) => (r.firstDifference !== null ? `- ${w.name} run ${i + 1}: ${r.firstDifference}` : null)).filter((x): x is string => x !== null));

@@ -1,4 +1,4 @@
-// The error budget splits a workload's ITL-mean and E2E-mean errors into the cost model's terms by
+// The error budget splits a workload's TTFT-, ITL- and E2E-mean errors into the cost model's terms by
 // weighting each logged step's pricing error: checked by hand on a five-step log.
 import { describe, expect, it } from 'vitest';
 import type { PlanItem } from '../../engine/policy/index.js';
@@ -46,7 +46,7 @@ const cost: CostModel = {
 };
 
 describe('errorBudget', () => {
-  const b = errorBudget(steps, table, cost, { itlMsMean: 11, e2eMsMean: 55 }, { itlMsMean: 10, e2eMsMean: 50 });
+  const b = errorBudget(steps, table, cost, { ttftMsMean: 9, itlMsMean: 11, e2eMsMean: 55 }, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50 });
 
   it('E2E mean: every step the request is in the system for, over its 50 ms', () => {
     expect(b.e2eMean.simError).toBeCloseTo(0.1, 12);
@@ -57,6 +57,14 @@ describe('errorBudget', () => {
     expect(b.e2eMean.coverage).toBeCloseTo(40 / 50, 12);
   });
 
+  it('TTFT mean: the steps before its first token (the prefill step), over its 10 ms; no first token, no TTFT', () => {
+    expect(b.ttftMean.simError).toBeCloseTo(-0.1, 12);
+    expect(b.ttftMean.prefillGpu).toBeCloseTo(2_500 / 10_000, 12);
+    expect(b.ttftMean.decodeGpu).toBe(0);
+    expect(b.ttftMean.host).toBeCloseTo(-500 / 10_000, 12);
+    expect(b.ttftMean.coverage).toBeCloseTo(1, 12);
+  });
+
   it('ITL mean: only the steps after its first token, over its 40 ms of decoding', () => {
     expect(b.itlMean.simError).toBeCloseTo(0.1, 12);
     expect(b.itlMean.decodeGpu).toBeCloseTo((3 * 200) / 40_000, 12);
@@ -65,16 +73,23 @@ describe('errorBudget', () => {
     expect(b.itlMean.coverage).toBeCloseTo(30 / 40, 12);
   });
 
-  it('a decode paused behind another request\'s prefill step waits through it: that step counts for ITL', () => {
+  it('a decode paused behind another request\'s prefill step waits through it (ITL); an arrival mid-step waits out the rest of that step (TTFT)', () => {
     const second = [
       ...steps.slice(0, 2),
       step(2, 20_000, 10_000, 9_000, prefillItem(1)),
       ...steps.slice(3),
     ];
-    const withSecond: RequestTable = { ...table, status: ['completed', 'aborted'], arrivalS: [0, 0.015] };
-    const c = errorBudget(second, withSecond, cost, { itlMsMean: 10, e2eMsMean: 50 }, { itlMsMean: 10, e2eMsMean: 50 });
+    // Request 1 arrives at 15 ms, in the middle of a decode step, and ends with its first token at 30 ms.
+    const withSecond: RequestTable = { ...table, status: ['completed', 'completed'], arrivalS: [0, 0.015], ttftMs: [10, 15], e2eMs: [50, 15], finishS: [0.05, 0.03], outputTokens: [5, 1] };
+    const c = errorBudget(second, withSecond, cost, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50 }, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50 });
     expect(c.itlMean.prefillGpu).toBeCloseTo(2_500 / 40_000, 12);
     expect(c.itlMean.decodeGpu).toBeCloseTo((2 * 200) / 40_000, 12);
     expect(c.itlMean.host).toBeCloseTo(-500 / 40_000, 12);
+    // TTFT: request 0's prefill step, half of the decode step request 1 arrives in, then its prefill
+    // step, over 10 + 15 ms of waiting, all of it covered.
+    expect(c.ttftMean.decodeGpu).toBeCloseTo((0.5 * 200) / 25_000, 12);
+    expect(c.ttftMean.prefillGpu).toBeCloseTo((2 * 2_500) / 25_000, 12);
+    expect(c.ttftMean.host).toBeCloseTo((2 * -500) / 25_000, 12);
+    expect(c.ttftMean.coverage).toBeCloseTo(1, 12);
   });
 });

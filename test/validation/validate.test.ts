@@ -83,8 +83,10 @@ describe('the committed H200 validation', () => {
     }
   });
 
-  it('the error budget\'s weighted step periods make up each workload\'s measured ITL and E2E means (within 1%)', () => {
+  it('the error budget\'s weighted step periods make up each workload\'s measured TTFT, ITL and E2E means (within 1%)', () => {
     for (const w of fresh.workloads) {
+      expect(w.budget.ttftMean.coverage, `${w.name} TTFT`).toBeGreaterThan(0.99);
+      expect(w.budget.ttftMean.coverage, `${w.name} TTFT`).toBeLessThan(1.01);
       expect(w.budget.itlMean.coverage, `${w.name} ITL`).toBeGreaterThan(0.99);
       expect(w.budget.itlMean.coverage, `${w.name} ITL`).toBeLessThan(1.01);
       expect(w.budget.e2eMean.coverage, `${w.name} E2E`).toBeGreaterThan(0.99);
