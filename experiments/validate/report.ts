@@ -44,6 +44,11 @@ export function reportMarkdown(c: Comparison, command: string): string {
   out.push(`|---|${keys.map(() => '---').join('|')}|---|`);
   for (const w of c.workloads) out.push(`| ${w.name} | ${keys.map((k) => targetCell(w, k)).join(' | ')} | ${replayCell(w)} |`);
   out.push('');
+  const misses = c.workloads.flatMap(missLines);
+  if (misses.length > 0) {
+    out.push('Each miss and its cause as the logs split it (points of the metric against engine run 1, from the last table: decode GPU / prefill GPU / host prices on run 1\'s own steps, and the schedule\'s rest):', '');
+    out.push(...misses, '');
+  }
   out.push('## Simulator and engine side by side', '');
   out.push('| workload | source | out tok/s | TTFT mean / p50 / p99 ms | ITL mean / p50 / p99 ms | E2E mean / p50 / p99 ms | preemptions | KV blocks mean |');
   out.push('|---|---|---|---|---|---|---|---|');
@@ -89,6 +94,32 @@ export function reportMarkdown(c: Comparison, command: string): string {
   if (diffs.length > 0) out.push('', '## Policy replay differences', '', ...diffs);
   out.push('');
   return out.join('\n');
+}
+
+const BUDGETED: Partial<Record<TargetKey, keyof WorkloadComparison['budget']>> = { ttftMean: 'ttftMean', itlMean: 'itlMean', e2eMean: 'e2eMean' };
+
+/** One line per missed target of workload w: by how much, and the error budget's split where it has one. */
+function missLines(w: WorkloadComparison): string[] {
+  const lines: string[] = [];
+  const pts = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}`;
+  for (const t of w.targets) {
+    if (!t.applies || t.met) continue;
+    // Two decimals: a miss by a hair would read as its own target with one.
+    const head = `- **${w.name}**, ${TARGET_LABEL[t.target]}: ${(t.error * 100).toFixed(2)}% against ${abs1(t.limit)} (engine spread ±${abs1(t.engineSpread)})`;
+    const key = BUDGETED[t.target];
+    if (key !== undefined) {
+      const b = w.budget[key];
+      const terms: [string, number][] = [['decode GPU', b.decodeGpu], ['prefill GPU', b.prefillGpu], ['host', b.host], ['schedule', b.schedule]];
+      const largest = terms.reduce((a, x) => (Math.abs(x[1]) > Math.abs(a[1]) ? x : a));
+      lines.push(`${head}: ${pct(b.simError)} against run 1 = ${terms.map(([n, x]) => `${n} ${pts(x)}`).join(', ')}; largest: ${largest[0]}.`);
+    } else if (t.target === 'throughput') {
+      lines.push(`${head}: run 1's step periods priced ${pct(w.stepCost.period.totalSigned)} in total.`);
+    } else {
+      const s = w.stepCost;
+      lines.push(`${head}: a tail, which the budget of means does not split; per-step price errors |p90| ${abs1(s.gpuDecode.absP90)} on decode steps, ${abs1(s.gpuPrefill.absP90)} on steps with prefill.`);
+    }
+  }
+  return lines;
 }
 
 export function writeReport(dir: string, c: Comparison, command: string): void {

@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { compareLogs, type Comparison } from '../../experiments/validate/compare.js';
 import { runEngineWorkloads } from '../../experiments/validate/engine-runs.js';
 import { decodeStep, encodeStep } from '../../experiments/validate/plan-log.js';
+import { reportMarkdown } from '../../experiments/validate/report.js';
 import { parseValidateConfig, resolveTracePath } from '../../experiments/validate/spec.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'stratos-validate-'));
@@ -91,6 +92,17 @@ describe('the committed H200 validation', () => {
       expect(w.budget.itlMean.coverage, `${w.name} ITL`).toBeLessThan(1.01);
       expect(w.budget.e2eMean.coverage, `${w.name} E2E`).toBeGreaterThan(0.99);
       expect(w.budget.e2eMean.coverage, `${w.name} E2E`).toBeLessThan(1.01);
+    }
+  });
+
+  it('the report names every missed target with its cause (the budget\'s split for means)', () => {
+    const md = reportMarkdown(fresh, 'test');
+    for (const w of fresh.workloads) {
+      for (const t of w.targets.filter((x) => x.applies && !x.met)) {
+        const line = md.split('\n').find((l) => l.startsWith(`- **${w.name}**, `) && l.includes(`${(t.error * 100).toFixed(2)}% against`));
+        expect(line, `${w.name} ${t.target}`).toBeDefined();
+        if (t.target === 'itlMean' || t.target === 'e2eMean' || t.target === 'ttftMean') expect(line).toMatch(/decode GPU .* schedule .*; largest: /);
+      }
     }
   });
 
