@@ -12,10 +12,9 @@
 // What the simulator's error (against run 1) has beyond their sum is the schedule's: the simulator
 // batching differently once its clock drifts, queueing, idle gaps no step covers.
 import type { CostModel } from '../../sim/cost/cost-model.js';
-import { planDurationUs } from '../../sim/replica/step-shape.js';
 import type { LoggedStep } from './plan-log.js';
 import type { RequestTable } from './requests.js';
-import { busySteps } from './step-cost.js';
+import { busySteps, pricedSteps } from './step-cost.js';
 
 /** Parts of one metric's error, each a fraction of the metric as engine run 1 measured it. */
 export interface MetricBudget {
@@ -88,11 +87,7 @@ export function errorBudget(
   steps: readonly LoggedStep[], table: RequestTable, cost: CostModel,
   sim: BudgetMetrics, engine: BudgetMetrics,
 ): ErrorBudget {
-  // Prices follow the power state along every logged step in order, as stepCostErrors prices them.
-  const slots = new Set<number>();
-  const power = cost.newPowerState?.() ?? null;
-  const priced = new Map<LoggedStep, number>();
-  for (const step of steps) priced.set(step, planDurationUs(cost, step.plan, slots, step.startUs, power));
+  const priced = pricedSteps(steps, cost);
   const parts: StepParts[] = busySteps(steps).map(({ step, periodUs }) => {
     const hostUs = cost.hostUs(step.plan.items.length);
     const gpuUs = step.gpuUs!;

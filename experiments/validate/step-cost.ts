@@ -141,15 +141,21 @@ function stats(pairs: readonly { predicted: number; measured: number }[]): Error
 }
 
 /**
- * Every busy step the engine ran, priced as the simulator prices it (planDurationUs: the shape's
- * price, re-priced by the GPU's power state when the cost model has one), the power state following
- * the engine's own timeline (every logged step in order, at its logged start).
+ * Every logged step priced as the simulator prices it (planDurationUs: the shape's price, re-priced by
+ * the GPU's power state when the cost model has one), the power state following the engine's own
+ * timeline (every logged step in order, at its logged start), µs.
  */
-export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel): StepCostErrors {
+export function pricedSteps(steps: readonly LoggedStep[], cost: CostModel): Map<LoggedStep, number> {
   const slots = new Set<number>();
   const power = cost.newPowerState?.() ?? null;
   const priced = new Map<LoggedStep, number>();
   for (const step of steps) priced.set(step, planDurationUs(cost, step.plan, slots, step.startUs, power));
+  return priced;
+}
+
+/** Every busy step the engine ran, priced as the simulator prices it (pricedSteps), against its times. */
+export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel): StepCostErrors {
+  const priced = pricedSteps(steps, cost);
   const decode: { predicted: number; measured: number }[] = [];
   const prefill: { predicted: number; measured: number }[] = [];
   const period: { predicted: number; measured: number }[] = [];
