@@ -82,6 +82,12 @@ export interface SimulationHooks {
    * autoscaler, whose ticks read per-request progress in mid-run, and with `onStep`.
    */
   readonly extendDecodeRuns?: boolean;
+  /**
+   * Diagnostics (what-if pricing, experiments/validate/knock-on.ts): wraps each pool's cost model
+   * before its replicas are built. A wrapper without the decode-run fast path makes the replicas price
+   * every step through stepUs.
+   */
+  readonly wrapCostModel?: (model: CostModel) => CostModel;
 }
 
 export function replicaShape(config: SimConfig): ReplicaShape {
@@ -233,6 +239,7 @@ export function runSimulation(config: SimConfig, source: WorkloadSource, hooks: 
       costModel = buildCostModel(config, shape, rank);
       if (fleet.lora.source === 'disk') costModel = new DiskLoadCostModel(costModel, adapterBytes(shape.model, rank), shape.gpu.pcieBytesPerS, fleet.lora.diskBytesPerS);
     }
+    if (hooks.wrapCostModel !== undefined) costModel = hooks.wrapCostModel(costModel);
     const numSlots = Math.max(spec.replicas, spec.maxReplicas) + spec.spares;
     const slots: number[] = [];
     for (let k = 0; k < numSlots; k++) {

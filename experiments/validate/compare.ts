@@ -215,13 +215,19 @@ function loggedKvSteps(steps: readonly LoggedStep[]): { startUs: number; duratio
   return steps.map((s, i) => ({ startUs: s.startUs, durationUs: (i + 1 < steps.length ? steps[i + 1].startUs : s.endUs) - s.startUs, blocks: s.plan.kvBlocksUsedPerStep[0] }));
 }
 
-export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, logsDir: string, terms: EngineTerms | null): Promise<WorkloadComparison> {
+/**
+ * One workload's comparison. `wrapCost` (diagnostics: what-if pricing, knock-on.ts) wraps the cost
+ * model both the simulation and the step pricing use.
+ */
+export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, logsDir: string, terms: EngineTerms | null, wrapCost?: (model: CostModel) => CostModel): Promise<WorkloadComparison> {
   const { runConfig } = await import('../../sim/run.js');
   const { requestsCsv } = await import('../../sim/metrics/csv.js');
   const { parseRequestsCsv } = await import('./requests.js');
-  const { config, cost } = await costModelOf(w, manifest, logsDir, terms);
+  const built = await costModelOf(w, manifest, logsDir, terms);
+  const config = built.config;
+  const cost = wrapCost !== undefined ? wrapCost(built.cost) : built.cost;
   const simSteps: StepRow[] = [];
-  const sim = runConfig(config, { hooks: { onStep: (row) => simSteps.push(row) } });
+  const sim = runConfig(config, { hooks: { onStep: (row) => simSteps.push(row), ...(wrapCost !== undefined ? { wrapCostModel: wrapCost } : {}) } });
   const simKv = simSteps.map((r) => ({ startUs: r.startUs, durationUs: r.durationUs, blocks: r.kvBlocksUsed }));
   const simTable = parseRequestsCsv(requestsCsv(sim.result.records, config.model), `simulation of ${w.name}`);
   const simMetrics = metricsOf(sim.summary, kvMean(simKv));
