@@ -38,7 +38,8 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
           'requests.csv.gz and a plan log (every plan with its GPU time and wall time). The comparison replays the identical arrival ' +
           'sequence in the simulator with the calibrated profile and the engine\'s KV blocks, and checks the targets: throughput <= 3%, ' +
           'ITL mean <= 2% / p99 <= 5%, E2E mean <= 3% / p99 <= 6%, TTFT mean <= 8% / p99 <= 12% at 0.85x load, preemptions within 10%, ' +
-          'KV blocks in use equal at every step (policy replay of the plan log).',
+          'KV blocks in use equal at every step (policy replay of the plan log). Every miss is listed with its cause: ' +
+          'the TTFT, ITL and E2E mean errors split into decode GPU, prefill GPU and host prices of the engine\'s own steps and the schedule\'s rest (the error budget).',
       ),
   handler: async (args) => {
     const fail = (message: string): void => {
