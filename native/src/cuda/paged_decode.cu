@@ -281,13 +281,23 @@ void launch(const PagedDecodeParams& p, cudaStream_t stream) {
   const float qk_scale_log2 = p.scale * kLog2e * (fp8 ? p.k_scale : 1.0f);
   const float v_scale = fp8 ? p.v_scale : 1.0f;
   const dim3 grid(static_cast<unsigned>(p.num_heads), static_cast<unsigned>(p.num_seqs), static_cast<unsigned>(num_parts));
-  // The fused merge needs its counters: rows beyond them take the merge kernel.
-  const bool fused = p.fused_reduce && num_parts > 1 && p.num_seqs * p.num_heads <= kMaxFusedRows;
-  static int* const merge_counters = [] {
-    int* ptr = nullptr;
-    STRATOS_CUDA(cudaGetSymbolAddress(reinterpret_cast<void**>(&ptr), g_merge_counters));
-    return ptr;
-  }();
+  // The fused merge needs its counters: rows beyond them take the merge kernel. There is one set of
+  // counters per device, and launches count on it in stream order: two streams running decode at once
+  // would interleave their counts and merge half-written rows. So the first (device, stream) to take the
+  // fused merge owns the counters (their address is that device's); any other takes the merge kernel,
+  // which gives the same output.
+  static int owner_device = -1;
+  static cudaStream_t owner_stream = nullptr;
+  static int* merge_counters = nullptr;
+  int device = 0;
+  STRATOS_CUDA(cudaGetDevice(&device));
+  bool fused = p.fused_reduce && num_parts > 1 && p.num_seqs * p.num_heads <= kMaxFusedRows;
+  if (fused && owner_device < 0) {
+    STRATOS_CUDA(cudaGetSymbolAddress(reinterpret_cast<void**>(&merge_counters), g_merge_counters));
+    owner_device = device;
+    owner_stream = stream;
+  }
+  fused = fused && device == owner_device && stream == owner_stream;
   int* counters = fused ? merge_counters : nullptr;
   // Only a cache of q's dtype takes the fused rope (checked in paged_decode_cuda).
   constexpr bool kCanRope = sizeof(KV) == sizeof(Q);
