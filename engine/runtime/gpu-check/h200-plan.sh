@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # One device call for what only an H200 can settle (issues 6 and 7), most wanted first, each result straight
 # into $OUT (at most 8 files come back) so that a call cut short still returns what it finished:
+#   0. the GEMV checks (native/gpu-tests/gemv.ts; since 2026-12-08 they also check paged decode's fused merge,
+#      now owned by one (device, stream), against the merge kernel, a change not yet run on a GPU);
 #   1. the 7B batch-1 decode variants (run7 7b-fused: L2 prefetch, rope in attention) and decode attention on
 #      uneven contexts (experiments/validate/decode-uneven.ts), and GEMMs against their weights' footprint
 #      (calibration/gemm-footprint.ts) on any card;
@@ -15,7 +17,7 @@ mkdir -p $O/r10 $O/calib
 source .device/env.sh
 name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 echo "card: $name"
-OUT=$O/r10 bash engine/runtime/gpu-check/run10.sh 7b uneven footprint; rc=$?
+OUT=$O/r10 bash engine/runtime/gpu-check/run10.sh gemv 7b uneven footprint; rc=$?
 export STRATOS_NATIVE_PATH=$PWD/build-gpu/stratos_native.node
 node dist-calib/calibrate.mjs --out $O/calib/lora-samples.csv --families lora --budget-s 120 2>&1 | tee $O/calib/run-log.txt
 echo "calib done at ${SECONDS}s"
@@ -33,8 +35,8 @@ case "$name" in
       echo "operands done at ${SECONDS}s"
     fi ;;
   *)
-    # The GEMV checks (the L2 prefetch hint) and the GPU suite's lora cases (lora.cu's flattened tile loop) against the CPU.
-    { node dist/gemv.mjs /tmp/gemv || rc=1; STRATOS_GPU_ONLY=lora STRATOS_SKIP_TORCH=1 node dist/gpu-tests.mjs /tmp/gt /tmp/gtw || rc=1; } > $O/r10/gpu-checks-log.txt 2>&1
+    # The GPU suite's lora cases (lora.cu's flattened tile loop) against the CPU.
+    { STRATOS_GPU_ONLY=lora STRATOS_SKIP_TORCH=1 node dist/gpu-tests.mjs /tmp/gt /tmp/gtw || rc=1; } > $O/r10/gpu-checks-log.txt 2>&1
     tail -5 $O/r10/gpu-checks-log.txt ;;
 esac
 exit $rc
