@@ -173,6 +173,7 @@ for (const tc of CASES) {
     out.free();
     return h;
   });
+  g.destroyStream(other);
   const bad = [1, 2, 3].map((j) => outs[0].filter((x, i) => outs[j][i] !== x).length);
   if (bad[0] + bad[1] + bad[2] > 0) failures++;
   (results.checks as unknown[]).push({ paged_decode_fused_merge_vs_merge_kernel: true, mismatching_elements_first_second_launch_other_stream: bad, ok: bad[0] + bad[1] + bad[2] === 0 });
