@@ -25,7 +25,7 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
     (y as Argv<ValidateArgs>)
       .option('config', { type: 'string', describe: 'validation config (YAML/JSON): capacity run, workloads, runs per workload' })
       .option('from-logs', { type: 'string', describe: 'recompute the comparison from a logs folder (no GPU needed)' })
-      .option('out', { type: 'string', describe: 'output folder: logs/ (with --config), report.json and report.md' })
+      .option('out', { type: 'string', describe: 'output folder: logs/ (with --config), report.json, report.md and report.html' })
       .option('traces', { type: 'string', describe: 'folder that `traces:` paths in the config name', default: '../shared/traces' })
       .option('only', { type: 'string', describe: 'comma-separated workload names to run or compare' })
       .option('gpu', { type: 'string', choices: GPU_NAMES, describe: "with --config: the GPU the engine runs on, instead of the config's gpu (the simulator prices this GPU's profile)" })
@@ -72,7 +72,7 @@ export const validateCommand: CommandModule<object, ValidateArgs> = {
       }
       const comparison = await compareLogs(logsDir, progress, only);
       writeReport(outDir, comparison, `stratos validate --from-logs ${logsDir}`);
-      process.stdout.write(`wrote ${join(outDir, 'report.md')} and report.json (${comparison.workloads.length} workloads)\n`);
+      process.stdout.write(`wrote ${join(outDir, 'report.md')}, report.json and report.html (${comparison.workloads.length} workloads)\n`);
     } catch (e) {
       if (isUserError(e)) return fail(e.message);
       throw e;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { ChartPlan } from './charts.js';
+import type { ChartPlan, ChartSpec } from './charts.js';
 import type { ReportData } from './data.js';
 import { METRIC_COLUMNS } from '../sweep/csv.js';
 
@@ -13,7 +13,7 @@ function d3BundlePath(): string {
   return join(dirname(require.resolve('d3')), '..', 'dist', 'd3.min.js');
 }
 
-function escapeHtml(s: string): string {
+export function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
@@ -22,24 +22,25 @@ function scriptJson(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
 }
 
-/** The whole report as one HTML file: d3, the drawing script and the data inline; no network. */
-export function reportHtml(data: ReportData, plan: ChartPlan): string {
+/** What a chart page holds besides d3 and its script: the title, HTML before and after the charts, the chart specs. */
+export interface ChartPage {
+  readonly title: string;
+  /** Trusted HTML (the caller escapes what it interpolates) between the title and the charts. */
+  readonly beforeHtml: string;
+  readonly afterHtml: string;
+  readonly charts: readonly ChartSpec[];
+}
+
+/** A page as one HTML file: d3, the drawing script and the data inline; no network. */
+export function chartPageHtml(page: ChartPage): string {
   const d3 = readFileSync(d3BundlePath(), 'utf8');
   const client = readFileSync(new URL('./client.js', import.meta.url), 'utf8');
   const errorsJs = readFileSync(new URL('./errors.js', import.meta.url), 'utf8');
-  const head = ['#', ...data.keys, 'throughput (tok/s)', 'TTFT p99 (ms)', 'ITL p99 (ms)', 'SLA attainment', 'KV util'];
-  const pick = (s: Record<string, any>): string[] =>
-    [s.throughput_output_tokens_per_s, s.ttft_ms?.p99, s.itl_ms?.p99, s.sla?.attainment, s.kv?.utilization_mean].map((v) => (v === null || v === undefined ? '' : String(v)));
-  const tableRows = data.rows
-    .slice(0, 200)
-    .map((r) => `<tr>${[String(r.index), ...data.keys.map((k) => String(r.values[k])), ...pick(r.record.summary)].map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
-    .join('\n');
-  const notes = plan.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('\n');
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<title>Stratos sweep report</title>
+<title>${escapeHtml(page.title)}</title>
 <script>${errorsJs}</script>
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 24px; color: #222; max-width: 1100px; }
@@ -54,23 +55,41 @@ table { border-collapse: collapse; font-size: 12px; } td, th { border: 1px solid
 </style>
 </head>
 <body>
-<h1>Stratos sweep report</h1>
-<p>${data.rows.length} of ${data.totalPoints} points finished. Swept keys: ${escapeHtml(data.keys.join(', ') || '(none)')}; varied: ${escapeHtml(data.varied.join(', ') || '(none)')}.
-Metrics per point are in results.csv (${METRIC_COLUMNS.length} headline columns); latency CDFs come from every request of a point.</p>
-<h2>Notes</h2>
-<ul class="notes">
-${notes}
-</ul>
+<h1>${escapeHtml(page.title)}</h1>
+${page.beforeHtml}
 <div id="charts"></div>
-<h2>Points${data.rows.length > 200 ? ' (first 200)' : ''}</h2>
-<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>
-<tbody>
-${tableRows}
-</tbody></table>
-<script id="report-data" type="application/json">${scriptJson({ charts: plan.charts })}</script>
+${page.afterHtml}
+<script id="report-data" type="application/json">${scriptJson({ charts: page.charts })}</script>
 <script>${d3.replace(/<\/script/gi, '<\\/script')}</script>
 <script>${client}</script>
 </body>
 </html>
 `;
+}
+
+/** The sweep report as one HTML file. */
+export function reportHtml(data: ReportData, plan: ChartPlan): string {
+  const head = ['#', ...data.keys, 'throughput (tok/s)', 'TTFT p99 (ms)', 'ITL p99 (ms)', 'SLA attainment', 'KV util'];
+  const pick = (s: Record<string, any>): string[] =>
+    [s.throughput_output_tokens_per_s, s.ttft_ms?.p99, s.itl_ms?.p99, s.sla?.attainment, s.kv?.utilization_mean].map((v) => (v === null || v === undefined ? '' : String(v)));
+  const tableRows = data.rows
+    .slice(0, 200)
+    .map((r) => `<tr>${[String(r.index), ...data.keys.map((k) => String(r.values[k])), ...pick(r.record.summary)].map((c) => `<td>${escapeHtml(c)}</td>`).join('')}</tr>`)
+    .join('\n');
+  const notes = plan.notes.map((n) => `<li>${escapeHtml(n)}</li>`).join('\n');
+  return chartPageHtml({
+    title: 'Stratos sweep report',
+    beforeHtml: `<p>${data.rows.length} of ${data.totalPoints} points finished. Swept keys: ${escapeHtml(data.keys.join(', ') || '(none)')}; varied: ${escapeHtml(data.varied.join(', ') || '(none)')}.
+Metrics per point are in results.csv (${METRIC_COLUMNS.length} headline columns); latency CDFs come from every request of a point.</p>
+<h2>Notes</h2>
+<ul class="notes">
+${notes}
+</ul>`,
+    afterHtml: `<h2>Points${data.rows.length > 200 ? ' (first 200)' : ''}</h2>
+<table><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead>
+<tbody>
+${tableRows}
+</tbody></table>`,
+    charts: plan.charts,
+  });
 }

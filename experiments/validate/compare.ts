@@ -104,8 +104,37 @@ export interface WorkloadComparison {
   readonly kvSeries: KvSeriesError;
   readonly replay: ReplayResult[];
   readonly stepCost: StepCostErrors;
-  /** Run 1's ITL-mean and E2E-mean errors split into the cost model's terms and the schedule's rest. */
+  /** Run 1's TTFT-, ITL- and E2E-mean errors split into the cost model's terms and the schedule's rest. */
   readonly budget: ErrorBudget;
+  /** What report.html draws (left out of report.json): the simulator's curves and each engine run's. */
+  readonly curves: WorkloadCurves;
+}
+
+/** A curve's points, [x, y]. */
+export type Curve = [number, number][];
+
+export interface WorkloadCurves {
+  /** KV blocks in use against time (s), on a grid of CURVE_POINTS times. */
+  readonly kvBlocks: { readonly sim: Curve; readonly engine: Curve[] };
+  /** Per-request latencies (ms) against the share of requests at or below them (CDF, CURVE_POINTS quantiles). */
+  readonly ttftMs: { readonly sim: Curve; readonly engine: Curve[] };
+  readonly tpotMs: { readonly sim: Curve; readonly engine: Curve[] };
+  readonly e2eMs: { readonly sim: Curve; readonly engine: Curve[] };
+}
+
+/** Points per curve in report.html. */
+const CURVE_POINTS = 100;
+
+/** The empirical CDF of the finite values at CURVE_POINTS quantiles: [value, share]. */
+function cdfCurve(values: readonly number[]): Curve {
+  const xs = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (xs.length === 0) return [];
+  const out: Curve = [];
+  for (let k = 1; k <= CURVE_POINTS; k++) {
+    const q = k / CURVE_POINTS;
+    out.push([xs[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)], q]);
+  }
+  return out;
 }
 
 export interface Comparison {
@@ -239,11 +268,13 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
   let kvMaxAbs = 0;
   let stepCost: StepCostErrors | null = null;
   let budget: ErrorBudget | null = null;
+  const engineKv: { startUs: number; durationUs: number; blocks: number }[][] = [];
   for (let k = 1; k <= w.runs; k++) {
     const dir = join(logsDir, w.name, `run${k}`);
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
     const steps = readPlanLog(join(dir, 'steps.jsonl.gz'));
     const engKv = loggedKvSteps(steps);
+    engineKv.push(engKv);
     engineRuns.push(metricsOf(summary, kvMean(engKv)));
     const table = readRequestsCsv(join(dir, 'requests.csv.gz'));
     if (table.ids.length !== simTable.ids.length) throw new Error(`${dir}: ${table.ids.length} requests, the simulation of the same workload has ${simTable.ids.length} (different arrival sequences?)`);
@@ -275,10 +306,19 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
     const applies = target === 'ttftMean' || target === 'ttftP99' ? w.load === TTFT_TARGET_LOAD : true;
     return { target, limit: TARGETS[target], error, engineSpread: spread[key], met: error <= TARGETS[target], applies };
   });
+  const kvEndUs = Math.max(...[simKv, ...engineKv].map((xs) => (xs.length === 0 ? 0 : xs[xs.length - 1].startUs + xs[xs.length - 1].durationUs)));
+  const kvCurve = (xs: readonly { startUs: number; durationUs: number; blocks: number }[]): Curve =>
+    Array.from(kvAt(xs, kvEndUs, CURVE_POINTS), (blocks, g): [number, number] => [Math.round(((g + 0.5) * kvEndUs) / CURVE_POINTS) / 1e6, blocks]);
+  const curves: WorkloadCurves = {
+    kvBlocks: { sim: kvCurve(simKv), engine: engineKv.map(kvCurve) },
+    ttftMs: { sim: cdfCurve(simTable.ttftMs), engine: tables.map((t) => cdfCurve(t.ttftMs)) },
+    tpotMs: { sim: cdfCurve(simTable.tpotMs), engine: tables.map((t) => cdfCurve(t.tpotMs)) },
+    e2eMs: { sim: cdfCurve(simTable.e2eMs), engine: tables.map((t) => cdfCurve(t.e2eMs)) },
+  };
   return {
     name: w.name, load: w.load, model: config.model, policy: config.policy, pageSizeTokens: config.kv.pageSizeTokens, numRequests: w.numRequests,
     sim: simMetrics, engineRuns, engineMean, relError, spread, targets, perRequest: perRequestErrors(simTable, tables),
-    kvSeries: { meanAbsShareOfPool: kvMeanAbs, maxAbsShareOfPool: kvMaxAbs }, replay, stepCost: stepCost!, budget: budget!,
+    kvSeries: { meanAbsShareOfPool: kvMeanAbs, maxAbsShareOfPool: kvMaxAbs }, replay, stepCost: stepCost!, budget: budget!, curves,
   };
 }
 

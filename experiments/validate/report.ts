@@ -3,14 +3,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pct, TARGETS, TTFT_TARGET_LOAD, type Comparison, type TargetKey, type WorkloadComparison } from './compare.js';
+import { abs1, missLines, TARGET_LABEL } from './misses.js';
+import { reportHtml } from './report-html.js';
 
-const TARGET_LABEL: Record<TargetKey, string> = {
-  throughput: 'throughput', itlMean: 'ITL mean', itlP99: 'ITL p99', e2eMean: 'E2E mean', e2eP99: 'E2E p99',
-  ttftMean: 'TTFT mean', ttftP99: 'TTFT p99', preemptions: 'preemptions',
-};
 
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : String(x));
-const abs1 = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : String(x));
 
 function targetCell(w: WorkloadComparison, key: TargetKey): string {
   const t = w.targets.find((x) => x.target === key)!;
@@ -96,34 +93,10 @@ export function reportMarkdown(c: Comparison, command: string): string {
   return out.join('\n');
 }
 
-const BUDGETED: Partial<Record<TargetKey, keyof WorkloadComparison['budget']>> = { ttftMean: 'ttftMean', itlMean: 'itlMean', e2eMean: 'e2eMean' };
-
-/** One line per missed target of workload w: by how much, and the error budget's split where it has one. */
-function missLines(w: WorkloadComparison): string[] {
-  const lines: string[] = [];
-  const pts = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}`;
-  for (const t of w.targets) {
-    if (!t.applies || t.met) continue;
-    // Two decimals: a miss by a hair would read as its own target with one.
-    const head = `- **${w.name}**, ${TARGET_LABEL[t.target]}: ${(t.error * 100).toFixed(2)}% against ${abs1(t.limit)} (engine spread ±${abs1(t.engineSpread)})`;
-    const key = BUDGETED[t.target];
-    if (key !== undefined) {
-      const b = w.budget[key];
-      const terms: [string, number][] = [['decode GPU', b.decodeGpu], ['prefill GPU', b.prefillGpu], ['host', b.host], ['schedule', b.schedule]];
-      const largest = terms.reduce((a, x) => (Math.abs(x[1]) > Math.abs(a[1]) ? x : a));
-      lines.push(`${head}: ${pct(b.simError)} against run 1 = ${terms.map(([n, x]) => `${n} ${pts(x)}`).join(', ')}; largest: ${largest[0]}.`);
-    } else if (t.target === 'throughput') {
-      lines.push(`${head}: run 1's step periods priced ${pct(w.stepCost.period.totalSigned)} in total.`);
-    } else {
-      const s = w.stepCost;
-      lines.push(`${head}: a tail, which the budget of means does not split; per-step price errors |p90| ${abs1(s.gpuDecode.absP90)} on decode steps, ${abs1(s.gpuPrefill.absP90)} on steps with prefill.`);
-    }
-  }
-  return lines;
-}
-
+/** report.json (every number but the curves), report.md and report.html (the curves drawn). */
 export function writeReport(dir: string, c: Comparison, command: string): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'report.json'), JSON.stringify(c, (_k, v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1e6) / 1e6 : v), 2) + '\n');
+  writeFileSync(join(dir, 'report.json'), JSON.stringify(c, (k, v: unknown) => (k === 'curves' ? undefined : typeof v === 'number' && !Number.isInteger(v) ? Math.round(v * 1e6) / 1e6 : v), 2) + '\n');
   writeFileSync(join(dir, 'report.md'), reportMarkdown(c, command));
+  writeFileSync(join(dir, 'report.html'), reportHtml(c, command));
 }

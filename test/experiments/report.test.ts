@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,10 +5,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { writeReport } from '../../experiments/report/write.js';
 import { runSweep } from '../../experiments/sweep/run.js';
 import { parseSweepSpec } from '../../experiments/sweep/spec.js';
+import { chartIdsOf, CHROMIUM, chromium, expectDrawn } from '../chromium.js';
 import { FLEET_SWEEP, tempDir } from './fixtures.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'];
 
 /** A tiny sweep that varies everything the report draws today: load, fleet size, policy, page size, LoRA eviction. */
 const SPEC = {
@@ -18,34 +15,11 @@ const SPEC = {
   points: [{ 'kv.pageSizeTokens': 32 }, { 'kv.pageSizeTokens': 64 }, { 'lora.eviction': 'lfu' }],
 };
 
-function chromium(args: string[]): { stdout: string; stderr: string; status: number | null } {
-  const r = spawnSync(CHROMIUM, [...FLAGS, `--user-data-dir=${mkdtempSync(join(tmpdir(), 'stratos-chromium-'))}`, ...args], { encoding: 'utf8', timeout: 60_000, maxBuffer: 64 * 1024 * 1024 });
-  return { stdout: r.stdout, stderr: r.stderr, status: r.status };
-}
-
 let report = '';
 let chartIds: string[] = [];
 /** A fleet sweep's report: its points are priced, so it draws "$/M tokens vs SLA" too. */
 let fleetReport = '';
 let fleetChartIds: string[] = [];
-
-const chartIdsOf = (file: string): string[] => [...readFileSync(file, 'utf8').matchAll(/"kind":"(?:line|bar)","id":"([^"]+)"/g)].map((m) => m[1]);
-
-/** Opens a report in headless Chromium and checks that every chart drew marks, with no console errors. */
-function expectDrawn(file: string, ids: string[]): void {
-  const dump = chromium(['--virtual-time-budget=10000', '--enable-logging=stderr', '--v=0', '--dump-dom', `file://${file}`]);
-  expect(dump.status, dump.stderr.slice(-2000)).toBe(0);
-  const dom = dump.stdout;
-  expect(dom).not.toMatch(/data-errors="/);
-  expect(dump.stderr).not.toMatch(/Uncaught|CONSOLE\(\d+\)\].*error/i);
-  expect(dom).toContain(`data-rendered="${ids.length}"`);
-  const svgs = dom.split('<svg class="chart"').slice(1).map((s) => s.slice(0, s.indexOf('</svg>')));
-  expect(svgs.length).toBe(ids.length);
-  for (const [i, svg] of svgs.entries()) {
-    const marks = svg.match(/<(path|circle|rect)[^>]*class="mark"/g) ?? [];
-    expect(marks.length, `${file}: chart ${ids[i]} has no marks`).toBeGreaterThan(0);
-  }
-}
 
 describe('stratos report', () => {
   beforeAll(async () => {

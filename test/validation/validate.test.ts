@@ -1,14 +1,15 @@
 // `stratos validate`: the fake backend must agree with the simulator exactly (the pipeline's own
 // check), the committed H200 logs must replay exactly through the policy and keep every error
 // within its target (or, for a target the committed report misses, no worse than that report).
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compareLogs, type Comparison } from '../../experiments/validate/compare.js';
 import { runEngineWorkloads } from '../../experiments/validate/engine-runs.js';
 import { decodeStep, encodeStep } from '../../experiments/validate/plan-log.js';
-import { reportMarkdown } from '../../experiments/validate/report.js';
+import { reportMarkdown, writeReport } from '../../experiments/validate/report.js';
+import { chartIdsOf, CHROMIUM, expectDrawn } from '../chromium.js';
 import { parseValidateConfig, resolveTracePath } from '../../experiments/validate/spec.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'stratos-validate-'));
@@ -105,6 +106,18 @@ describe('the committed H200 validation', () => {
       }
     }
   });
+
+  it('report.html: one self-contained page with four charts per workload, drawn in headless Chromium; report.json keeps no curves', () => {
+    const out = mkdtempSync(join(tmp, 'report-'));
+    writeReport(out, fresh, 'test');
+    const file = join(out, 'report.html');
+    const html = readFileSync(file, 'utf8');
+    expect(/<script[^>]+src=|<link[^>]*>|<img[^>]+src=/i.test(html), 'the report references an external resource').toBe(false);
+    const ids = chartIdsOf(file);
+    expect(ids.length).toBe(4 * fresh.workloads.length);
+    expect(readFileSync(join(out, 'report.json'), 'utf8')).not.toContain('"curves"');
+    if (existsSync(CHROMIUM)) expectDrawn(file, ids);
+  }, 120_000);
 
   it('every error stays within its target, or no worse than the committed report where that report misses it', () => {
     const committed = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Comparison;
