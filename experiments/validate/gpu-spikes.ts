@@ -1,7 +1,7 @@
 // Decode steps whose GPU time runs far past their price (> 1.2×), per workload and engine run: how
 // many, and what they add to decode GPU time. Only the LoRA mix has them (2.7% and 4.7% of its decode
-// steps, 0.7% and 1.3% of its decode GPU time), steps running 1.5-4.7 ms long with
-// the same plan as its neighbours (a few a second). The simulator prices the mean step; these are in no term.
+// steps, 0.7% and 1.3% of its decode GPU time): a few a second run 1.5-4.7 ms over their price with the
+// same plan as their neighbours. The simulator prices the mean step; these are in no term.
 //   npx tsx experiments/validate/gpu-spikes.ts [LOGS_DIR]   (default: results/h200/logs; 5 s)
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
