@@ -27,8 +27,10 @@ case "$name" in
     # lora-mix-7b first (the new LoRA kernels on the engine, against the committed runs' capacity), then the
     # 13B operands check while the call has time left.
     mkdir -p dist-validate/out && cp -r experiments/validate/results/h200/logs dist-validate/out/
-    STRATOS_BUILD_DIR=build-gpu OUT=/tmp/val bash experiments/validate/run-device.sh --only lora-mix-7b
-    cp /tmp/val/validate-out.tgz $O/h200/
+    # --trace-gc: the LoRA mix's decode steps that run past 1.2x their price (experiments/validate/gpu-spikes.ts)
+    # against the collector's pauses, one line per pause in validate-log.txt.
+    NODE_OPTIONS=--trace-gc STRATOS_BUILD_DIR=build-gpu OUT=/tmp/val bash experiments/validate/run-device.sh --only lora-mix-7b
+    cp /tmp/val/validate-out.tgz /tmp/val/validate-log.txt $O/h200/
     echo "validate done at ${SECONDS}s"
     if [ $SECONDS -lt 420 ]; then
       OUT=/tmp/ops bash engine/runtime/gpu-check/run10.sh operands && cp /tmp/ops/engine-gemm-operands.json $O/h200/
