@@ -271,6 +271,9 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
   const engineKv: { startUs: number; durationUs: number; blocks: number }[][] = [];
   for (let k = 1; k <= w.runs; k++) {
     const dir = join(logsDir, w.name, `run${k}`);
+    for (const f of ['summary.json', 'steps.jsonl.gz', 'requests.csv.gz']) {
+      if (!existsSync(join(dir, f))) throw new ValidateConfigError(`${dir}: no ${f} (the manifest lists ${w.runs} engine runs of ${w.name}, each with summary.json, steps.jsonl.gz and requests.csv.gz)`);
+    }
     const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
     const steps = readPlanLog(join(dir, 'steps.jsonl.gz'));
     const engKv = loggedKvSteps(steps);
@@ -338,6 +341,8 @@ export async function compareLogs(logsDir: string, progress: (line: string) => v
     terms = await engineTermsOf(manifest, logsDir);
     progress(`engine terms from the ${manifest.capacity!.name} plan log: rows padded (${terms.rowBuckets}), q/k/v ${terms.qkvFused ? 'fused' : 'separate'}, forward overhead ${terms.forwardOverheadUs} us + ${terms.sampledRowOverheadUs} us per sampled row, host ${terms.hostOverheadUs} us per step + ${terms.hostPerSeqUs} us per sequence (${terms.steps} steps)`);
   }
+  const unknown = (only ?? []).filter((name) => !manifest.workloads.some((w) => w.name === name));
+  if (unknown.length > 0) throw new ValidateConfigError(`--only ${unknown.join(', ')}: not in ${logsDir} (its workloads: ${manifest.workloads.map((w) => w.name).join(', ')})`);
   const workloads: WorkloadComparison[] = [];
   for (const w of manifest.workloads) {
     if (only !== undefined && !only.includes(w.name)) continue;

@@ -6,6 +6,11 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type { BatchPlan, PlanItem } from '../../engine/policy/index.js';
 import type { EngineStepRecord } from '../../engine/runtime/engine.js';
 
+/** A logs file that cannot be read as what it should be (a user's folder, not a bug): the CLI prints the message alone. */
+export class LogFormatError extends Error {
+  readonly code = 'validate_logs' as const;
+}
+
 /** A logged step: the plan as the policy made it, and the engine's clock readings. */
 export interface LoggedStep {
   readonly plan: BatchPlan;
@@ -51,9 +56,9 @@ export function decodeStep(text: string, where: string): LoggedStep {
   try {
     l = JSON.parse(text) as Line;
   } catch (e) {
-    throw new Error(`${where}: not JSON: ${(e as Error).message}`);
+    throw new LogFormatError(`${where}: not JSON: ${(e as Error).message}`);
   }
-  if (!Number.isSafeInteger(l.i) || !Array.isArray(l.it)) throw new Error(`${where}: not a plan-log line (needs i and it)`);
+  if (!Number.isSafeInteger(l.i) || !Array.isArray(l.it)) throw new LogFormatError(`${where}: not a plan-log line (needs i and it)`);
   const items: PlanItem[] = l.it.map(([seqId, contextTokens, numNewTokens, flags, adapterSlot]) => ({
     seqId, contextTokens, numNewTokens, isPrefill: (flags & PREFILL) !== 0, samples: (flags & SAMPLES) !== 0, adapterSlot,
   }));

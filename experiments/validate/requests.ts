@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { parse as parseCsv } from 'csv-parse/sync';
+import { LogFormatError } from './plan-log.js';
 
 export interface RequestTable {
   readonly ids: number[];
@@ -24,7 +25,7 @@ export function parseRequestsCsv(text: string, where: string): RequestTable {
   const header = lines[0] ?? [];
   const col = (name: string): number => {
     const i = header.indexOf(name);
-    if (i < 0) throw new Error(`${where}: no column ${name} (header: ${header.join(',')})`);
+    if (i < 0) throw new LogFormatError(`${where}: no column ${name} (header: ${header.join(',')})`);
     return i;
   };
   const c = {
@@ -34,7 +35,7 @@ export function parseRequestsCsv(text: string, where: string): RequestTable {
   const t: RequestTable = { ids: [], status: [], arrivalS: [], ttftMs: [], e2eMs: [], tpotMs: [], finishS: [], outputTokens: [], preemptions: [] };
   for (let i = 1; i < lines.length; i++) {
     const f = lines[i];
-    if (f.length !== header.length) throw new Error(`${where}:${i + 1}: ${f.length} fields, header has ${header.length}`);
+    if (f.length !== header.length) throw new LogFormatError(`${where}:${i + 1}: ${f.length} fields, header has ${header.length}`);
     t.ids.push(Number(f[c.id]));
     t.status.push(f[c.status]);
     t.arrivalS.push(num(f[c.arrival]));

@@ -1,11 +1,13 @@
 // `stratos validate`: the fake backend must agree with the simulator exactly (the pipeline's own
 // check), the committed H200 logs must replay exactly through the policy and keep every error
 // within its target (or, for a target the committed report misses, no worse than that report).
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { compareLogs, type Comparison } from '../../experiments/validate/compare.js';
+import { isUserError } from '../../experiments/user-error.js';
 import { runEngineWorkloads } from '../../experiments/validate/engine-runs.js';
 import { decodeStep, encodeStep } from '../../experiments/validate/plan-log.js';
 import { reportMarkdown, writeReport } from '../../experiments/validate/report.js';
@@ -65,6 +67,33 @@ describe('validate with the fake backend (step times from the cost model)', () =
       for (const r of w.replay) expect(r).toEqual({ steps: r.steps, equalSteps: r.steps, kvEqualSteps: r.steps, firstDifference: null });
       expect(w.kvSeries.maxAbsShareOfPool).toBe(0);
     }
+  }, 60_000);
+});
+
+describe('a logs folder that is not whole', () => {
+  // A copy of the committed logs with the capacity run and one workload, then broken one way at a time.
+  const src = 'experiments/validate/results/h200/logs';
+  const copy = (): string => {
+    const dir = mkdtempSync(join(tmp, 'logs-'));
+    cpSync(src, dir, { recursive: true });
+    return dir;
+  };
+
+  it('says which workload --only names that the folder lacks, and which it has', async () => {
+    await expect(compareLogs(src, quiet, ['nosuch'])).rejects.toThrow(/--only nosuch: not in .*its workloads: .*mooncake-7b/);
+  });
+
+  it('names a missing run file, and a plan log that is not one, as user errors (exit 2, no stack)', async () => {
+    const missing = copy();
+    rmSync(join(missing, 'mooncake-7b', 'run2', 'requests.csv.gz'));
+    const e = await compareLogs(missing, quiet, ['mooncake-7b']).catch((x: unknown) => x);
+    expect(isUserError(e)).toBe(true);
+    expect((e as Error).message).toMatch(/mooncake-7b\/run2: no requests.csv.gz \(the manifest lists 2 engine runs/);
+    const garbled = copy();
+    writeFileSync(join(garbled, 'mooncake-7b', 'run1', 'steps.jsonl.gz'), gzipSync('garbage\n'));
+    const g = await compareLogs(garbled, quiet, ['mooncake-7b']).catch((x: unknown) => x);
+    expect(isUserError(g)).toBe(true);
+    expect((g as Error).message).toMatch(/run1\/steps.jsonl.gz:1: not JSON/);
   }, 60_000);
 });
 
