@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { parseNonNegInt, type TraceRow } from './trace.js';
-import { TraceFormatError } from './types.js';
+import { readTraceFile, TraceFormatError } from './types.js';
 
 const HEADER = 'TIMESTAMP,ContextTokens,GeneratedTokens';
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$/;
@@ -37,7 +36,7 @@ export function parseAzureTimestampUs(text: string, file: string, line: number):
  * must be in time order.
  */
 export function loadAzureTrace(file: string): TraceRow[] {
-  const raw = readFileSync(file);
+  const raw = readTraceFile(file);
   const text = (file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
   const lines = text.split(/\r?\n/);
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();

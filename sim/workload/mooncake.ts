@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { hashInts, type PromptContent } from '../../engine/policy/index.js';
 import type { TraceRow } from './trace.js';
-import { TraceFormatError } from './types.js';
+import { readTraceFile, TraceFormatError } from './types.js';
 
 /** Mooncake's hash_ids each cover this many prompt tokens. */
 export const MOONCAKE_BLOCK_TOKENS = 512;
@@ -37,7 +36,7 @@ function field(obj: Record<string, unknown>, key: string, file: string, line: nu
 
 /** Loads the Mooncake JSONL trace (gzip'ed if the name ends in .gz); validates every row. */
 export function loadMooncakeTrace(file: string): TraceRow[] {
-  const raw = readFileSync(file);
+  const raw = readTraceFile(file);
   const text = (file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
   const lines = text.split(/\r?\n/);
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();

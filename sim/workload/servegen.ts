@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
-import { TraceFormatError } from './types.js';
+import { readTraceFile, TraceFormatError } from './types.js';
 
 /**
  * Tenant popularity from the ServeGen per-client traces (Alibaba Bailian; Apache-2.0, cite arXiv
@@ -9,7 +8,7 @@ import { TraceFormatError } from './types.js';
  * requests (Σ rate × 600 s) over the pool's. Returns the shares sorted from the largest.
  */
 export function loadServegenShares(file: string, pool: string): number[] {
-  const tar = gunzipSync(readFileSync(file));
+  const tar = gunzipSync(readTraceFile(file));
   const prefix = `data/${pool}/chunk-`;
   const totals: number[] = [];
   // A tar is 512-byte headers each followed by the member's data padded to 512 bytes; two zero blocks end it.

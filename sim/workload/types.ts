@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { PromptContent } from '../../engine/policy/index.js';
 
 /** One request of a workload, before it is routed to a replica. */
@@ -21,6 +22,22 @@ export interface WorkloadSource {
 export function arraySource(requests: readonly WorkloadRequest[]): WorkloadSource {
   let i = 0;
   return { next: () => (i < requests.length ? requests[i++] : null) };
+}
+
+/** A trace file that cannot be read at all (missing, a folder, no permission): the message names it. */
+export class TraceFileError extends Error {
+  readonly code = 'trace_file' as const;
+}
+
+/** The bytes of a trace file, or a TraceFileError naming the file and why. */
+export function readTraceFile(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : code === 'EACCES' ? 'not readable (permission)' : (e as Error).message;
+    throw new TraceFileError(`trace file ${file}: ${why}`);
+  }
 }
 
 /** A malformed input line: the message names file:line, the value and what is allowed. */

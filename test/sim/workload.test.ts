@@ -1,6 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { kvBytesPerToken, MODELS } from '../../sim/catalog.js';
@@ -9,6 +9,7 @@ import { loadAzureTrace, parseAzureTimestampUs } from '../../sim/workload/azure.
 import { loadMooncakeTrace } from '../../sim/workload/mooncake.js';
 import { replayTrace } from '../../sim/workload/trace.js';
 import { parseLengthLaw, sampleLength } from '../../sim/workload/lengths.js';
+import { isUserError } from '../../experiments/user-error.js';
 import { tracesDir } from './helpers.js';
 
 const tmp = (name: string, data: string | Buffer): string => {
@@ -33,6 +34,16 @@ describe('azure loader', () => {
     expect(loadAzureTrace(good).map((r) => r.offsetUs)).toEqual([0, 4314579]);
     const bad = tmp('b.csv', 'TIMESTAMP,ContextTokens,GeneratedTokens\r\n2023-11-16 18:15:46.6805900,374,44\r\n2023-11-16 18:15:50.9951690,x,109\r\n');
     expect(() => loadAzureTrace(bad)).toThrow(/b\.csv:3: ContextTokens = "x"/);
+  });
+  it('names a trace file it cannot read, as a user error', () => {
+    const missing = join(dirname(tmp('c.csv', '')), 'none.csv');
+    expect(() => loadAzureTrace(missing)).toThrow(new RegExp(`trace file ${missing}: no such file`));
+    expect(() => loadMooncakeTrace(dirname(missing))).toThrow(/: a folder, not a file/);
+    try {
+      loadAzureTrace(missing);
+    } catch (e) {
+      expect(isUserError(e)).toBe(true);
+    }
   });
   it('slices by time and scales the rate', () => {
     const rows = [0, 1_000_000, 2_000_000, 3_000_000].map((offsetUs) => ({ offsetUs, inputTokens: 10, outputTokens: 5 }));
