@@ -11,9 +11,12 @@
 // steps and steps with prefill apart) plus host (the price's host part against period − GPU events).
 // What the simulator's error (against run 1) has beyond their sum is the schedule's: the simulator
 // batching differently once its clock drifts, queueing, idle gaps no step covers.
+// p99s do not split into sums: for them run 1's own intervals (ITL) or requests' phases (TTFT, E2E)
+// are priced step by step and their p99 set against the measured one (TailBudget).
 import type { CostModel } from '../../sim/cost/cost-model.js';
 import type { LoggedStep } from './plan-log.js';
 import type { RequestTable } from './requests.js';
+import { SampleList } from '../../sim/metrics/sample-list.js';
 import { busySteps, pricedSteps } from './step-cost.js';
 
 /** Parts of one metric's error, each a fraction of the metric as engine run 1 measured it. */
@@ -32,21 +35,44 @@ export interface MetricBudget {
   readonly coverage: number;
 }
 
+/**
+ * A p99's error, which does not split into sums: the p99 of run 1's own intervals (or requests'
+ * phases) with every step priced by the cost model, against their measured p99.
+ */
+export interface TailBudget {
+  /** (simulator − run 1) / run 1. */
+  readonly simError: number;
+  /** p99 of the priced intervals / p99 of the measured ones − 1: the cost model's error at the tail, on the engine's own schedule. */
+  readonly priced: number;
+  /** simError − priced: the schedule's share (not additive at a percentile; a pointer, not a sum). */
+  readonly schedule: number;
+  /** The measured p99 rebuilt from the plan log over run 1's reported p99 (≈ 1). */
+  readonly check: number;
+}
+
 export interface ErrorBudget {
   readonly ttftMean: MetricBudget;
   readonly itlMean: MetricBudget;
   readonly e2eMean: MetricBudget;
+  readonly ttftP99: TailBudget;
+  readonly itlP99: TailBudget;
+  readonly e2eP99: TailBudget;
 }
 
-/** The means a budget splits (Metrics of compare.ts has them). */
+/** The metrics a budget splits (Metrics of compare.ts has them). */
 export interface BudgetMetrics {
   readonly ttftMsMean: number;
   readonly itlMsMean: number;
   readonly e2eMsMean: number;
+  readonly ttftMsP99: number;
+  readonly itlMsP99: number;
+  readonly e2eMsP99: number;
 }
 
 interface StepParts {
   readonly periodUs: number;
+  /** The whole price, host included. */
+  readonly priceUs: number;
   readonly gpuErrUs: number;
   readonly hostErrUs: number;
   readonly prefill: boolean;
@@ -54,15 +80,15 @@ interface StepParts {
 }
 
 /**
- * Each step's weight in a metric: Σ over requests of the share of the step's period [start, start +
- * period) that the request spends in its phase [from, to). Requests that enter or leave the phase
- * mid-step (an arrival waits out the step in progress; a first token comes at its step's end, before
- * the period's bookkeeping is over) count for the part they are in it. Steps ascend by start.
+ * Calls visit(r, i, share) for every request r and busy step i whose period [start, start + period)
+ * overlaps the request's phase [from, to), with the share of the period the request spends in it.
+ * Requests that enter or leave the phase mid-step (an arrival waits out the step in progress; a first
+ * token comes at its step's end, before the period's bookkeeping is over) count for the part they are
+ * in it. Steps ascend by start, and so do their ends (each period ends at the next logged start).
  */
-function phaseWeights(from: readonly number[], to: readonly number[], parts: readonly StepParts[]): number[] {
-  const weights = new Array<number>(parts.length).fill(0);
+function forEachOverlap(from: readonly number[], to: readonly number[], parts: readonly StepParts[], visit: (r: number, i: number, share: number) => void): void {
   for (let r = 0; r < from.length; r++) {
-    // The first step that ends after the phase starts (binary search over starts + periods, which ascend).
+    // The first step that ends after the phase starts.
     let lo = 0;
     let hi = parts.length;
     while (lo < hi) {
@@ -73,10 +99,82 @@ function phaseWeights(from: readonly number[], to: readonly number[], parts: rea
     for (let i = lo; i < parts.length && parts[i].startUs < to[r]; i++) {
       const p = parts[i];
       const overlapUs = Math.min(to[r], p.startUs + p.periodUs) - Math.max(from[r], p.startUs);
-      if (overlapUs > 0) weights[i] += overlapUs / p.periodUs;
+      if (overlapUs > 0) visit(r, i, overlapUs / p.periodUs);
     }
   }
+}
+
+/** Each step's weight in a metric: Σ over requests of the share of its period spent in their phase. */
+function phaseWeights(from: readonly number[], to: readonly number[], parts: readonly StepParts[]): number[] {
+  const weights = new Array<number>(parts.length).fill(0);
+  forEachOverlap(from, to, parts, (_r, i, share) => {
+    weights[i] += share;
+  });
   return weights;
+}
+
+const p99Of = (values: readonly number[]): number => {
+  const list = new SampleList();
+  for (const v of values) list.add(v);
+  return list.percentiles([99])[0];
+};
+
+/**
+ * The tail budget of a per-request phase: each request's phase rebuilt from the steps it overlaps,
+ * measured (Σ share × period, plus what no busy step covers) and priced (Σ share × price, plus the same).
+ */
+function phaseTail(from: readonly number[], to: readonly number[], parts: readonly StepParts[], simMs: number, engineMs: number): TailBudget {
+  const measuredUs = from.map((f, r) => to[r] - f);
+  const pricedUs = [...measuredUs];
+  forEachOverlap(from, to, parts, (r, i, share) => {
+    pricedUs[r] += share * (parts[i].priceUs - parts[i].periodUs);
+  });
+  return tailOf(measuredUs, pricedUs, simMs, engineMs);
+}
+
+function tailOf(measuredUs: readonly number[], pricedUs: readonly number[], simMs: number, engineMs: number): TailBudget {
+  const simError = (simMs - engineMs) / engineMs;
+  const measured = p99Of(measuredUs);
+  const priced = p99Of(pricedUs) / measured - 1;
+  return { simError, priced, schedule: simError - priced, check: measured / 1000 / engineMs };
+}
+
+/**
+ * The tail budget of ITL: every inter-token interval of run 1 rebuilt from the plan log (a decode
+ * token's step back to its sequence's previous token's step) as the periods of the steps between,
+ * measured and priced. Intervals across a step the engine idled after (a preempted sequence waiting)
+ * are left out: nothing prices idle time.
+ */
+function itlTail(steps: readonly LoggedStep[], priced: ReadonlyMap<LoggedStep, number>, simMs: number, engineMs: number): TailBudget {
+  // Prefix sums over all logged steps of period and price; a step followed by idle breaks intervals.
+  const n = steps.length;
+  const periodSum = new Float64Array(n + 1);
+  const priceSum = new Float64Array(n + 1);
+  const idleSum = new Int32Array(n + 1);
+  for (let j = 0; j < n; j++) {
+    const next = j + 1 < n ? steps[j + 1].startUs : Number.NaN;
+    periodSum[j + 1] = periodSum[j] + (next - steps[j].startUs);
+    priceSum[j + 1] = priceSum[j] + priced.get(steps[j])!;
+    // As busySteps: more than 5 ms from a step's end to the next start is idle; the last step has no period.
+    idleSum[j + 1] = idleSum[j] + (j + 1 >= n || next - steps[j].endUs > 5000 ? 1 : 0);
+  }
+  const lastTokenStep = new Map<number, number>();
+  const measuredUs: number[] = [];
+  const pricedUs: number[] = [];
+  for (let i = 0; i < n; i++) {
+    for (const it of steps[i].plan.items) {
+      if (!it.samples) continue;
+      const prev = lastTokenStep.get(it.seqId);
+      lastTokenStep.set(it.seqId, i);
+      // A prefill's sampled token is a first token (TTFT), or a recomputed sequence's first after preemption.
+      if (it.isPrefill || prev === undefined) continue;
+      // The interval runs from the end of step prev to the end of step i: the periods of steps prev + 1 … i.
+      if (idleSum[i + 1] - idleSum[prev + 1] > 0) continue;
+      measuredUs.push(periodSum[i + 1] - periodSum[prev + 1]);
+      pricedUs.push(priceSum[i + 1] - priceSum[prev + 1]);
+    }
+  }
+  return tailOf(measuredUs, pricedUs, simMs, engineMs);
 }
 
 /**
@@ -91,7 +189,8 @@ export function errorBudget(
   const parts: StepParts[] = busySteps(steps).map(({ step, periodUs }) => {
     const hostUs = cost.hostUs(step.plan.items.length);
     const gpuUs = step.gpuUs!;
-    return { periodUs, gpuErrUs: priced.get(step)! - hostUs - gpuUs, hostErrUs: hostUs - (periodUs - gpuUs), prefill: step.plan.numPrefillTokens > 0, startUs: step.startUs };
+    const priceUs = priced.get(step)!;
+    return { periodUs, priceUs, gpuErrUs: priceUs - hostUs - gpuUs, hostErrUs: hostUs - (periodUs - gpuUs), prefill: step.plan.numPrefillTokens > 0, startUs: step.startUs };
   });
 
   // Each metric's phase per request, in µs of the engine's clock: the times it starts and ends and
@@ -138,5 +237,8 @@ export function errorBudget(
     ttftMean: budget(phaseWeights(ttft.from, ttft.to, parts), sim.ttftMsMean, engine.ttftMsMean, ttft.sumUs),
     itlMean: budget(phaseWeights(itl.from, itl.to, parts), sim.itlMsMean, engine.itlMsMean, itl.sumUs),
     e2eMean: budget(phaseWeights(e2e.from, e2e.to, parts), sim.e2eMsMean, engine.e2eMsMean, e2e.sumUs),
+    ttftP99: phaseTail(ttft.from, ttft.to, parts, sim.ttftMsP99, engine.ttftMsP99),
+    itlP99: itlTail(steps, priced, sim.itlMsP99, engine.itlMsP99),
+    e2eP99: phaseTail(e2e.from, e2e.to, parts, sim.e2eMsP99, engine.e2eMsP99),
   };
 }

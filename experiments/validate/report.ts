@@ -43,7 +43,7 @@ export function reportMarkdown(c: Comparison, command: string): string {
   out.push('');
   const misses = c.workloads.flatMap(missLines);
   if (misses.length > 0) {
-    out.push('Each miss and its cause as the logs split it (points of the metric against engine run 1, from the last table: decode GPU / prefill GPU / host prices on run 1\'s own steps, and the schedule\'s rest):', '');
+    out.push('Each miss and its cause as the logs split it (against engine run 1, from the last tables: for a mean, points from decode GPU / prefill GPU / host prices on run 1\'s own steps and the schedule\'s rest; for a p99, run 1\'s own intervals or requests priced step by step):', '');
     out.push(...misses, '');
   }
   out.push('## Simulator and engine side by side', '');
@@ -84,6 +84,18 @@ export function reportMarkdown(c: Comparison, command: string): string {
     const cells = metrics.map(([, key]) => {
       const b = w.budget[key];
       return `${pct(b.simError)} | ${pts(b.decodeGpu)} / ${pts(b.prefillGpu)} / ${pts(b.host)} / ${pts(b.schedule)} | ${b.coverage.toFixed(2)}`;
+    });
+    out.push(`| ${w.name} | ${cells.join(' | ')} |`);
+  }
+  out.push('');
+  out.push('The p99s do not split into sums. Instead, run 1\'s own inter-token intervals (rebuilt from the plan log: the steps between a sequence\'s tokens) and requests\' waits and lifetimes are priced step by step, and their p99 set against the measured one (priced, %); the rest is the schedule\'s. Check: the measured p99 rebuilt from the plan log over the one run 1 reported.', '');
+  const tails = [['TTFT p99', 'ttftP99'], ['ITL p99', 'itlP99'], ['E2E p99', 'e2eP99']] as const;
+  out.push(`| workload | ${tails.map(([label]) => `${label}: error | priced / rest | check`).join(' | ')} |`);
+  out.push(`|---|${tails.map(() => '---|---|---').join('|')}|`);
+  for (const w of c.workloads) {
+    const cells = tails.map(([, key]) => {
+      const b = w.budget[key];
+      return `${pct(b.simError)} | ${pct(b.priced)} / ${pct(b.schedule)} | ${b.check.toFixed(3)}`;
     });
     out.push(`| ${w.name} | ${cells.join(' | ')} |`);
   }

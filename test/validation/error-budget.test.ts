@@ -46,7 +46,7 @@ const cost: CostModel = {
 };
 
 describe('errorBudget', () => {
-  const b = errorBudget(steps, table, cost, { ttftMsMean: 9, itlMsMean: 11, e2eMsMean: 55 }, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50 });
+  const b = errorBudget(steps, table, cost, { ttftMsMean: 9, itlMsMean: 11, e2eMsMean: 55, ttftMsP99: 9, itlMsP99: 11, e2eMsP99: 55 }, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50, ttftMsP99: 10, itlMsP99: 10, e2eMsP99: 50 });
 
   it('E2E mean: every step the request is in the system for, over its 50 ms', () => {
     expect(b.e2eMean.simError).toBeCloseTo(0.1, 12);
@@ -73,6 +73,16 @@ describe('errorBudget', () => {
     expect(b.itlMean.coverage).toBeCloseTo(30 / 40, 12);
   });
 
+  it('p99s: run 1\'s own intervals and requests priced step by step (the last step has no period: its interval is left out)', () => {
+    // Three intervals of 10 ms priced 10.2; TTFT 10 ms priced 12; E2E 50 ms priced 50 + 2 + 3 × 0.2.
+    expect(b.itlP99.priced).toBeCloseTo(0.02, 2);
+    expect(b.itlP99.check).toBeCloseTo(1, 6);
+    expect(b.ttftP99.priced).toBeCloseTo(0.2, 6);
+    expect(b.e2eP99.priced).toBeCloseTo(2.6 / 50, 3);
+    expect(b.e2eP99.simError).toBeCloseTo(0.1, 12);
+    expect(b.e2eP99.schedule).toBeCloseTo(0.1 - 2.6 / 50, 3);
+  });
+
   it('a decode paused behind another request\'s prefill step waits through it (ITL); an arrival mid-step waits out the rest of that step (TTFT)', () => {
     const second = [
       ...steps.slice(0, 2),
@@ -81,7 +91,7 @@ describe('errorBudget', () => {
     ];
     // Request 1 arrives at 15 ms, in the middle of a decode step, and ends with its first token at 30 ms.
     const withSecond: RequestTable = { ...table, status: ['completed', 'completed'], arrivalS: [0, 0.015], ttftMs: [10, 15], e2eMs: [50, 15], finishS: [0.05, 0.03], outputTokens: [5, 1] };
-    const c = errorBudget(second, withSecond, cost, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50 }, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50 });
+    const c = errorBudget(second, withSecond, cost, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50, ttftMsP99: 15, itlMsP99: 20, e2eMsP99: 50 }, { ttftMsMean: 10, itlMsMean: 10, e2eMsMean: 50, ttftMsP99: 15, itlMsP99: 20, e2eMsP99: 50 });
     expect(c.itlMean.prefillGpu).toBeCloseTo(2_500 / 40_000, 12);
     expect(c.itlMean.decodeGpu).toBeCloseTo((2 * 200) / 40_000, 12);
     expect(c.itlMean.host).toBeCloseTo(-500 / 40_000, 12);
@@ -91,5 +101,11 @@ describe('errorBudget', () => {
     expect(c.ttftMean.prefillGpu).toBeCloseTo((2 * 2_500) / 25_000, 12);
     expect(c.ttftMean.host).toBeCloseTo((2 * -500) / 25_000, 12);
     expect(c.ttftMean.coverage).toBeCloseTo(1, 12);
+    // Tails: request 0's second interval spans the prefill step (20 ms measured, 12 + 10.2 priced);
+    // request 1 waits 15 ms, priced 15 + 0.5 × 0.2 + 2.
+    expect(c.itlP99.priced).toBeCloseTo(22.2 / 20 - 1, 2);
+    expect(c.itlP99.check).toBeCloseTo(1, 6);
+    // (Percentiles go through the summary's buckets: 17,100 µs reads 17,088.)
+    expect(c.ttftP99.priced).toBeCloseTo(17.1 / 15 - 1, 2);
   });
 });

@@ -122,6 +122,8 @@ describe('the committed H200 validation', () => {
       expect(w.budget.itlMean.coverage, `${w.name} ITL`).toBeLessThan(1.01);
       expect(w.budget.e2eMean.coverage, `${w.name} E2E`).toBeGreaterThan(0.99);
       expect(w.budget.e2eMean.coverage, `${w.name} E2E`).toBeLessThan(1.01);
+      // The p99s rebuilt from the plan log (every inter-token interval, every request's phases) are run 1's.
+      for (const k of ['ttftP99', 'itlP99', 'e2eP99'] as const) expect(Math.abs(w.budget[k].check - 1), `${w.name} ${k}`).toBeLessThan(0.01);
     }
   });
 
@@ -132,6 +134,7 @@ describe('the committed H200 validation', () => {
         const line = md.split('\n').find((l) => l.startsWith(`- **${w.name}**, `) && l.includes(`${(t.error * 100).toFixed(2)}% against`));
         expect(line, `${w.name} ${t.target}`).toBeDefined();
         if (t.target === 'itlMean' || t.target === 'e2eMean' || t.target === 'ttftMean') expect(line).toMatch(/decode GPU .* schedule .*; largest: /);
+        if (t.target === 'itlP99' || t.target === 'e2eP99' || t.target === 'ttftP99') expect(line).toMatch(/priced step by step put their p99 .*; larger: /);
       }
     }
   });
