@@ -6,7 +6,6 @@ import { pct, TARGETS, TTFT_TARGET_LOAD, type Comparison, type TargetKey, type W
 import { abs1, missLines, TARGET_LABEL } from './misses.js';
 import { reportHtml } from './report-html.js';
 
-
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : String(x));
 
 function targetCell(w: WorkloadComparison, key: TargetKey): string {
