@@ -14,7 +14,7 @@ import { replayPlanLog, type ReplayResult } from './replay.js';
 import { readRequestsCsv, type RequestTable } from './requests.js';
 import { ValidateConfigError, withResolvedTrace } from './spec.js';
 import { errorBudget, type ErrorBudget } from './error-budget.js';
-import { fitEngineTerms, stepCostErrors, type EngineTerms, type StepCostErrors } from './step-cost.js';
+import { fitEngineTerms, pricedSteps, stepCostErrors, type EngineTerms, type StepCostErrors } from './step-cost.js';
 
 /** The targets, as fractions (relative error of the simulator against the engine's mean). */
 export const TARGETS = {
@@ -293,10 +293,11 @@ export async function compareWorkload(w: ManifestWorkload, manifest: Manifest, l
       kvMaxAbs = Math.max(kvMaxAbs, d);
     }
     kvMeanAbs += sumAbs / a.length / w.runs;
-    // The per-step cost-model error reads run 1 (run 2 prices the same kinds of plans).
+    // The per-step cost-model error reads run 1 (run 2 prices the same kinds of plans); its steps priced once for both.
     if (k === 1) {
-      stepCost = stepCostErrors(steps, cost);
-      budget = errorBudget(steps, table, cost, simMetrics, engineRuns[0]);
+      const priced = pricedSteps(steps, cost);
+      stepCost = stepCostErrors(steps, cost, priced);
+      budget = errorBudget(steps, table, cost, simMetrics, engineRuns[0], priced);
     }
   }
   const engineMean = Object.fromEntries(METRIC_KEYS.map((key) => [key, mean(engineRuns.map((m) => m[key]))])) as unknown as Metrics;

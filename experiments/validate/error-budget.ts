@@ -17,7 +17,7 @@ import type { CostModel } from '../../sim/cost/cost-model.js';
 import type { LoggedStep } from './plan-log.js';
 import type { RequestTable } from './requests.js';
 import { SampleList } from '../../sim/metrics/sample-list.js';
-import { busySteps, pricedSteps } from './step-cost.js';
+import { busySteps, idleAfter, pricedSteps } from './step-cost.js';
 
 /** Parts of one metric's error, each a fraction of the metric as engine run 1 measured it. */
 export interface MetricBudget {
@@ -155,8 +155,7 @@ function itlTail(steps: readonly LoggedStep[], priced: ReadonlyMap<LoggedStep, n
     const next = j + 1 < n ? steps[j + 1].startUs : Number.NaN;
     periodSum[j + 1] = periodSum[j] + (next - steps[j].startUs);
     priceSum[j + 1] = priceSum[j] + priced.get(steps[j])!;
-    // As busySteps: more than 5 ms from a step's end to the next start is idle; the last step has no period.
-    idleSum[j + 1] = idleSum[j] + (j + 1 >= n || next - steps[j].endUs > 5000 ? 1 : 0);
+    idleSum[j + 1] = idleSum[j] + (idleAfter(steps, j) ? 1 : 0);
   }
   const lastTokenStep = new Map<number, number>();
   const measuredUs: number[] = [];
@@ -179,13 +178,12 @@ function itlTail(steps: readonly LoggedStep[], priced: ReadonlyMap<LoggedStep, n
 
 /**
  * The budget of run 1 (`steps`, `table`: its plan log and requests) against the simulator's metrics
- * (`sim`) and run 1's (`engine`).
+ * (`sim`) and run 1's (`engine`); `priced`: the steps' prices (pricedSteps), when the caller has them.
  */
 export function errorBudget(
   steps: readonly LoggedStep[], table: RequestTable, cost: CostModel,
-  sim: BudgetMetrics, engine: BudgetMetrics,
+  sim: BudgetMetrics, engine: BudgetMetrics, priced: ReadonlyMap<LoggedStep, number> = pricedSteps(steps, cost),
 ): ErrorBudget {
-  const priced = pricedSteps(steps, cost);
   const parts: StepParts[] = busySteps(steps).map(({ step, periodUs }) => {
     const hostUs = cost.hostUs(step.plan.items.length);
     const gpuUs = step.gpuUs!;

@@ -54,16 +54,21 @@ export interface StepCostErrors {
   readonly period: ErrorStats;
 }
 
+/**
+ * Whether step i is followed by idle: the last step (no next start, no period), or more than 5 ms
+ * between its end and the next start (the engine slept, not host work).
+ */
+export function idleAfter(steps: readonly LoggedStep[], i: number): boolean {
+  return i + 1 >= steps.length || steps[i + 1].startUs - steps[i].endUs > 5000;
+}
+
 /** Steps followed by another step with no idle between (the engine did not sleep). */
 export function busySteps(steps: readonly LoggedStep[]): { step: LoggedStep; periodUs: number }[] {
   const out: { step: LoggedStep; periodUs: number }[] = [];
   for (let i = 0; i + 1 < steps.length; i++) {
     const s = steps[i];
-    if (s.plan.items.length === 0 || s.gpuUs === null) continue;
-    const periodUs = steps[i + 1].startUs - s.startUs;
-    // More than 5 ms between this step's end and the next start: the engine slept (idle), not host work.
-    if (steps[i + 1].startUs - s.endUs > 5000) continue;
-    out.push({ step: s, periodUs });
+    if (s.plan.items.length === 0 || s.gpuUs === null || idleAfter(steps, i)) continue;
+    out.push({ step: s, periodUs: steps[i + 1].startUs - s.startUs });
   }
   return out;
 }
@@ -153,9 +158,8 @@ export function pricedSteps(steps: readonly LoggedStep[], cost: CostModel): Map<
   return priced;
 }
 
-/** Every busy step the engine ran, priced as the simulator prices it (pricedSteps), against its times. */
-export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel): StepCostErrors {
-  const priced = pricedSteps(steps, cost);
+/** Every busy step the engine ran, priced as the simulator prices it (`priced`: pricedSteps), against its times. */
+export function stepCostErrors(steps: readonly LoggedStep[], cost: CostModel, priced: ReadonlyMap<LoggedStep, number> = pricedSteps(steps, cost)): StepCostErrors {
   const decode: { predicted: number; measured: number }[] = [];
   const prefill: { predicted: number; measured: number }[] = [];
   const period: { predicted: number; measured: number }[] = [];
