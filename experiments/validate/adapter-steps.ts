@@ -8,9 +8,9 @@
 //   npx tsx experiments/validate/adapter-steps.ts [LOGS_DIR] [WORKLOAD]   (defaults: results/h200/logs lora-mix-7b)
 import { join } from 'node:path';
 import type { BatchPlan } from '../../engine/policy/index.js';
-import { planDurationUs } from '../../sim/replica/step-shape.js';
 import { costModelOf, engineTermsOf, readManifest } from './compare.js';
 import { readPlanLog } from './plan-log.js';
+import { pricedSteps } from './step-cost.js';
 
 const logsDir = process.argv[2] ?? 'experiments/validate/results/h200/logs';
 const name = process.argv[3] ?? 'lora-mix-7b';
@@ -20,19 +20,19 @@ if (workload === undefined) throw new Error(`${logsDir}: no workload ${name} (ha
 const { cost } = await costModelOf(workload, manifest, logsDir, await engineTermsOf(manifest, logsDir));
 const steps = readPlanLog(join(logsDir, name, 'run1', 'steps.jsonl.gz'));
 
-// Two power states, one per pricing, each following every logged step in order (as step-cost.ts).
-const slots = new Set<number>();
-const powerFull = cost.newPowerState?.() ?? null;
-const powerBase = cost.newPowerState?.() ?? null;
+// Two pricings as the report prices steps (each its own power state following every logged step in order).
 const withoutAdapters = (p: BatchPlan): BatchPlan => ({ ...p, items: p.items.map((x) => ({ ...x, adapterSlot: -1 })) });
+const pricedFull = pricedSteps(steps, cost);
+const baseSteps = steps.map((s) => ({ ...s, plan: withoutAdapters(s.plan) }));
+const pricedBase = pricedSteps(baseSteps, cost);
 type Row = { step: number; tokens: number; adapterTokens: number; gpuMs: number; pricedMs: number; baseMs: number };
 const rows: Row[] = [];
 for (let i = 0; i < steps.length; i++) {
   const s = steps[i];
-  const host = cost.hostUs(s.plan.items.length);
-  const full = planDurationUs(cost, s.plan, slots, s.startUs, powerFull) - host;
-  const base = planDurationUs(cost, withoutAdapters(s.plan), slots, s.startUs, powerBase) - host;
   if (s.plan.numPrefillTokens === 0 || s.gpuUs === null) continue;
+  const host = cost.hostUs(s.plan.items.length);
+  const full = pricedFull.get(s)! - host;
+  const base = pricedBase.get(baseSteps[i])! - host;
   const tokens = s.plan.items.reduce((a, x) => a + x.numNewTokens, 0);
   const adapterTokens = s.plan.items.reduce((a, x) => a + (x.adapterSlot >= 0 ? x.numNewTokens : 0), 0);
   if (adapterTokens === 0) continue;

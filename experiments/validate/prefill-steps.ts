@@ -4,9 +4,10 @@
 // a 7B one as the power model prices it. Steps with adapters are left out (adapter-steps.ts).
 //   npx tsx experiments/validate/prefill-steps.ts [LOGS_DIR]   (default: results/h200/logs)
 import { join } from 'node:path';
-import { planDurationUs, shapeOfPlan } from '../../sim/replica/step-shape.js';
+import { shapeOfPlan } from '../../sim/replica/step-shape.js';
 import { costModelOf, engineTermsOf, readManifest } from './compare.js';
 import { readPlanLog } from './plan-log.js';
+import { pricedSteps } from './step-cost.js';
 
 const logsDir = process.argv[2] ?? 'experiments/validate/results/h200/logs';
 const manifest = readManifest(logsDir);
@@ -17,23 +18,21 @@ console.log('workload | model | steps | prefill tokens | GPU | hot | power | GPU
 for (const w of manifest.workloads) {
   const { config, cost } = await costModelOf(w, manifest, logsDir, terms);
   const steps = readPlanLog(join(logsDir, w.name, 'run1', 'steps.jsonl.gz'));
-  // The power state follows every logged step in order, as the report's step pricing does.
-  const slots = new Set<number>();
-  const power = cost.newPowerState?.() ?? null;
+  // The report's prices: the power state following every logged step in order.
+  const priced = pricedSteps(steps, cost);
   let n = 0;
   let tokens = 0;
   let gpu = 0;
   let hot = 0;
   let cool = 0;
   for (const s of steps) {
-    const host = cost.hostUs(s.plan.items.length);
-    const priced = planDurationUs(cost, s.plan, slots, s.startUs, power) - host;
     if (s.plan.numPrefillTokens === 0 || s.gpuUs === null || s.plan.items.some((x) => x.adapterSlot >= 0)) continue;
+    const host = cost.hostUs(s.plan.items.length);
     n++;
     tokens += s.plan.numPrefillTokens;
     gpu += s.gpuUs;
     hot += cost.stepUs(shapeOfPlan(s.plan, new Set())) - host;
-    cool += priced;
+    cool += priced.get(s)! - host;
   }
   if (n === 0) continue;
   console.log(`${w.name} | ${config.model} | ${n} | ${Math.round(tokens / n)} | ${ms(gpu / n)} | ${ms(hot / n)} | ${ms(cool / n)} | ${(gpu / hot).toFixed(3)}`);
