@@ -360,4 +360,7 @@ export async function compareLogs(logsDir: string, progress: (line: string) => v
   };
 }
 
-export const pct = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%` : String(x));
+/** A fraction as signed points (×100, no % sign), `digits` decimals. */
+export const points = (x: number, digits = 1): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(digits)}` : String(x));
+/** A fraction as a signed percentage, one decimal. */
+export const pct = (x: number): string => (Number.isFinite(x) ? `${points(x)}%` : String(x));

@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ProfileCostModel } from '../../sim/cost/profile-model.js';
 import { shapeOfPlan } from '../../sim/replica/step-shape.js';
-import { costModelOf, engineTermsOf, readManifest } from './compare.js';
+import { costModelOf, engineTermsOf, pct, readManifest } from './compare.js';
 import { readPlanLog } from './plan-log.js';
 import { busySteps } from './step-cost.js';
 import { gpuRowBucket } from '../../engine/runtime/device.js';
@@ -71,7 +71,6 @@ for (const w of [manifest.capacity!, ...manifest.workloads]) {
   workloads.push(out);
 }
 
-const pct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
 const meanOf = <T>(xs: readonly T[], f: (x: T) => number): number => xs.reduce((a, x) => a + f(x), 0) / Math.max(1, xs.length);
 const relError = (r: DecodeRow, extraUs = 0): number => (r.pricedUs + extraUs - r.gpuUs) / r.gpuUs;
 

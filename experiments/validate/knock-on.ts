@@ -6,7 +6,7 @@
 // batches), not an error of its own. A diagnostic, not a fit: the report's prices are untouched.
 //   npx tsx experiments/validate/knock-on.ts [LOGS_DIR]   (default: results/h200/logs; about 30 s)
 import type { CostModel, StepShape } from '../../sim/cost/cost-model.js';
-import { compareWorkload, engineTermsOf, readManifest } from './compare.js';
+import { compareWorkload, engineTermsOf, points, readManifest } from './compare.js';
 
 /** The inner model with decode-only steps' GPU time (price − host) times `scale`; no decode-run fast path. */
 class DecodeScaled implements CostModel {
@@ -40,7 +40,7 @@ const cases: [string, number[]][] = [
   ['todo8-7b-continuous', [1, 0.995, 0.99, 0.985]],
   ['azure-conv-7b-1.20x', [1, 1.01, 1.02, 1.03]],
 ];
-const pts = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(2)}`;
+const pts = (x: number): string => points(x, 2);
 console.log('ITL mean against engine run 1, in points: workload | decode GPU priced × | simulator error | decode GPU | prefill GPU | host | rest | error against the runs\' mean');
 for (const [name, scales] of cases) {
   const w = manifest.workloads.find((x) => x.name === name);

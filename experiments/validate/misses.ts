@@ -1,7 +1,7 @@
 // Each missed target of a workload in one line: by how much, and its cause as the logs split it (the
 // error budget's terms for the means; for a p99, run 1's own intervals or requests priced step by step
 // against their measured p99). report.md and report.html both list them.
-import { pct, type TargetKey, type WorkloadComparison } from './compare.js';
+import { pct, points, type TargetKey, type WorkloadComparison } from './compare.js';
 
 export const TARGET_LABEL: Record<TargetKey, string> = {
   throughput: 'throughput', itlMean: 'ITL mean', itlP99: 'ITL p99', e2eMean: 'E2E mean', e2eP99: 'E2E p99',
@@ -17,7 +17,6 @@ const TAILS: Partial<Record<TargetKey, 'ttftP99' | 'itlP99' | 'e2eP99'>> = { ttf
 /** One line per missed target of workload w: by how much, and the error budget's split (means) or the priced tail (p99s). */
 export function missLines(w: WorkloadComparison): string[] {
   const lines: string[] = [];
-  const pts = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}`;
   for (const t of w.targets) {
     if (!t.applies || t.met) continue;
     // Two decimals: a miss by a hair would read as its own target with one.
@@ -28,7 +27,7 @@ export function missLines(w: WorkloadComparison): string[] {
       const b = w.budget[mean];
       const terms: [string, number][] = [['decode GPU', b.decodeGpu], ['prefill GPU', b.prefillGpu], ['host', b.host], ['schedule', b.schedule]];
       const largest = terms.reduce((a, x) => (Math.abs(x[1]) > Math.abs(a[1]) ? x : a));
-      lines.push(`${head}: ${pct(b.simError)} against run 1 = ${terms.map(([n, x]) => `${n} ${pts(x)}`).join(', ')}; largest: ${largest[0]}.`);
+      lines.push(`${head}: ${pct(b.simError)} against run 1 = ${terms.map(([n, x]) => `${n} ${points(x)}`).join(', ')}; largest: ${largest[0]}.`);
     } else if (t.target === 'throughput') {
       lines.push(`${head}: run 1's step periods priced ${pct(w.stepCost.period.totalSigned)} in total.`);
     } else if (tail !== undefined) {

@@ -2,7 +2,7 @@
 // targets per workload, the simulator next to the engine's runs, and the step-level evidence).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pct, TARGETS, TTFT_TARGET_LOAD, type Comparison, type TargetKey, type WorkloadComparison } from './compare.js';
+import { pct, points, TARGETS, TTFT_TARGET_LOAD, type Comparison, type TargetKey, type WorkloadComparison } from './compare.js';
 import { abs1, missLines, TARGET_LABEL } from './misses.js';
 import { reportHtml } from './report-html.js';
 
@@ -78,11 +78,10 @@ export function reportMarkdown(c: Comparison, command: string): string {
   const metrics = [['TTFT mean', 'ttftMean'], ['ITL mean', 'itlMean'], ['E2E mean', 'e2eMean']] as const;
   out.push(`| workload | ${metrics.map(([label]) => `${label}: error | D / P / H / R | coverage`).join(' | ')} |`);
   out.push(`|---|${metrics.map(() => '---|---|---').join('|')}|`);
-  const pts = (x: number): string => (Number.isFinite(x) ? `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}` : String(x));
   for (const w of c.workloads) {
     const cells = metrics.map(([, key]) => {
       const b = w.budget[key];
-      return `${pct(b.simError)} | ${pts(b.decodeGpu)} / ${pts(b.prefillGpu)} / ${pts(b.host)} / ${pts(b.schedule)} | ${b.coverage.toFixed(2)}`;
+      return `${pct(b.simError)} | ${points(b.decodeGpu)} / ${points(b.prefillGpu)} / ${points(b.host)} / ${points(b.schedule)} | ${b.coverage.toFixed(2)}`;
     });
     out.push(`| ${w.name} | ${cells.join(' | ')} |`);
   }
