@@ -289,15 +289,18 @@ void launch(const PagedDecodeParams& p, cudaStream_t stream) {
   static int owner_device = -1;
   static cudaStream_t owner_stream = nullptr;
   static int* merge_counters = nullptr;
-  int device = 0;
-  STRATOS_CUDA(cudaGetDevice(&device));
   bool fused = p.fused_reduce && num_parts > 1 && p.num_seqs * p.num_heads <= kMaxFusedRows;
-  if (fused && owner_device < 0) {
-    STRATOS_CUDA(cudaGetSymbolAddress(reinterpret_cast<void**>(&merge_counters), g_merge_counters));
-    owner_device = device;
-    owner_stream = stream;
+  if (fused) {
+    // Only a launch that could take the fused merge asks for its device.
+    int device = 0;
+    STRATOS_CUDA(cudaGetDevice(&device));
+    if (owner_device < 0) {
+      STRATOS_CUDA(cudaGetSymbolAddress(reinterpret_cast<void**>(&merge_counters), g_merge_counters));
+      owner_device = device;
+      owner_stream = stream;
+    }
+    fused = device == owner_device && stream == owner_stream;
   }
-  fused = fused && device == owner_device && stream == owner_stream;
   int* counters = fused ? merge_counters : nullptr;
   // Only a cache of q's dtype takes the fused rope (checked in paged_decode_cuda).
   constexpr bool kCanRope = sizeof(KV) == sizeof(Q);
