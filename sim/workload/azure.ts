@@ -1,6 +1,5 @@
-import { gunzipSync } from 'node:zlib';
 import { parseNonNegInt, type TraceRow } from './trace.js';
-import { readTraceFile, TraceFormatError } from './types.js';
+import { readTraceText, TraceFormatError } from './types.js';
 
 const HEADER = 'TIMESTAMP,ContextTokens,GeneratedTokens';
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$/;
@@ -36,8 +35,7 @@ export function parseAzureTimestampUs(text: string, file: string, line: number):
  * must be in time order.
  */
 export function loadAzureTrace(file: string): TraceRow[] {
-  const raw = readTraceFile(file);
-  const text = (file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
+  const text = readTraceText(file);
   const lines = text.split(/\r?\n/);
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   if (lines[0]?.replace(/^\uFEFF/, '') !== HEADER) {

@@ -1,7 +1,6 @@
-import { gunzipSync } from 'node:zlib';
 import { hashInts, type PromptContent } from '../../engine/policy/index.js';
 import type { TraceRow } from './trace.js';
-import { readTraceFile, TraceFormatError } from './types.js';
+import { readTraceText, TraceFormatError } from './types.js';
 
 /** Mooncake's hash_ids each cover this many prompt tokens. */
 export const MOONCAKE_BLOCK_TOKENS = 512;
@@ -36,8 +35,7 @@ function field(obj: Record<string, unknown>, key: string, file: string, line: nu
 
 /** Loads the Mooncake JSONL trace (gzip'ed if the name ends in .gz); validates every row. */
 export function loadMooncakeTrace(file: string): TraceRow[] {
-  const raw = readTraceFile(file);
-  const text = (file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
+  const text = readTraceText(file);
   const lines = text.split(/\r?\n/);
   if (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   const rows: TraceRow[] = [];

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
 import type { PromptContent } from '../../engine/policy/index.js';
 
 /** One request of a workload, before it is routed to a replica. */
@@ -38,6 +39,12 @@ export function readTraceFile(file: string): Buffer {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : code === 'EACCES' ? 'not readable (permission)' : (e as Error).message;
     throw new TraceFileError(`trace file ${file}: ${why}`);
   }
+}
+
+/** A text trace's contents: gunzipped when the name ends in .gz, read as UTF-8 (readTraceFile's errors). */
+export function readTraceText(file: string): string {
+  const raw = readTraceFile(file);
+  return (file.endsWith('.gz') ? gunzipSync(raw) : raw).toString('utf8');
 }
 
 /** A malformed input line: the message names file:line, the value and what is allowed. */
