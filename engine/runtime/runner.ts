@@ -17,8 +17,8 @@ export interface SamplingParams {
   readonly seed: number;
   /**
    * The sampled token's log probability is wanted (RunnerResult.logprobs). The device sampler
-   * always has it; the host-sampling baseline computes it only for items that ask, so its measured
-   * cost stays that of sampling alone.
+   * always has it; the host-sampling baseline skips it only in its all-greedy argmax path, which it
+   * leaves when an item asks, so a greedy step's measured cost stays that of the argmax alone.
    */
   readonly logprobs?: boolean;
 }

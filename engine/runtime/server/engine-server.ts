@@ -223,7 +223,7 @@ export class EngineServer {
       const cancelled = this.cancel(p);
       if (cancelled === 0) return;
       for (let i = 0; i < cancelled; i++) this.metrics.countEnd('aborted', 'client_disconnected');
-      this.options.log?.(`request ${id}: client disconnected after ${p.choices.reduce((a, c) => a + c.tokens.length, 0)} tokens`);
+      this.options.log?.(`request ${id}: client disconnected after ${completionTokensOf(p)} tokens`);
     });
     if (request.stream) res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
     const stopTokenIds = [...request.stopTokenIds, ...(request.ignoreEos ? [] : (this.tokenizer?.eosTokenIds ?? []))];
@@ -355,7 +355,7 @@ export class EngineServer {
     this.pending.delete(choice.engineId);
     // Every choice leaves pending at its end (or all at once, on an error or a disconnect): none left, all ended.
     const done = !this.isOpen(p);
-    const completionTokens = p.choices.reduce((a, c) => a + c.tokens.length, 0);
+    const completionTokens = completionTokensOf(p);
     const usage = { prompt_tokens: p.promptTokens, completion_tokens: completionTokens, total_tokens: p.promptTokens + completionTokens };
     if (p.request.stream) {
       const last = this.chunk(p, choice, choice.out.sendable(true), [], finishReason);
@@ -416,6 +416,11 @@ export class EngineServer {
 /** The fields of OpenAI's response or stream chunk of request p besides its choices. */
 function responseHead(p: Pending, object: string): Record<string, unknown> {
   return { id: `${p.kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${p.id}`, object, created: p.created, model: p.request.model };
+}
+
+/** Tokens generated so far over all of p's choices. */
+function completionTokensOf(p: Pending): number {
+  return p.choices.reduce((a, c) => a + c.tokens.length, 0);
 }
 
 /** One choice of a response or chunk (`content`: text, message or delta). */
