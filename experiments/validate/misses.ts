@@ -1,12 +1,18 @@
 // Each missed target of a workload in one line: by how much, and its cause as the logs split it (the
 // error budget's terms for the means; for a p99, run 1's own intervals or requests priced step by step
 // against their measured p99). report.md and report.html both list them.
-import { pct, points, type TargetKey, type WorkloadComparison } from './compare.js';
+import { pct, points, type TargetCheck, type TargetKey, type WorkloadComparison } from './compare.js';
 
 export const TARGET_LABEL: Record<TargetKey, string> = {
   throughput: 'throughput', itlMean: 'ITL mean', itlP99: 'ITL p99', e2eMean: 'E2E mean', e2eP99: 'E2E p99',
   ttftMean: 'TTFT mean', ttftP99: 'TTFT p99', preemptions: 'preemptions',
 };
+
+/** Workload w's check of target `key`, and its mark: ✓ met, ✗ missed, none where the target does not apply. */
+export function targetOf(w: WorkloadComparison, key: TargetKey): { readonly t: TargetCheck; readonly mark: string } {
+  const t = w.targets.find((x) => x.target === key)!;
+  return { t, mark: !t.applies ? '' : t.met ? ' ✓' : ' ✗' };
+}
 
 /** |x| as a percentage with one decimal. */
 export const abs1 = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : String(x));

@@ -5,7 +5,7 @@
 import { chartPageHtml, escapeHtml } from '../report/html.js';
 import type { ChartSpec } from '../report/charts.js';
 import { TARGETS, type Comparison, type Curve, type TargetKey, type WorkloadComparison } from './compare.js';
-import { missLines, TARGET_LABEL } from './misses.js';
+import { missLines, TARGET_LABEL, targetOf } from './misses.js';
 
 function seriesOf(sim: Curve, engine: readonly Curve[]): { name: string; points: [number, number][] }[] {
   return [{ name: 'simulator', points: sim }, ...engine.map((points, i) => ({ name: `engine run ${i + 1}`, points }))];
@@ -28,8 +28,7 @@ const inlineHtml = (md: string): string => escapeHtml(md).replace(/\*\*([^*]+)\*
 export function reportHtml(c: Comparison, command: string): string {
   const keys = Object.keys(TARGETS) as TargetKey[];
   const cell = (w: WorkloadComparison, key: TargetKey): string => {
-    const t = w.targets.find((x) => x.target === key)!;
-    const mark = !t.applies ? '' : t.met ? ' ✓' : ' ✗';
+    const { t, mark } = targetOf(w, key);
     return `<td${t.applies && !t.met ? ' style="color:#b00"' : ''}>${(t.error * 100).toFixed(1)}%${mark}</td>`;
   };
   const rows = c.workloads.map((w) => `<tr><td style="text-align:left">${escapeHtml(w.name)}</td>${keys.map((k) => cell(w, k)).join('')}</tr>`).join('\n');

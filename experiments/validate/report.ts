@@ -3,14 +3,13 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pct, points, TARGETS, TTFT_TARGET_LOAD, type Comparison, type TargetKey, type WorkloadComparison } from './compare.js';
-import { abs1, missLines, TARGET_LABEL } from './misses.js';
+import { abs1, missLines, TARGET_LABEL, targetOf } from './misses.js';
 import { reportHtml } from './report-html.js';
 
 const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : String(x));
 
 function targetCell(w: WorkloadComparison, key: TargetKey): string {
-  const t = w.targets.find((x) => x.target === key)!;
-  const mark = !t.applies ? '' : t.met ? ' ✓' : ' ✗';
+  const { t, mark } = targetOf(w, key);
   return `${abs1(t.error)}${mark} (±${abs1(t.engineSpread)})`;
 }
 
